@@ -1,0 +1,69 @@
+"""dicomdecode: DICOM files, compressed or not, from any vendor, into correct NumPy volumes.
+
+Public API (imported lazily, so ``import dicomdecode`` stays cheap in data-loader workers):
+
+- ``decode_file(path)`` / ``decode(path)``: one file's pixels as canonical frames
+- ``available_handlers()``: transfer syntax UID -> installed handler names, preferred first
+- ``scan(paths)``, ``load_series(series)``, ``load(paths)``: series discovery and assembly
+- ``Volume``: an assembled series with its affine
+- the exceptions of :mod:`dicomdecode.errors`
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import (
+    DecodeError,
+    DicomDecodeError,
+    InconsistentSeriesError,
+    MissingHandlerError,
+    NoPixelDataError,
+    NotDicomError,
+    StaleIndexError,
+    UnsupportedTransferSyntaxError,
+)
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "decode": "dicomdecode.decode",
+    "decode_file": "dicomdecode.decode",
+    "Decoded": "dicomdecode.decode",
+    "available_handlers": "dicomdecode.dispatch",
+    "scan": "dicomdecode.scan",
+    "ScanResult": "dicomdecode.scan",
+    "SeriesInfo": "dicomdecode.scan",
+    "load_series": "dicomdecode.assemble",
+    "load": "dicomdecode.assemble",
+    "Volume": "dicomdecode.volume",
+    "SliceInfo": "dicomdecode.volume",
+    "build_index": "dicomdecode.index",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dicomdecode' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_LAZY))
+
+
+__all__ = [
+    "DecodeError",
+    "DicomDecodeError",
+    "InconsistentSeriesError",
+    "MissingHandlerError",
+    "NoPixelDataError",
+    "NotDicomError",
+    "StaleIndexError",
+    "UnsupportedTransferSyntaxError",
+    *_LAZY,
+]
