@@ -1,0 +1,165 @@
+"""Uncompressed DICOM writer: "open it in a viewer and save it uncompressed", per file.
+
+Each input image file is rewritten as Explicit VR Little Endian with every other element kept:
+
+- pixels are the canonical frames of :func:`dicomdecode.decode.decode` (the same a
+  ``decode_file`` of the input gives), so the output reads back bit-identical in pydicom and
+  GDCM; Bits Allocated/Stored, High Bit and Pixel Representation are unchanged;
+- colour converted on decode (YBR_* -> RGB) updates Photometric Interpretation and sets
+  Planar Configuration 0 (the array is colour-by-pixel);
+- a lossy source keeps (or gains) Lossy Image Compression "01" with its ratio and method, as
+  PS3.3 C.7.6.1.1.5 asks of anything derived from lossy data;
+- encapsulation-only elements (Extended Offset Table) go, file meta gets the new Transfer
+  Syntax; big-endian sources have their OW/OF/OL/OD/OV values byte-swapped.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+
+from ..errors import DecodeError, DicomDecodeError, NoPixelDataError, NotDicomError
+from . import atomic_path
+
+# Transfer-syntax family -> Lossy Image Compression Method defined term (PS3.3 C.7.6.1.1.5.1)
+_LOSSY_METHOD = {
+    "jpeg": "ISO_10918_1",
+    "jpegls": "ISO_14495_1",
+    "j2k": "ISO_15444_1",
+    "htj2k": "ISO_15444_15",
+    "jpegxl": "ISO_18181_1",
+}
+# Syntaxes that may hold reversible (lossless) data although the table calls them lossy:
+# only the source's own Lossy Image Compression can tell, so we do not guess for them.
+_MAYBE_LOSSLESS = {"1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.203",
+                   "1.2.840.10008.1.2.4.93", "1.2.840.10008.1.2.4.112",
+                   "1.2.840.10008.1.2.4.205"}
+_SWAP_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+_ENCAPSULATION_ONLY = (0x7FE00001, 0x7FE00002)
+BIG_ENDIAN = "1.2.840.10008.1.2.2"
+
+
+def _read(path: str | os.PathLike[str]) -> Dataset:
+    try:
+        return pydicom.dcmread(path, force=True)
+    except Exception as exc:  # pydicom raises many types on garbage
+        raise NotDicomError(f"cannot read as DICOM: {exc}", path) from exc
+
+
+def _swap_to_little_endian(ds: Dataset) -> None:
+    """Byte-swap the binary VRs pydicom does not convert when writing a BE dataset as LE."""
+    for elem in ds.iterall():  # also converts raw elements, so numbers re-encode correctly
+        width = _SWAP_WIDTH.get(str(elem.VR))
+        if width and isinstance(elem.value, (bytes, bytearray)) and elem.tag != 0x7FE00010:
+            raw = bytes(elem.value)
+            usable = len(raw) - len(raw) % width
+            swapped = np.frombuffer(raw[:usable], dtype=f">u{width}").astype(f"<u{width}")
+            elem.value = swapped.tobytes() + raw[usable:]
+
+
+def _pixel_bytes(array: np.ndarray, bits_allocated: int) -> bytes:
+    """Native little-endian bytes for Pixel Data, 1-bit data packed as PS3.5 8.1.1 says."""
+    if bits_allocated == 1:
+        from pydicom.pixels.utils import pack_bits
+
+        data = pack_bits(np.ascontiguousarray(array).ravel().astype(np.uint8))
+    else:
+        arr = np.ascontiguousarray(array)
+        data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+    return data + b"\x00" if len(data) % 2 else data
+
+
+def _mark_lossy(ds: Dataset, ts_uid: str, compressed_len: int, uncompressed_len: int) -> None:
+    """Add Lossy Image Compression 01 + ratio + method when a lossy source lacks them."""
+    from ..transfer_syntax import lookup
+
+    ts = lookup(ts_uid)
+    if ts is None or not ts.lossy or ts_uid in _MAYBE_LOSSLESS:
+        return
+    if "LossyImageCompression" in ds:
+        return  # the source says what it is; keep it (and its ratio/method) unchanged
+    ds.LossyImageCompression = "01"
+    if compressed_len > 0 and "LossyImageCompressionRatio" not in ds:
+        ds.LossyImageCompressionRatio = [f"{uncompressed_len / compressed_len:.4g}"[:16]]
+    method = _LOSSY_METHOD.get(ts.family)
+    if method and "LossyImageCompressionMethod" not in ds:
+        ds.LossyImageCompressionMethod = [method]
+
+
+def decompressed_dataset(src: str | os.PathLike[str], *, handlers: Any = None) -> Dataset:
+    """The dataset of ``src`` with canonical, uncompressed pixels, ready to write as
+    Explicit VR Little Endian. Raises :class:`NoPixelDataError` for non-image objects."""
+    from ..decode import decode
+
+    ds = _read(src)
+    meta = getattr(ds, "file_meta", None) or FileMetaDataset()
+    ts_uid = str(meta.get("TransferSyntaxUID", "") or "")
+    if "PixelData" not in ds:
+        if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
+            decoded = None  # float pixels are never compressed; only endianness may change
+        else:
+            raise NoPixelDataError("no Pixel Data element to decompress", src)
+    else:
+        decoded = decode(src, handlers=handlers)
+    compressed_len = len(ds["PixelData"].value or b"") if "PixelData" in ds else 0
+    if ts_uid == BIG_ENDIAN:
+        _swap_to_little_endian(ds)
+    else:
+        for _ in ds.iterall():  # materialise raw elements before the pixel swap below
+            pass
+    if decoded is not None:
+        array = decoded.array
+        bits = int(ds.get("BitsAllocated", array.dtype.itemsize * 8))
+        data = _pixel_bytes(array, bits)
+        expected = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * int(
+            ds.get("NumberOfFrames", 1) or 1)
+        if bits != 1 and array.size != expected:
+            raise DecodeError(f"decoded {array.size} values, header says {expected}", src)
+        ds.PixelData = data
+        ds["PixelData"].VR = "OB" if bits <= 8 else "OW"
+        photometric = getattr(decoded, "photometric_interpretation", None)
+        if photometric and photometric != ds.get("PhotometricInterpretation"):
+            ds.PhotometricInterpretation = photometric
+        if int(ds.get("SamplesPerPixel", 1)) > 1:
+            ds.PlanarConfiguration = 0
+        _mark_lossy(ds, ts_uid, compressed_len, len(data))
+    for tag in _ENCAPSULATION_ONLY:
+        if tag in ds:
+            del ds[tag]
+    new_meta = FileMetaDataset()
+    for elem in meta:
+        new_meta.add(elem)
+    new_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    if "MediaStorageSOPClassUID" not in new_meta and "SOPClassUID" in ds:
+        new_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    if "MediaStorageSOPInstanceUID" not in new_meta and "SOPInstanceUID" in ds:
+        new_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    new_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    new_meta.ImplementationVersionName = "DICOMDECODE"
+    ds.file_meta = new_meta
+    return ds
+
+
+def write_decompressed(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+                       handlers: Any = None) -> Path:
+    """Rewrite ``src`` as uncompressed Explicit VR Little Endian DICOM at ``dst`` (atomic)."""
+    ds = decompressed_dataset(src, handlers=handlers)
+    final = Path(dst)
+    try:
+        with atomic_path(final) as tmp:
+            pydicom.dcmwrite(tmp, ds, enforce_file_format=True, implicit_vr=False,
+                             little_endian=True)
+    except DicomDecodeError:
+        raise
+    except Exception as exc:
+        raise DecodeError(f"cannot write uncompressed copy: {exc}", src) from exc
+    return final
+
+
+__all__ = ["write_decompressed", "decompressed_dataset"]

@@ -1,0 +1,76 @@
+"""NIfTI writer: ``.nii.gz`` via nibabel plus a JSON sidecar of key metadata.
+
+The image comes from ``Volume.to_nifti()`` (RAS, x/y/z[/t]) so geometry has one source of
+truth. The sidecar uses BIDS-style names where they exist (times in seconds, as BIDS and
+dcm2niix write them) and keeps the full provenance under ``dicomdecode``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import nibabel as nib
+
+from . import atomic_path, jsonable, output_paths, volume_metadata, write_json
+
+if TYPE_CHECKING:
+    from ..volume import Volume
+
+# DICOM keyword -> (sidecar key, factor): ms -> s for times, like BIDS.
+_SIDECAR_KEYS: dict[str, tuple[str, float | None]] = {
+    "Modality": ("Modality", None),
+    "Manufacturer": ("Manufacturer", None),
+    "ManufacturerModelName": ("ManufacturersModelName", None),
+    "MagneticFieldStrength": ("MagneticFieldStrength", None),
+    "SeriesDescription": ("SeriesDescription", None),
+    "ProtocolName": ("ProtocolName", None),
+    "SeriesNumber": ("SeriesNumber", None),
+    "SeriesInstanceUID": ("SeriesInstanceUID", None),
+    "StudyInstanceUID": ("StudyInstanceUID", None),
+    "ImageType": ("ImageType", None),
+    "BodyPartExamined": ("BodyPartExamined", None),
+    "SliceThickness": ("SliceThickness", None),
+    "SpacingBetweenSlices": ("SpacingBetweenSlices", None),
+    "EchoTime": ("EchoTime", 0.001),
+    "RepetitionTime": ("RepetitionTime", 0.001),
+    "InversionTime": ("InversionTime", 0.001),
+    "FlipAngle": ("FlipAngle", None),
+    "EchoNumbers": ("EchoNumber", None),
+    "KVP": ("KVP", None),
+    "ConvolutionKernel": ("ConvolutionKernel", None),
+    "PhotometricInterpretation": ("PhotometricInterpretation", None),
+}
+
+
+def sidecar(volume: Volume) -> dict[str, Any]:
+    """Key metadata of ``volume`` for the JSON sidecar (BIDS names; provenance nested)."""
+    meta = volume.meta or {}
+    out: dict[str, Any] = {}
+    for keyword, (key, factor) in _SIDECAR_KEYS.items():
+        value = meta.get(keyword)
+        if value in (None, ""):
+            continue
+        value = jsonable(value)
+        if factor is not None:
+            try:
+                value = round(float(value) * factor, 9)
+            except (TypeError, ValueError):
+                pass
+        out[key] = value
+    out["VoxelSpacing"] = [round(v, 6) for v in volume.spacing]
+    out["dicomdecode"] = volume_metadata(volume)
+    return out
+
+
+def write_nifti(volume: Volume, base: Path) -> list[Path]:
+    """Write ``base.nii.gz`` and ``base.json``; return both paths (image first)."""
+    image_path, json_path = output_paths(base, "nifti")
+    img = volume.to_nifti()
+    with atomic_path(image_path) as tmp:
+        nib.save(img, str(tmp))
+    write_json(json_path, sidecar(volume))
+    return [image_path, json_path]
+
+
+__all__ = ["write_nifti", "sidecar"]

@@ -1,0 +1,47 @@
+"""NumPy writers: ``.npy`` (+ JSON with affine and metadata) or one ``.npz``.
+
+The ``.npz`` holds ``array``, ``affine`` (LPS, maps (slice, row, col, 1)) and ``meta`` (a JSON
+string as a 0-d unicode array), so ``numpy.load(path)`` works without ``allow_pickle``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import atomic_path, jsonable, output_paths, volume_metadata, write_json
+
+if TYPE_CHECKING:
+    from ..volume import Volume
+
+
+def write_npy(volume: Volume, base: Path) -> list[Path]:
+    """Write ``base.npy`` (the array) and ``base.json`` (affine, spacing, metadata)."""
+    array_path, json_path = output_paths(base, "npy")
+    with atomic_path(array_path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(volume.array), allow_pickle=False)
+    write_json(json_path, volume_metadata(volume))
+    return [array_path, json_path]
+
+
+def write_npz(volume: Volume, base: Path) -> list[Path]:
+    """Write ``base.npz`` with ``array``, ``affine`` and ``meta`` (JSON text)."""
+    (path,) = output_paths(base, "npz")
+    meta = json.dumps(jsonable(volume_metadata(volume)))
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, array=np.ascontiguousarray(volume.array),
+                            affine=np.asarray(volume.affine, dtype=np.float64),
+                            meta=np.array(meta))
+    return [path]
+
+
+def read_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Read back what :func:`write_npz` wrote: ``(array, affine, meta)``."""
+    with np.load(path, allow_pickle=False) as z:
+        return z["array"], z["affine"], json.loads(str(z["meta"]))
+
+
+__all__ = ["write_npy", "write_npz", "read_npz"]
