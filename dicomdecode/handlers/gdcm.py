@@ -1,0 +1,100 @@
+"""python-gdcm: JPEG (8-bit lossy, lossless), JPEG-LS, JPEG 2000 and RLE.
+
+One encoded frame is wrapped in a small in-memory ``gdcm.Image`` and GDCM's own codec
+decodes it. GDCM objects are made per call, never cached at module level, so the handler
+is safe under ``fork`` and ``spawn``. ``pip install "dicomdecode[gdcm]"``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .. import transfer_syntax as ts
+from .base import PixelSource, RawFrame, import_flag
+
+DEPENDENCIES: dict[str, tuple[str, ...]] = {
+    uid: ("python-gdcm>=3.0.10",)
+    for uid, row in ts.TRANSFER_SYNTAXES.items()
+    if "gdcm" in row.handlers
+}
+
+
+@functools.cache
+def _have_gdcm() -> bool:
+    return import_flag(lambda: __import__("gdcm"))
+
+
+class GdcmHandler:
+    name = "gdcm"
+    dependencies = DEPENDENCIES
+
+    def is_available(self) -> bool:
+        return _have_gdcm()
+
+    def supports(self, transfer_syntax: str) -> bool:
+        return transfer_syntax in self.dependencies and _have_gdcm()
+
+    def decode_frame(self, source: PixelSource, index: int) -> RawFrame:
+        import gdcm
+
+        row = ts.TRANSFER_SYNTAXES[source.transfer_syntax]
+        if row.family == "jpeg" and source.bits_stored > 8 and not row.uid.endswith(".50"):
+            # GDCM's IJG build decodes 12-bit lossy JPEG wrongly or not at all.
+            raise ValueError("GDCM does not decode lossy JPEG with more than 8 bits")
+
+        fragment = gdcm.Fragment()
+        fragment.SetByteStringValue(source.frames[index])
+        fragments = gdcm.SequenceOfFragments.New()
+        fragments.AddFragment(fragment)
+        element = gdcm.DataElement(gdcm.Tag(0x7FE0, 0x0010))
+        element.SetValue(fragments.__ref__())
+
+        image = gdcm.Image()
+        image.SetNumberOfDimensions(2)
+        image.SetDimensions((source.columns, source.rows, 1))
+        image.SetDataElement(element)
+        pi_type = gdcm.PhotometricInterpretation.GetPIType(source.photometric_interpretation)
+        image.SetPhotometricInterpretation(gdcm.PhotometricInterpretation(pi_type))
+        if source.samples_per_pixel > 1:
+            image.SetPlanarConfiguration(source.planar_configuration)
+        ts_type = gdcm.TransferSyntax.GetTSType(source.transfer_syntax)
+        image.SetTransferSyntax(gdcm.TransferSyntax(ts_type))
+
+        allocated = _container_bits(source, row.family)
+        stored = min(source.bits_stored, allocated)
+        image.SetPixelFormat(gdcm.PixelFormat(
+            source.samples_per_pixel, allocated, stored, stored - 1,
+            source.pixel_representation,
+        ))
+        buffer = image.GetBuffer()
+        if buffer is None:
+            raise ValueError("GDCM could not decode the frame")
+        data = buffer.encode("utf-8", "surrogateescape")
+        kind = "i" if source.pixel_representation else "u"
+        array = np.frombuffer(data, dtype=f"<{kind}{allocated // 8}")
+        expected = source.rows * source.columns * source.samples_per_pixel
+        if array.size != expected:
+            raise ValueError(f"GDCM returned {array.size} samples, expected {expected}")
+
+        colour = source.photometric_interpretation
+        if row.family in ("j2k", "htj2k") and colour in ("YBR_ICT", "YBR_RCT"):
+            colour = "RGB"
+        spp = source.samples_per_pixel
+        if spp == 1:
+            return RawFrame(array.reshape(source.rows, source.columns), colour)
+        # GDCM's codecs hand back interleaved samples, except RLE keeps the file's layout.
+        planar = row.family == "rle" and source.planar_configuration == 1
+        if planar:
+            return RawFrame(array.reshape(spp, source.rows, source.columns).transpose(1, 2, 0),
+                            colour)
+        return RawFrame(array.reshape(source.rows, source.columns, spp), colour)
+
+
+def _container_bits(source: PixelSource, family: str) -> int:
+    """GDCM wants the container of the codestream's precision, not the header's guess."""
+    if family in ("jpegls", "j2k", "htj2k"):
+        stored = source.bits_stored
+        return 8 if stored <= 8 else 16 if stored <= 16 else 32
+    return source.bits_allocated

@@ -1,0 +1,113 @@
+"""The pylibjpeg plugins, called directly (not through pydicom):
+
+- pylibjpeg-libjpeg: JPEG (baseline, extended, lossless, and the retired processes) and
+  JPEG-LS;
+- pylibjpeg-openjpeg: JPEG 2000 and HTJ2K;
+- pylibjpeg-rle: RLE Lossless.
+
+Each plugin is optional on its own; the handler supports a syntax only when the plugin for
+it imports. ``pip install "dicomdecode[pylibjpeg]"`` installs all three.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .. import transfer_syntax as ts
+from .base import PixelSource, RawFrame, import_flag
+
+_LIBJPEG_FAMILIES = ("jpeg", "jpeg-lossless", "jpegls")
+_OPENJPEG_FAMILIES = ("j2k", "htj2k")
+
+DEPENDENCIES: dict[str, tuple[str, ...]] = {}
+for _uid, _row in ts.TRANSFER_SYNTAXES.items():
+    if "pylibjpeg" not in _row.handlers:
+        continue
+    if _row.family in _LIBJPEG_FAMILIES:
+        DEPENDENCIES[_uid] = ("pylibjpeg-libjpeg>=2.1",)
+    elif _row.family in _OPENJPEG_FAMILIES:
+        DEPENDENCIES[_uid] = ("pylibjpeg-openjpeg>=2.3",)
+    elif _row.family == "rle":
+        DEPENDENCIES[_uid] = ("pylibjpeg-rle>=2.0",)
+
+
+@functools.cache
+def _have(module: str) -> bool:
+    return import_flag(lambda: __import__(module))
+
+
+_MODULE_FOR = {"pylibjpeg-libjpeg>=2.1": "libjpeg", "pylibjpeg-openjpeg>=2.3": "openjpeg",
+               "pylibjpeg-rle>=2.0": "rle"}
+
+
+class PylibjpegHandler:
+    name = "pylibjpeg"
+    dependencies = DEPENDENCIES
+
+    def is_available(self) -> bool:
+        return any(_have(m) for m in _MODULE_FOR.values())
+
+    def supports(self, transfer_syntax: str) -> bool:
+        deps = self.dependencies.get(transfer_syntax)
+        return bool(deps) and all(_have(_MODULE_FOR[d]) for d in deps)  # type: ignore[arg-type]
+
+    def decode_frame(self, source: PixelSource, index: int) -> RawFrame:
+        family = ts.TRANSFER_SYNTAXES[source.transfer_syntax].family
+        data = source.frames[index]
+        if family in _LIBJPEG_FAMILIES:
+            return _decode_libjpeg(data, source)
+        if family in _OPENJPEG_FAMILIES:
+            return _decode_openjpeg(data, source)
+        return _decode_rle(data, source)
+
+
+def _decode_libjpeg(data: bytes, source: PixelSource) -> RawFrame:
+    import libjpeg
+
+    # colour_transform=0: no colour conversion in the codec; pixels.py does it once.
+    array = libjpeg.decode(data, colour_transform=0, reshape=True)
+    return RawFrame(_check_shape(array, source), source.photometric_interpretation)
+
+
+def _decode_openjpeg(data: bytes, source: PixelSource) -> RawFrame:
+    import openjpeg
+
+    array = openjpeg.decode(data)
+    colour = source.photometric_interpretation
+    if colour in ("YBR_ICT", "YBR_RCT"):
+        colour = "RGB"  # OpenJPEG applies the inverse multiple-component transform itself
+    return RawFrame(_check_shape(array, source), colour)
+
+
+def _decode_rle(data: bytes, source: PixelSource) -> RawFrame:
+    from rle.utils import decode_frame
+
+    pixels = source.rows * source.columns
+    decoded = decode_frame(data, pixels, source.bits_allocated, "<")
+    bits = max(source.bits_allocated, 8)
+    array = np.frombuffer(decoded, dtype=f"<u{bits // 8}")
+    spp = source.samples_per_pixel
+    expected = pixels * spp
+    if array.size != expected:
+        raise ValueError(f"RLE frame holds {array.size} samples, expected {expected}")
+    # RLE stores each sample as its own segment group: the frame comes back planar.
+    if spp == 1:
+        return RawFrame(array.reshape(source.rows, source.columns), source.photometric_interpretation)
+    planar = array.reshape(spp, source.rows, source.columns).transpose(1, 2, 0)
+    return RawFrame(planar, source.photometric_interpretation)
+
+
+def _check_shape(array: np.ndarray, source: PixelSource) -> np.ndarray:
+    """Codec output must match Rows x Columns x Samples; anything else is a bad file."""
+    spp = source.samples_per_pixel
+    want = (source.rows, source.columns) if spp == 1 else (source.rows, source.columns, spp)
+    if array.shape != want:
+        if array.size == int(np.prod(want)) and array.ndim == 3 and array.shape[0] == spp:
+            return array.transpose(1, 2, 0)  # planar codec output
+        raise ValueError(
+            f"codestream is {'x'.join(map(str, array.shape))}, the header says "
+            f"{'x'.join(map(str, want))}"
+        )
+    return array

@@ -1,0 +1,36 @@
+"""Header facts about one file's pixel data, for ``dicomdecode info`` and for people."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import transfer_syntax as ts
+from .decode import PathLike, pixel_source, read_dataset
+from .dispatch import candidates
+
+
+def file_info(path: PathLike) -> dict[str, Any]:
+    """Header facts about `path`'s pixel data, and which handlers would decode it."""
+    name = os.fspath(path)
+    ds = read_dataset(name)
+    source = pixel_source(ds, name)
+    row = ts.lookup(source.transfer_syntax)
+    return {
+        "path": name,
+        "transfer_syntax": source.transfer_syntax,
+        "transfer_syntax_name": row.name if row else "unknown",
+        "lossy": bool(row.lossy) if row else None,
+        "rows": source.rows,
+        "columns": source.columns,
+        "frames": source.number_of_frames,
+        "samples_per_pixel": source.samples_per_pixel,
+        "bits_allocated": source.bits_allocated,
+        "bits_stored": source.bits_stored,
+        "pixel_representation": source.pixel_representation,
+        "photometric_interpretation": source.photometric_interpretation,
+        "planar_configuration": source.planar_configuration,
+        "modality": str(ds.get("Modality", "")),
+        "manufacturer": str(ds.get("Manufacturer", "")),
+        "handlers": [h.name for h in candidates(source.transfer_syntax)],
+    }

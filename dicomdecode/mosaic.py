@@ -1,0 +1,155 @@
+"""Siemens mosaic (and the UIH mosaic-like VFRAME): one stored image holds a whole volume.
+
+The Siemens CSA header is read with nibabel's reader (``nibabel.nicom.csareader``);
+we only add the un-tiling of our decoded pixels and the position fix nibabel and
+dcm2niix apply: the stored Image Position (Patient) is the corner of the whole mosaic,
+not of the first tile.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .geometry import row_col_cosines
+
+
+@dataclass(frozen=True)
+class MosaicInfo:
+    """What a mosaic file says about its tiles."""
+
+    n_slices: int
+    normal: tuple[float, float, float] | None  # slice direction (CSA SliceNormalVector)
+    position: tuple[float, float, float] | None  # IPP of the first tile (corrected)
+    tile_rows: int
+    tile_cols: int
+
+
+def tiles_per_side(n_slices: int) -> int:
+    """Mosaics are square grids of ceil(sqrt(n)) tiles per side."""
+    return int(math.ceil(math.sqrt(n_slices)))
+
+
+def _image_type(ds: Any) -> list[str]:
+    value = ds.get("ImageType", None)
+    if value is None:
+        return []
+    return [str(v).upper() for v in (value if not isinstance(value, str) else [value])]
+
+
+def siemens_mosaic_info(ds: Any) -> MosaicInfo | None:
+    """Return MosaicInfo for a Siemens mosaic dataset, else None (header-only)."""
+    if "MOSAIC" not in _image_type(ds):
+        return None
+    try:
+        from nibabel.nicom import csareader
+
+        csa = csareader.get_csa_header(ds, "image")
+    except Exception:  # malformed CSA: treat as an ordinary image
+        return None
+    if not csa:
+        return None
+    try:
+        n = int(csareader.get_n_mosaic(csa))
+    except Exception:
+        return None
+    if n <= 1:
+        return None
+    normal_v = csareader.get_slice_normal(csa)
+    normal = tuple(float(v) for v in normal_v) if normal_v is not None else None
+    side = tiles_per_side(n)
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    tile_r, tile_c = rows // side, cols // side
+    position = None
+    ipp = ds.get("ImagePositionPatient", None)
+    iop = ds.get("ImageOrientationPatient", None)
+    ps = ds.get("PixelSpacing", None)
+    if ipp is not None and iop is not None and ps is not None:
+        position = corrected_position([float(v) for v in ipp], [float(v) for v in iop],
+                                      (float(ps[0]), float(ps[1])),
+                                      (rows, cols), (tile_r, tile_c))
+    return MosaicInfo(n_slices=n, normal=normal, position=position,  # type: ignore[arg-type]
+                      tile_rows=tile_r, tile_cols=tile_c)
+
+
+def corrected_position(ipp: list[float], iop: list[float], pixel_spacing: tuple[float, float],
+                       mosaic_shape: tuple[int, int],
+                       tile_shape: tuple[int, int]) -> tuple[float, float, float]:
+    """Move the mosaic corner position to the first voxel of the first tile.
+
+    Siemens stores the position as if the tile were centred in the full mosaic, so the
+    shift is half the size difference, in pixels, along the row and column directions.
+    """
+    r_cos, c_cos = row_col_cosines(iop)
+    d_rows = (mosaic_shape[0] - tile_shape[0]) / 2.0
+    d_cols = (mosaic_shape[1] - tile_shape[1]) / 2.0
+    p = (np.asarray(ipp, float) + c_cos * pixel_spacing[0] * d_rows
+         + r_cos * pixel_spacing[1] * d_cols)
+    return (float(p[0]), float(p[1]), float(p[2]))
+
+
+def untile(frame: np.ndarray, n_slices: int, tile_rows: int, tile_cols: int) -> np.ndarray:
+    """Split one mosaic image (rows, cols[, samples]) into (n_slices, tile_rows, tile_cols...).
+
+    Tiles are read row by row, left to right; empty trailing tiles are dropped.
+    """
+    side_r = frame.shape[0] // tile_rows
+    side_c = frame.shape[1] // tile_cols
+    rest = frame.shape[2:]
+    grid = frame[: side_r * tile_rows, : side_c * tile_cols]
+    grid = grid.reshape(side_r, tile_rows, side_c, tile_cols, *rest)
+    grid = np.moveaxis(grid, 2, 1).reshape(side_r * side_c, tile_rows, tile_cols, *rest)
+    return np.ascontiguousarray(grid[:n_slices])
+
+
+def uih_vframe_info(ds: Any) -> MosaicInfo | None:
+    """UIH 'VFRAME' images: a grid of tiles, the count in (0065,1050), per-tile positions
+    in the items of (0065,1051). Returns None when it is not such an image."""
+    if "VFRAME" not in _image_type(ds):
+        return None
+    try:
+        n = int(float(ds[0x0065, 0x1050].value))
+    except (KeyError, ValueError, TypeError):
+        return None
+    matrix = ds.get((0x0065, 0x1004), None)
+    tile_r = tile_c = 0
+    if matrix is not None:
+        try:
+            a, b = str(matrix.value).split("*")
+            tile_r, tile_c = int(a), int(b)
+        except ValueError:
+            tile_r = tile_c = 0
+    if n <= 1 or tile_r <= 0 or tile_c <= 0:
+        return None
+    positions = _uih_positions(ds)
+    position = positions[0] if positions else None
+    normal = None
+    if positions and len(positions) > 1:
+        d = np.asarray(positions[-1]) - np.asarray(positions[0])
+        if np.linalg.norm(d) > 0:
+            normal = tuple(float(v) for v in d / np.linalg.norm(d))
+    return MosaicInfo(n_slices=n, normal=normal, position=position,  # type: ignore[arg-type]
+                      tile_rows=tile_r, tile_cols=tile_c)
+
+
+def _uih_positions(ds: Any) -> list[tuple[float, float, float]]:
+    """Per-tile Image Position (Patient) from the UIH private sequence, when present."""
+    try:
+        items = ds[0x0065, 0x1051].value
+    except KeyError:
+        return []
+    out = []
+    for item in items:
+        ipp = item.get("ImagePositionPatient", None)
+        if ipp is None:
+            return []
+        out.append(tuple(float(v) for v in ipp))
+    return out  # type: ignore[return-value]
+
+
+def uih_tile_positions(ds: Any) -> list[tuple[float, float, float]]:
+    """Public alias used by the assembler to check the UIH slice order."""
+    return _uih_positions(ds)

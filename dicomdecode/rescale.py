@@ -1,0 +1,110 @@
+"""dtype and rescale policy: which slope/intercept apply, and which dtype holds the result.
+
+The output dtype is decided from header values only (Bits Stored, Pixel Representation,
+every slice's slope and intercept), never from the decoded pixel values, so the same
+input gives the same dtype whatever the handler or the file order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+RescaleMode = Literal["auto"] | bool
+PhilipsScaling = Literal["precise", "display"]
+
+_INT_CANDIDATES = (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.int64)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Effective linear map stored -> output value for one slice."""
+
+    slope: float
+    intercept: float
+
+
+def philips_precise(slope: float, intercept: float, scale_slope: float | None) -> Scale:
+    """Philips floating-point value FP = (SV*RS + RI) / (RS*SS), as dcm2niix's default.
+
+    Falls back to the display value (standard rescale) when the private Scale Slope
+    (2005,100E) is missing or zero.
+    """
+    if scale_slope is None or scale_slope == 0 or slope == 0:
+        return Scale(slope, intercept)
+    return Scale(1.0 / scale_slope, intercept / (slope * scale_slope))
+
+
+def effective_scales(slopes: Sequence[float], intercepts: Sequence[float],
+                     private_scale_slopes: Sequence[float | None],
+                     philips_scaling: PhilipsScaling = "precise") -> tuple[list[Scale], str]:
+    """Per-slice scales and the name of the convention used ("standard" or "philips-...")."""
+    if philips_scaling not in ("precise", "display"):
+        raise ValueError(f"philips_scaling must be 'precise' or 'display', not {philips_scaling!r}")
+    has_private = any(s not in (None, 0) for s in private_scale_slopes)
+    if philips_scaling == "precise" and has_private:
+        return ([philips_precise(s, i, p) for s, i, p in
+                 zip(slopes, intercepts, private_scale_slopes, strict=True)],
+                "philips-precise (FP = (SV*RS+RI)/(RS*SS))")
+    name = "philips-display (RescaleSlope/Intercept)" if has_private else "standard"
+    return [Scale(float(s), float(i)) for s, i in zip(slopes, intercepts, strict=True)], name
+
+
+def stored_range(bits_stored: int, signed: bool) -> tuple[int, int]:
+    """Smallest and largest stored value Bits Stored and Pixel Representation allow."""
+    if signed:
+        return -(1 << (bits_stored - 1)), (1 << (bits_stored - 1)) - 1
+    return 0, (1 << bits_stored) - 1
+
+
+def _is_integral(x: float) -> bool:
+    return float(x).is_integer()
+
+
+def output_dtype(mode: RescaleMode, stored_dtype: np.dtype, scales: Sequence[Scale],
+                 bits_stored: int | None = None) -> np.dtype:
+    """dtype of the assembled array for this rescale mode.
+
+    ``False`` keeps the stored dtype; ``True`` gives float32; ``"auto"`` keeps the stored
+    dtype for identity scales, picks the smallest integer dtype that holds every possible
+    value for integer slopes/intercepts, and float32 otherwise.
+    """
+    stored_dtype = np.dtype(stored_dtype)
+    if mode is False:
+        return stored_dtype
+    if mode is True:
+        return np.dtype(np.float32)
+    if mode != "auto":
+        raise ValueError(f"rescale must be 'auto', True or False, not {mode!r}")
+    if stored_dtype.kind == "f":
+        return np.dtype(np.float32) if stored_dtype.itemsize <= 4 else stored_dtype
+    if all(s.slope == 1 and s.intercept == 0 for s in scales):
+        return stored_dtype
+    if not all(_is_integral(s.slope) and _is_integral(s.intercept) for s in scales):
+        return np.dtype(np.float32)
+    if stored_dtype.kind not in "ui":  # e.g. bool masks: nothing sensible to rescale
+        return np.dtype(np.float32)
+    bits = bits_stored or stored_dtype.itemsize * 8
+    lo, hi = stored_range(bits, stored_dtype.kind == "i")
+    values = [v for s in scales for v in (lo * s.slope + s.intercept, hi * s.slope + s.intercept)]
+    vmin, vmax = min(values), max(values)
+    for cand in _INT_CANDIDATES:
+        info = np.iinfo(cand)
+        if info.min <= vmin and vmax <= info.max:
+            return np.dtype(cand)
+    return np.dtype(np.float64)
+
+
+def apply(stored: np.ndarray, scale: Scale, dtype: np.dtype, mode: RescaleMode) -> np.ndarray:
+    """One slice (or stack sharing one scale) in the output dtype."""
+    if mode is False or (scale.slope == 1 and scale.intercept == 0):
+        return stored.astype(dtype, copy=False)
+    if np.dtype(dtype).kind == "f":
+        work = np.float64 if np.dtype(dtype).itemsize >= 8 else np.float64
+        out = stored.astype(work) * scale.slope + scale.intercept
+        return out.astype(dtype)
+    out_i = stored.astype(np.int64) * int(scale.slope) + int(scale.intercept)
+    return out_i.astype(dtype)

@@ -1,0 +1,169 @@
+"""Every transfer syntax in the DICOM standard, and who decodes it.
+
+One table answers: what is this UID called, which family of codec does it need, is it
+encapsulated or lossy, and which handlers may decode it, in order of preference. The order
+comes from measurement (bench/bench_handlers.py, table in the README): fastest correct first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TransferSyntax:
+    uid: str
+    name: str
+    family: str  # native, deflate, rle, jpeg, jpeg-lossless, jpegls, j2k, htj2k, jpegxl, jpip, video, ...
+    encapsulated: bool
+    lossy: bool
+    handlers: tuple[str, ...]  # handler names that can decode it, preferred first; () = none
+    retired: bool = False
+
+    @property
+    def decodable(self) -> bool:
+        """True if some dicomdecode handler knows this syntax (installed or not)."""
+        return bool(self.handlers)
+
+
+# Preference orders, from bench/bench_handlers.py on a 512x512 int16 CT slice (README table).
+_NATIVE = ("native",)
+_JPEG_LOSSY = ("gdcm", "pylibjpeg")
+_JPEG_12BIT = ("pylibjpeg", "gdcm")  # GDCM cannot decode 12-bit JPEG extended
+_JPEG_LOSSLESS = ("gdcm", "pylibjpeg")  # libjpeg clamps where it must wrap (pylibjpeg-libjpeg #90)
+_JPEG_RETIRED = ("pylibjpeg", "gdcm")
+_JPEGLS = ("charls", "gdcm", "pylibjpeg")
+_J2K = ("gdcm", "pylibjpeg")
+_HTJ2K = ("pylibjpeg",)
+_RLE = ("pylibjpeg", "gdcm")
+
+_T = TransferSyntax
+_ROWS: list[TransferSyntax] = [
+    _T("1.2.840.10008.1.2", "Implicit VR Little Endian", "native", False, False, _NATIVE),
+    _T("1.2.840.10008.1.2.1", "Explicit VR Little Endian", "native", False, False, _NATIVE),
+    _T("1.2.840.10008.1.2.1.98", "Encapsulated Uncompressed Explicit VR Little Endian",
+       "native", True, False, _NATIVE),
+    _T("1.2.840.10008.1.2.1.99", "Deflated Explicit VR Little Endian", "deflate", False, False,
+       _NATIVE),
+    _T("1.2.840.10008.1.2.2", "Explicit VR Big Endian", "native", False, False, _NATIVE,
+       retired=True),
+    _T("1.2.840.10008.1.2.8.1", "Deflated Image Frame Compression", "deflate", True, False,
+       _NATIVE),
+    _T("1.2.840.10008.1.2.5", "RLE Lossless", "rle", True, False, _RLE),
+    _T("1.2.840.10008.1.2.4.50", "JPEG Baseline (Process 1)", "jpeg", True, True, _JPEG_LOSSY),
+    _T("1.2.840.10008.1.2.4.51", "JPEG Extended (Process 2 and 4)", "jpeg", True, True,
+       _JPEG_12BIT),
+    _T("1.2.840.10008.1.2.4.52", "JPEG Extended (Process 3 and 5)", "jpeg", True, True,
+       _JPEG_RETIRED, retired=True),
+    _T("1.2.840.10008.1.2.4.53", "JPEG Spectral Selection, Non-Hierarchical (Process 6 and 8)",
+       "jpeg", True, True, _JPEG_RETIRED, retired=True),
+    _T("1.2.840.10008.1.2.4.54", "JPEG Spectral Selection, Non-Hierarchical (Process 7 and 9)",
+       "jpeg", True, True, _JPEG_RETIRED, retired=True),
+    _T("1.2.840.10008.1.2.4.55", "JPEG Full Progression, Non-Hierarchical (Process 10 and 12)",
+       "jpeg", True, True, _JPEG_RETIRED, retired=True),
+    _T("1.2.840.10008.1.2.4.56", "JPEG Full Progression, Non-Hierarchical (Process 11 and 13)",
+       "jpeg", True, True, _JPEG_RETIRED, retired=True),
+    _T("1.2.840.10008.1.2.4.57", "JPEG Lossless, Non-Hierarchical (Process 14)",
+       "jpeg-lossless", True, False, _JPEG_LOSSLESS),
+    _T("1.2.840.10008.1.2.4.58", "JPEG Lossless, Non-Hierarchical (Process 15)",
+       "jpeg-lossless", True, False, _JPEG_RETIRED, retired=True),
+    *[
+        _T(f"1.2.840.10008.1.2.4.{n}", f"JPEG Hierarchical (Process {p})", "jpeg", True,
+           True, _JPEG_RETIRED, retired=True)
+        for n, p in [(59, "16 and 18"), (60, "17 and 19"), (61, "20 and 22"),
+                     (62, "21 and 23"), (63, "24 and 26"), (64, "25 and 27")]
+    ],
+    _T("1.2.840.10008.1.2.4.65", "JPEG Lossless, Hierarchical (Process 28)", "jpeg-lossless",
+       True, False, _JPEG_RETIRED, retired=True),
+    _T("1.2.840.10008.1.2.4.66", "JPEG Lossless, Hierarchical (Process 29)", "jpeg-lossless",
+       True, False, _JPEG_RETIRED, retired=True),
+    _T("1.2.840.10008.1.2.4.70",
+       "JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14, SV1)",
+       "jpeg-lossless", True, False, _JPEG_LOSSLESS),
+    _T("1.2.840.10008.1.2.4.80", "JPEG-LS Lossless", "jpegls", True, False, _JPEGLS),
+    _T("1.2.840.10008.1.2.4.81", "JPEG-LS Lossy (Near-Lossless)", "jpegls", True, True, _JPEGLS),
+    _T("1.2.840.10008.1.2.4.90", "JPEG 2000 Lossless Only", "j2k", True, False, _J2K),
+    _T("1.2.840.10008.1.2.4.91", "JPEG 2000", "j2k", True, True, _J2K),
+    _T("1.2.840.10008.1.2.4.92", "JPEG 2000 Part 2 Multi-component Lossless Only", "j2k",
+       True, False, _J2K),
+    _T("1.2.840.10008.1.2.4.93", "JPEG 2000 Part 2 Multi-component", "j2k", True, True, _J2K),
+    _T("1.2.840.10008.1.2.4.201", "High-Throughput JPEG 2000 Lossless Only", "htj2k", True,
+       False, _HTJ2K),
+    _T("1.2.840.10008.1.2.4.202", "High-Throughput JPEG 2000 with RPCL Options Lossless Only",
+       "htj2k", True, False, _HTJ2K),
+    _T("1.2.840.10008.1.2.4.203", "High-Throughput JPEG 2000", "htj2k", True, True, _HTJ2K),
+    _T("1.2.840.10008.1.2.4.110", "JPEG XL Lossless", "jpegxl", True, False, ()),
+    _T("1.2.840.10008.1.2.4.111", "JPEG XL JPEG Recompression", "jpegxl", True, True, ()),
+    _T("1.2.840.10008.1.2.4.112", "JPEG XL", "jpegxl", True, True, ()),
+    _T("1.2.840.10008.1.2.4.94", "JPIP Referenced", "jpip", False, True, ()),
+    _T("1.2.840.10008.1.2.4.95", "JPIP Referenced Deflate", "jpip", False, True, ()),
+    _T("1.2.840.10008.1.2.4.204", "JPIP HTJ2K Referenced", "jpip", False, True, ()),
+    _T("1.2.840.10008.1.2.4.205", "JPIP HTJ2K Referenced Deflate", "jpip", False, True, ()),
+    _T("1.2.840.10008.1.2.4.100", "MPEG2 Main Profile / Main Level", "video", True, True, ()),
+    _T("1.2.840.10008.1.2.4.100.1", "Fragmentable MPEG2 Main Profile / Main Level", "video",
+       True, True, ()),
+    _T("1.2.840.10008.1.2.4.101", "MPEG2 Main Profile / High Level", "video", True, True, ()),
+    _T("1.2.840.10008.1.2.4.101.1", "Fragmentable MPEG2 Main Profile / High Level", "video",
+       True, True, ()),
+    _T("1.2.840.10008.1.2.4.102", "MPEG-4 AVC/H.264 High Profile / Level 4.1", "video", True,
+       True, ()),
+    _T("1.2.840.10008.1.2.4.102.1", "Fragmentable MPEG-4 AVC/H.264 High Profile / Level 4.1",
+       "video", True, True, ()),
+    _T("1.2.840.10008.1.2.4.103", "MPEG-4 AVC/H.264 BD-compatible High Profile / Level 4.1",
+       "video", True, True, ()),
+    _T("1.2.840.10008.1.2.4.103.1",
+       "Fragmentable MPEG-4 AVC/H.264 BD-compatible High Profile / Level 4.1", "video", True,
+       True, ()),
+    _T("1.2.840.10008.1.2.4.104", "MPEG-4 AVC/H.264 High Profile / Level 4.2 For 2D Video",
+       "video", True, True, ()),
+    _T("1.2.840.10008.1.2.4.104.1",
+       "Fragmentable MPEG-4 AVC/H.264 High Profile / Level 4.2 For 2D Video", "video", True,
+       True, ()),
+    _T("1.2.840.10008.1.2.4.105", "MPEG-4 AVC/H.264 High Profile / Level 4.2 For 3D Video",
+       "video", True, True, ()),
+    _T("1.2.840.10008.1.2.4.105.1",
+       "Fragmentable MPEG-4 AVC/H.264 High Profile / Level 4.2 For 3D Video", "video", True,
+       True, ()),
+    _T("1.2.840.10008.1.2.4.106", "MPEG-4 AVC/H.264 Stereo High Profile / Level 4.2", "video",
+       True, True, ()),
+    _T("1.2.840.10008.1.2.4.106.1",
+       "Fragmentable MPEG-4 AVC/H.264 Stereo High Profile / Level 4.2", "video", True, True, ()),
+    _T("1.2.840.10008.1.2.4.107", "HEVC/H.265 Main Profile / Level 5.1", "video", True, True,
+       ()),
+    _T("1.2.840.10008.1.2.4.108", "HEVC/H.265 Main 10 Profile / Level 5.1", "video", True,
+       True, ()),
+    _T("1.2.840.10008.1.2.7.1", "SMPTE ST 2110-20 Uncompressed Progressive Active Video",
+       "smpte2110", False, False, ()),
+    _T("1.2.840.10008.1.2.7.2", "SMPTE ST 2110-20 Uncompressed Interlaced Active Video",
+       "smpte2110", False, False, ()),
+    _T("1.2.840.10008.1.2.7.3", "SMPTE ST 2110-30 PCM Digital Audio", "smpte2110", False,
+       False, ()),
+    _T("1.2.840.10008.1.2.6.1", "RFC 2557 MIME encapsulation", "mime", False, False, (),
+       retired=True),
+    _T("1.2.840.10008.1.2.6.2", "XML Encoding", "xml", False, False, (), retired=True),
+]
+
+TRANSFER_SYNTAXES: dict[str, TransferSyntax] = {row.uid: row for row in _ROWS}
+
+IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+DEFLATED_IMAGE_FRAME = "1.2.840.10008.1.2.8.1"
+ENCAPSULATED_UNCOMPRESSED = "1.2.840.10008.1.2.1.98"
+
+# Which optional extra installs which handler's libraries.
+INSTALL_EXTRA = {
+    "pylibjpeg": 'pip install "dicomdecode[pylibjpeg]"',
+    "gdcm": 'pip install "dicomdecode[gdcm]"',
+    "charls": 'pip install "dicomdecode[charls]"',
+}
+
+
+def lookup(uid: str) -> TransferSyntax | None:
+    """The table row for `uid`, or None for a UID the standard does not define."""
+    return TRANSFER_SYNTAXES.get(str(uid).strip().rstrip("\x00"))
+
+
+def name_of(uid: str) -> str:
+    row = lookup(uid)
+    return row.name if row else "unknown transfer syntax"
