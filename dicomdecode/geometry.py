@@ -58,7 +58,7 @@ def project(positions: Sequence[Sequence[float]], normal: np.ndarray) -> np.ndar
     return np.asarray(positions, dtype=np.float64).reshape(-1, 3) @ normal
 
 
-def cluster_positions(distances: Sequence[float],
+def cluster_positions(distances: Sequence[float] | np.ndarray,
                       tol: float = POSITION_TOLERANCE_MM) -> list[list[int]]:
     """Group indices whose distance along the normal is equal within ``tol``.
 

@@ -15,7 +15,6 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -123,8 +122,9 @@ class SeriesInfo:
 def _image_from_dict(d: dict[str, Any]) -> ImageRef:
     tuple_fields = {"position", "orientation", "pixel_spacing", "image_type", "mosaic_tile",
                     "mosaic_normal"}
-    return ImageRef(**{k: (tuple(v) if k in tuple_fields and v is not None else v)
-                       for k, v in d.items()})
+    values: dict[str, Any] = {k: (tuple(v) if k in tuple_fields and v is not None else v)
+                              for k, v in d.items()}
+    return ImageRef(**values)
 
 
 @dataclass
@@ -156,7 +156,7 @@ def iter_files(paths: PathLike | Sequence[PathLike]) -> Iterator[str]:
     for p in paths:
         p = os.fspath(p)
         if os.path.isdir(p):
-            found = []
+            found: list[str] = []
             for root, dirs, files in os.walk(p):
                 dirs.sort()
                 found.extend(os.path.join(root, f) for f in files)
@@ -275,7 +275,7 @@ def images_from_header(ds: pydicom.Dataset, path: str) -> list[ImageRef]:
                                      if "Philips" in str(ds.get("Manufacturer", "")) else None),
                 number_of_frames=n_frames))
         return refs
-    position = _floats(ds.get("ImagePositionPatient", None), 3)
+    position: Any = _floats(ds.get("ImagePositionPatient", None), 3)
     orientation = _floats(ds.get("ImageOrientationPatient", None), 6)
     ps = _floats(ds.get("PixelSpacing", None) or ds.get("ImagerPixelSpacing", None), 2)
     base: dict[str, Any] = dict(
@@ -551,7 +551,3 @@ def scan(paths: PathLike | Sequence[PathLike], *, workers: int | None = None) ->
 
 __all__ = ["ImageRef", "ScanResult", "SeriesInfo", "Skipped", "scan", "read_header",
            "images_from_header", "iter_files"]
-
-
-def _unused(_: Path) -> None:  # pragma: no cover - keeps Path import for type readers
-    return None

@@ -1,0 +1,281 @@
+"""SeriesInfo + decoded frames -> Volume: order, geometry checks, affine, rescale, 4D.
+
+``scan`` has already put the images in (volume, slice) order from headers; this module
+decodes them (through :func:`dicomdecode.decode.decode`, so the dispatcher picks the
+handler), checks the geometry, builds the affine and applies the rescale policy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import geometry, mosaic
+from . import rescale as _rs
+from .errors import DicomDecodeError, InconsistentSeriesError
+from .scan import ImageRef, SeriesInfo, scan
+from .volume import SliceInfo, Volume
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass
+class _DecodedImage:
+    """Stored pixels of one ImageRef (2D, or (tiles, r, c) for a mosaic)."""
+
+    array: np.ndarray
+    handler: str
+    photometric: str
+
+
+def _decode_images(images: Sequence[ImageRef], *, handlers: Any = None,
+                   workers: int | None = None
+                   ) -> tuple[list[_DecodedImage | None], dict[str, str]]:
+    """Decode every image; one decode call per file with just the frames needed.
+
+    Returns the per-image results (None where the file failed) and, for failed files,
+    path -> reason. Kept as one small function so it can be parallelised per file later
+    (``workers`` is accepted for that).
+    """
+    from .decode import decode
+
+    frames_of: dict[str, list[int]] = defaultdict(list)
+    for im in images:
+        frames_of[im.path].append(im.frame)
+    results: dict[tuple[str, int], _DecodedImage] = {}
+    failures: dict[str, str] = {}
+    for path, frames in frames_of.items():
+        wanted = sorted(set(frames))
+        try:
+            dec = decode(path, handlers=handlers, frames=wanted)
+        except (DicomDecodeError, IndexError, ValueError, OSError) as exc:
+            failures[path] = str(exc)
+            continue
+        for i, f in enumerate(wanted):
+            results[(path, f)] = _DecodedImage(dec.array[i], dec.handler,
+                                               dec.photometric_interpretation)
+    out: list[_DecodedImage | None] = []
+    for im in images:
+        item = results.get((im.path, im.frame))
+        if item is not None and im.mosaic_slices and im.mosaic_tile:
+            item = _DecodedImage(mosaic.untile(item.array, im.mosaic_slices, *im.mosaic_tile),
+                                 item.handler, item.photometric)
+        out.append(item)
+    return out, failures
+
+
+def _fail_or_warn(strict: bool, message: str, paths: Sequence[str],
+                  warnings: list[str]) -> None:
+    if strict:
+        raise InconsistentSeriesError(message, sorted(set(paths)))
+    warnings.append(message)
+
+
+def _drop_failed(series: SeriesInfo, decoded: list[_DecodedImage | None],
+                 failures: dict[str, str], strict: bool, warnings: list[str]
+                 ) -> tuple[list[ImageRef], list[_DecodedImage], int]:
+    """Remove images whose file failed to decode (whole volumes for 4D)."""
+    images = list(series.images)
+    n_vol = max(series.n_volumes, 1)
+    if not failures:
+        return images, [d for d in decoded if d is not None], n_vol
+    message = "could not decode: " + "; ".join(f"{p}: {r}" for p, r in sorted(failures.items()))
+    _fail_or_warn(strict, message, list(failures), warnings)
+    per_vol = len(images) // n_vol
+    if n_vol > 1:
+        keep_vols = [v for v in range(n_vol)
+                     if all(decoded[v * per_vol + s] is not None for s in range(per_vol))]
+        keep = [v * per_vol + s for v in keep_vols for s in range(per_vol)]
+        n_vol = len(keep_vols)
+    else:
+        keep = [i for i, d in enumerate(decoded) if d is not None]
+    if not keep:
+        raise InconsistentSeriesError(f"no image of series {series.uid} could be decoded: "
+                                      f"{message}", sorted(failures))
+    kept_decoded = [decoded[i] for i in keep]
+    return [images[i] for i in keep], [d for d in kept_decoded if d is not None], n_vol
+
+
+def _slice_positions(first: ImageRef, n_tiles: int, spacing: float,
+                     normal: np.ndarray) -> list[tuple[float, float, float]]:
+    """Positions of the tiles of a mosaic: first tile plus k steps along the normal."""
+    p0 = np.asarray(first.position, float)
+    return [tuple(float(v) for v in p0 + k * spacing * normal)  # type: ignore[misc]
+            for k in range(n_tiles)]
+
+
+def _geometry(series: SeriesInfo, images: list[ImageRef], n_vol: int
+              ) -> tuple[geometry.StackGeometry, list[tuple[float, float, float]]]:
+    """Affine and checks of the first volume; positions of every slice of one volume."""
+    per_vol = len(images) // n_vol
+    first = images[0]
+    fallback = first.spacing_between_slices or first.slice_thickness
+    if first.position is None or first.orientation is None:
+        aff = np.eye(4)
+        if first.pixel_spacing:
+            aff[1, 1], aff[2, 2] = first.pixel_spacing
+        if fallback:
+            aff[0, 0] = fallback
+        g = geometry.StackGeometry(affine=aff, warnings=[
+            "no Image Position/Orientation (Patient): slices ordered by Instance Number, "
+            "affine is a plain scaling"])
+        return g, [(0.0, 0.0, 0.0)] * per_vol
+    if first.mosaic_slices:
+        normal = (np.asarray(first.mosaic_normal, float) if first.mosaic_normal
+                  else geometry.slice_normal(first.orientation))
+        positions = _slice_positions(first, first.mosaic_slices, float(fallback or 1.0), normal)
+        g = geometry.stack_geometry(positions, first.orientation, first.pixel_spacing,
+                                    fallback, normal=normal)
+        return g, positions
+    positions = [im.position for im in images[:per_vol]]  # type: ignore[misc]
+    g = geometry.stack_geometry(positions, first.orientation, first.pixel_spacing, fallback)
+    return g, positions  # type: ignore[return-value]
+
+
+def load_series(series: SeriesInfo, *, rescale: _rs.RescaleMode = "auto",
+                strict: bool = False, handlers: Any = None, workers: int | None = None,
+                philips_scaling: _rs.PhilipsScaling = "precise",
+                invert_monochrome1: bool = False) -> Volume:
+    """Decode and assemble one series into a Volume.
+
+    ``strict=True`` raises InconsistentSeriesError (naming the files) for any problem
+    found; otherwise problems become ``Volume.warnings``. A gantry tilt is always only
+    a warning: the affine is sheared to match the slice positions.
+    """
+    warnings: list[str] = []
+    if series.warnings:
+        _fail_or_warn(strict, f"series {series.uid}: " + "; ".join(series.warnings),
+                      series.issue_paths or series.files, warnings)
+    first = series.images[0]
+    if first.orientation is not None:
+        problem = geometry.orientation_problem(first.orientation)
+        if problem:
+            _fail_or_warn(strict, problem, [first.path], warnings)
+    decoded, failures = _decode_images(series.images, handlers=handlers, workers=workers)
+    images, arrays, n_vol = _drop_failed(series, decoded, failures, strict, warnings)
+    shapes = {a.array.shape for a in arrays}
+    if len(shapes) > 1:  # header said one size, pixels say another
+        _fail_or_warn(True, f"decoded images of series {series.uid} differ in shape: "
+                      f"{sorted(shapes)}", [im.path for im in images], warnings)
+
+    geo, positions = _geometry(series, images, n_vol)
+    for w in geo.warnings:
+        if "tilt" in w:
+            warnings.append(w)
+        else:
+            bad = [images[i].path for i in geo.problem_slices if i < len(images)]
+            _fail_or_warn(strict, f"series {series.uid}: {w}", bad or series.files, warnings)
+
+    rescale_mode = rescale_mode_of(rescale)
+    scales, convention = _rs.effective_scales(
+        [im.slope for im in images], [im.intercept for im in images],
+        [im.private_scale_slope for im in images], philips_scaling)
+    stored_dtype = arrays[0].array.dtype
+    bits_stored = series.meta.get("BitsStored")
+    dtype = _rs.output_dtype(rescale_mode, stored_dtype, scales,
+                                 int(bits_stored) if isinstance(bits_stored, int) else None)
+    planes = [_rs.apply(a.array, s, dtype, rescale_mode) for a, s in zip(arrays, scales,
+                                                                            strict=True)]
+    data = np.stack(planes)  # (images, r, c[, s]) or (images, tiles, r, c[, s])
+    if first.mosaic_slices:
+        vol = data  # one image per volume already holds all slices
+    else:
+        per_vol = len(images) // n_vol
+        vol = data.reshape(n_vol, per_vol, *data.shape[1:])
+    photometric = arrays[0].photometric
+    meta = _volume_meta(series, convention, rescale_mode, dtype, geo, photometric, n_vol)
+    if photometric == "MONOCHROME1" and invert_monochrome1:
+        vol = _invert(vol)
+        meta["MONOCHROME1Inverted"] = True
+    if n_vol == 1:
+        vol = vol[0]
+    slices = _slice_infos(images, arrays, scales, positions, n_vol, rescale_mode)
+    return Volume(array=np.ascontiguousarray(vol), affine=geo.affine, meta=meta,
+                  slices=slices, warnings=warnings)
+
+
+def rescale_mode_of(value: Any) -> _rs.RescaleMode:
+    """Validate the ``rescale`` argument."""
+    if value is True or value is False or value == "auto":
+        return value  # type: ignore[no-any-return]
+    raise ValueError(f"rescale must be 'auto', True or False, not {value!r}")
+
+
+def _invert(vol: np.ndarray) -> np.ndarray:
+    """MONOCHROME1 -> MONOCHROME2 by mirroring values within the array's range."""
+    lo, hi = vol.min(), vol.max()
+    return (hi - vol + lo).astype(vol.dtype)
+
+
+def _volume_meta(series: SeriesInfo, convention: str, mode: Any, dtype: np.dtype,
+                 geo: geometry.StackGeometry, photometric: str, n_vol: int) -> dict[str, Any]:
+    meta = dict(series.meta)
+    meta.update({
+        "SeriesUID": series.uid,
+        "Kind": series.kind,
+        "NumberOfVolumes": n_vol,
+        "Rescale": mode,
+        "RescaleConvention": convention if mode is not False else "none (stored values)",
+        "PhilipsScaling": convention if convention.startswith("philips") else None,
+        "dtype": str(np.dtype(dtype)),
+        "PhotometricInterpretation": photometric,
+        "MONOCHROME1": photometric == "MONOCHROME1",
+        "PixelPaddingValue": series.meta.get("PixelPaddingValue"),
+        "GantryTiltDegrees": geo.tilt_deg,
+        "SliceSpacing": geo.slice_spacing_mm,
+        "WorstSpacingDeviation": geo.worst_spacing_deviation_mm,
+    })
+    return meta
+
+
+def _slice_infos(images: list[ImageRef], arrays: list[Any], scales: list[_rs.Scale],
+                 positions: list[tuple[float, float, float]], n_vol: int,
+                 mode: Any) -> list[SliceInfo]:
+    out: list[SliceInfo] = []
+    per_vol = len(images) // max(n_vol, 1)
+    for i, (im, arr, sc) in enumerate(zip(images, arrays, scales, strict=True)):
+        tiles = positions if im.mosaic_slices else [positions[i % per_vol]]
+        for pos in tiles:
+            out.append(SliceInfo(path=im.path, sop_instance_uid=im.sop_instance_uid,
+                                 frame=im.frame, position=tuple(pos),  # type: ignore[arg-type]
+                                 slope=sc.slope, intercept=sc.intercept,
+                                 transfer_syntax=im.transfer_syntax, handler=arr.handler))
+    return out
+
+
+def load(paths: PathLike | Sequence[PathLike], *, rescale: Any = "auto", strict: bool = False,
+         handlers: Any = None, workers: int | None = None,
+         philips_scaling: _rs.PhilipsScaling = "precise",
+         invert_monochrome1: bool = False) -> list[Volume]:
+    """Scan ``paths`` and assemble every series found (one Volume each).
+
+    The files that were skipped are listed in each Volume's ``meta["SkippedFiles"]``
+    only when ``strict`` is False; use :func:`dicomdecode.scan.scan` for the full account.
+    """
+    result = scan(paths, workers=workers)
+    volumes: list[Volume] = []
+    for series in result.series:
+        try:
+            volumes.append(load_series(series, rescale=rescale, strict=strict,
+                                       handlers=handlers, workers=workers,
+                                       philips_scaling=philips_scaling,
+                                       invert_monochrome1=invert_monochrome1))
+        except InconsistentSeriesError:
+            raise
+    if strict and result.skipped:
+        unreadable = [s for s in result.skipped if s.reason.startswith(("unreadable", "unusable"))]
+        if unreadable:
+            raise InconsistentSeriesError(
+                "unreadable files: " + "; ".join(f"{s.path}: {s.reason}" for s in unreadable),
+                [s.path for s in unreadable])
+    for v in volumes:
+        v.meta["SkippedFiles"] = [(s.path, s.reason) for s in result.skipped]
+    return volumes
+
+
+__all__ = ["load", "load_series"]
