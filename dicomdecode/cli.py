@@ -1,0 +1,252 @@
+"""The ``dicomdecode`` command.
+
+Subcommands: ``convert`` (the main job), ``scan`` (what would be converted), ``preview``
+(PNG of mid-slices), ``handlers`` (transfer syntax x handler table), ``info`` (one file).
+Exit codes: 0 all good, 1 some input failed, 2 usage error (bad option, missing source).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+from .errors import DicomDecodeError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _rescale(value: str) -> str | bool:
+    v = value.strip().lower()
+    if v == "auto":
+        return "auto"
+    if v in ("true", "yes", "1", "on", "float"):
+        return True
+    if v in ("false", "no", "0", "off", "none", "stored"):
+        return False
+    raise argparse.ArgumentTypeError("--rescale must be auto, true or false")
+
+
+def _handlers(value: str) -> str:
+    from .handlers import HANDLERS
+
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in HANDLERS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown handler(s) {', '.join(unknown) or value!r}; known: {', '.join(sorted(HANDLERS))}")
+    return ",".join(names)
+
+
+def _workers(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("--workers needs a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("--workers must be at least 1")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree (exposed for docs and tests)."""
+    from .writers import FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="dicomdecode",
+        description="DICOM files, compressed or not, from any vendor, into correct arrays.")
+    parser.add_argument("--version", action="version", version=f"dicomdecode {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--handlers", type=_handlers, default=None, metavar="LIST",
+                        help="decoders to use, in order, e.g. gdcm,pylibjpeg")
+
+    p = sub.add_parser("convert", parents=[common], help="convert a folder or file",
+                       description="Convert every series under SRC into DST.")
+    p.add_argument("src", metavar="SRC", help="a DICOM file or a folder (searched recursively)")
+    p.add_argument("dst", metavar="DST", help="output folder (created if needed)")
+    p.add_argument("--format", "-f", choices=FORMATS, default="nifti",
+                   help="nifti (.nii.gz + .json), npy (+ .json), npz, zarr (one array per "
+                        "series), dicom (each file uncompressed); default nifti")
+    p.add_argument("--workers", "-j", type=_workers, default=None,
+                   help="processes to use (default: all CPUs)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail a series on any inconsistency instead of warning")
+    p.add_argument("--rescale", type=_rescale, default="auto", metavar="auto|true|false",
+                   help="apply Rescale Slope/Intercept: auto (smallest exact dtype), "
+                        "true (float32), false (stored values); default auto")
+    p.add_argument("--report", metavar="PATH", default=None,
+                   help="write a JSON report of every input file")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="keep outputs that already exist")
+    again.add_argument("--force", action="store_true", help="overwrite outputs that exist")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    p.add_argument("--progress", action="store_true",
+                   help="show the progress bar even when stderr is not a terminal")
+    p.add_argument("--include-patient", action="store_true",
+                   help="put Patient ID/Name in output names (off by default)")
+
+    p = sub.add_parser("scan", help="list the series that convert would write, and skips")
+    p.add_argument("src", metavar="SRC", nargs="+")
+    p.add_argument("--json", action="store_true", help="print the scan result as JSON")
+
+    p = sub.add_parser("preview", parents=[common],
+                       help="PNG of three orthogonal mid-slices per series")
+    p.add_argument("src", metavar="SRC")
+    p.add_argument("out", metavar="OUT.png")
+    p.add_argument("--max-series", type=_workers, default=16)
+    p.add_argument("--size", type=_workers, default=256, help="panel size in pixels")
+
+    p = sub.add_parser("handlers", help="which decoder handles which transfer syntax")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("info", help="header facts about one file's pixel data")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def _err(message: str) -> None:
+    print(f"dicomdecode: {message}", file=sys.stderr)
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import FAILED, convert, summary
+
+    if not os.path.exists(args.src):
+        _err(f"{args.src}: no such file or folder")
+        return EXIT_USAGE
+    try:
+        report = convert(args.src, args.dst, fmt=args.format, workers=args.workers,
+                         handlers=args.handlers, strict=args.strict, rescale=args.rescale,
+                         force=args.force, resume=args.resume, report_path=args.report,
+                         progress=False if args.quiet else (True if args.progress else None),
+                         include_patient=args.include_patient)
+    except (ValueError, FileNotFoundError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    if not args.quiet:
+        for f in report.files:
+            if f.status == FAILED:
+                print(f"failed: {f.path}: {f.reason}", file=sys.stderr)
+        print(summary(report), file=sys.stderr)
+    return report.exit_code
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from .naming import series_name
+    from .scan import scan
+
+    missing = [s for s in args.src if not os.path.exists(s)]
+    if missing:
+        _err(f"{missing[0]}: no such file or folder")
+        return EXIT_USAGE
+    result = scan(args.src if len(args.src) > 1 else args.src[0])
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2, default=str)
+        print()
+        return EXIT_OK
+    rows = [("series", "modality", "files", "shape", "kind", "description")]
+    for s in result.series:
+        shape = f"{s.n_volumes}x{s.n_slices}" if s.n_volumes > 1 else f"{s.n_slices}"
+        im = s.images[0]
+        rows.append((series_name(s), s.modality, str(len(s.files)),
+                     f"{shape}x{im.rows}x{im.columns}", s.kind, s.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + "  " + r[-1])
+    n_files = len({p for s in result.series for p in s.files})
+    print(f"\n{len(result.series)} series from {n_files} files; {len(result.skipped)} skipped")
+    for sk in result.skipped:
+        print(f"skipped: {sk.path}: {sk.reason}")
+    return EXIT_OK
+
+
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from .preview import preview
+
+    if not os.path.exists(args.src):
+        _err(f"{args.src}: no such file or folder")
+        return EXIT_USAGE
+    try:
+        out, problems = preview(args.src, args.out, cell=args.size, max_series=args.max_series,
+                                handlers=args.handlers)
+    except ValueError as exc:
+        _err(str(exc))
+        return EXIT_FAILED
+    for p in problems:
+        _err(p)
+    print(out)
+    return EXIT_FAILED if any(p.startswith("series ") for p in problems) else EXIT_OK
+
+
+def _cmd_handlers(args: argparse.Namespace) -> int:
+    from .dispatch import handler_table
+
+    table = handler_table()
+    if args.json:
+        json.dump(table, sys.stdout, indent=2)
+        print()
+        return EXIT_OK
+    rows = [("UID", "name", "installed", "known", "note")]
+    for r in table:
+        note = ("lossy " if r.get("lossy") else "") + (
+            f"install: {r['install_hint']}" if r.get("install_hint") else "")
+        if not r.get("handlers_known"):
+            note += "not decodable"
+        rows.append((r["uid"], str(r["name"])[:48], ",".join(r["handlers_installed"]) or "-",
+                     ",".join(r["handlers_known"]) or "-", note.strip()))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=False)) + "  " + row[4])
+    return EXIT_OK
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .info import file_info
+
+    if not os.path.exists(args.file):
+        _err(f"{args.file}: no such file")
+        return EXIT_USAGE
+    info: dict[str, Any] = file_info(args.file)
+    if args.json:
+        json.dump(info, sys.stdout, indent=2, default=str)
+        print()
+    else:
+        width = max((len(k) for k in info), default=0)
+        for k, v in info.items():
+            print(f"{k.ljust(width)}  {v}")
+    return EXIT_OK
+
+
+_COMMANDS = {"convert": _cmd_convert, "scan": _cmd_scan, "preview": _cmd_preview,
+             "handlers": _cmd_handlers, "info": _cmd_info}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dicomdecode`` console script; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 for usage errors, 0 for --help/--version
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        return _COMMANDS[args.command](args)
+    except DicomDecodeError as exc:
+        _err(str(exc))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except BrokenPipeError:  # `dicomdecode scan | head`
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

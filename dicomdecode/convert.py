@@ -1,0 +1,377 @@
+"""The conversion job: scan a tree, load each series, write it, account for every file.
+
+``convert(src, dst, fmt=...)`` never stops at a bad file: a file that cannot be read or
+decoded is ``failed`` with its reason and everything else is still written. Every file under
+``src`` appears in the report exactly once, as ``converted``, ``skipped`` (not an image, or a
+duplicate copy of one) or ``failed``. Outputs are written atomically, so after a crash an
+output under its final name is complete; ``resume=True`` then skips those, ``force=True``
+overwrites them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import DicomDecodeError, InconsistentSeriesError
+from .naming import is_within, mirrored_path, series_name, short_hash
+from .writers import FORMATS, VOLUME_FORMATS, clean_temporaries, output_paths, write_json
+
+CONVERTED, SKIPPED, FAILED = "converted", "skipped", "failed"
+RESUMED = "output already present (--resume)"
+# scan skip reasons that mean "not an image" (fine) rather than "an image we could not read"
+_BENIGN_SKIPS = ("not dicom", "no pixel data", "dicomdir", "duplicate of", "not a file")
+_MAX_RETRIES = 8
+
+
+@dataclass
+class FileEntry:
+    """One input file's fate. ``series``/``output``: the first of ``all_series``/``outputs``."""
+
+    path: str
+    status: str
+    reason: str = ""
+    series: str | None = None
+    output: str | None = None
+    all_series: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SeriesOutcome:
+    """What happened to one series (or, for ``dicom``, one file), picklable for workers."""
+
+    name: str
+    uid: str
+    files: list[str]
+    status: str = CONVERTED
+    reason: str = ""
+    outputs: list[str] = field(default_factory=list)
+    file_failures: dict[str, str] = field(default_factory=dict)
+    file_outputs: dict[str, str] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ConvertReport:
+    """Per-file and per-series results; ``exit_code`` is 1 when anything failed."""
+
+    files: list[FileEntry]
+    series: list[dict[str, Any]]
+    format: str = ""
+    source: str = ""
+    destination: str = ""
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {CONVERTED: 0, SKIPPED: 0, FAILED: 0}
+        for f in self.files:
+            out[f.status] += 1
+        return out
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(f.status == FAILED for f in self.files) else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "destination": self.destination, "format": self.format,
+                "counts": self.counts, "exit_code": self.exit_code,
+                "files": [dataclasses.asdict(f) for f in self.files], "series": self.series}
+
+
+def _key(path: str) -> str:
+    return os.path.normpath(os.path.abspath(path))
+
+
+def _benign(reason: str) -> bool:
+    r = reason.lower()
+    return any(r.startswith(b) or b in r for b in _BENIGN_SKIPS)
+
+
+def _error_reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {reason}"
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+def _convert_series(series: Any, base: str, fmt: str, opts: dict[str, Any]) -> SeriesOutcome:
+    """Load one series and write it; files that could not be used are reported failed."""
+    from .assemble import load_series
+    from .writers import write_volume
+
+    name = Path(base).name
+    out = SeriesOutcome(name=name, uid=series.uid, files=list(series.files))
+    targets = output_paths(base, fmt)
+    existing = [p for p in targets if p.exists()]
+    if existing and opts["resume"] and len(existing) == len(targets):
+        out.outputs = [str(p) for p in targets]
+        out.reason = RESUMED
+        return out
+    if existing and not (opts["force"] or opts["resume"]):
+        out.status, out.reason = FAILED, (f"output exists: {existing[0]} "
+                                          "(use --resume to keep it or --force to overwrite)")
+        return out
+    current = series
+    volume = None
+    for _ in range(_MAX_RETRIES):
+        try:
+            volume = load_series(current, rescale=opts["rescale"], strict=opts["strict"],
+                                 handlers=opts["handlers"], workers=opts["load_workers"])
+            break
+        except DicomDecodeError as exc:
+            bad = exc.path if exc.path in current.files else None
+            if bad is None or opts["strict"] or len(current.files) < 2:
+                out.status, out.reason = FAILED, _error_reason(exc)
+                if isinstance(exc, InconsistentSeriesError) and exc.paths:
+                    out.info["paths"] = exc.paths
+                return out
+            # one file is bad: report it and assemble the series from the others
+            out.file_failures[bad] = _error_reason(exc)
+            current = dataclasses.replace(
+                current, images=[im for im in current.images if im.path != bad])
+        except Exception as exc:  # a bug or an unexpected library error: still report it
+            out.status, out.reason = FAILED, _error_reason(exc)
+            return out
+    if volume is None:
+        out.status, out.reason = FAILED, "too many bad files in this series"
+        return out
+    used = {s.path for s in volume.slices}
+    if used:
+        for path in current.files:
+            if path not in used and path not in out.file_failures:
+                out.file_failures[path] = _reason_in_warnings(path, volume.warnings)
+    try:
+        out.outputs = [str(p) for p in write_volume(volume, base, fmt)]
+    except Exception as exc:
+        out.status, out.reason = FAILED, f"writing failed: {_error_reason(exc)}"
+        return out
+    out.info = {"shape": list(volume.array.shape), "dtype": str(volume.array.dtype),
+                "spacing": [round(v, 6) for v in volume.spacing],
+                "warnings": list(volume.warnings)}
+    return out
+
+
+def _reason_in_warnings(path: str, warnings: list[str]) -> str:
+    """The part of an assembly warning about ``path`` ("...: p1: reason1; p2: reason2")."""
+    for w in warnings:
+        i = w.find(path)
+        if i >= 0:
+            segment = w[i + len(path):].lstrip(": ")
+            return segment.split("; ")[0] or w
+    return "not used in the volume"
+
+
+def _convert_file(path: str, target: str, opts: dict[str, Any]) -> SeriesOutcome:
+    """Rewrite one file as uncompressed DICOM."""
+    from .writers.dicom import write_decompressed
+
+    out = SeriesOutcome(name=Path(target).name, uid=path, files=[path])
+    t = Path(target)
+    if t.exists() and opts["resume"]:
+        out.outputs, out.reason = [target], RESUMED
+    elif t.exists() and not opts["force"]:
+        out.status, out.reason = FAILED, (f"output exists: {target} "
+                                          "(use --resume to keep it or --force to overwrite)")
+    else:
+        try:
+            out.outputs = [str(write_decompressed(path, t, handlers=opts["handlers"]))]
+        except Exception as exc:
+            out.status, out.reason = FAILED, _error_reason(exc)
+    if out.outputs:
+        out.file_outputs[path] = out.outputs[0]
+    return out
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _dicom_targets(paths: Iterable[str], src: str, dst: str) -> dict[str, str]:
+    """Mirror each input under ``dst`` with safe names; disambiguate collisions by hash."""
+    src_root = src if os.path.isdir(src) else os.path.dirname(os.path.abspath(src))
+    targets: dict[str, str] = {}
+    used: set[str] = set()
+    for path in sorted(paths):
+        target = mirrored_path(path, src_root, dst)
+        if str(target).lower() in used:
+            target = target.with_name(f"{target.stem}_{short_hash(_key(path))}{target.suffix}")
+        used.add(str(target).lower())
+        targets[path] = str(target)
+    return targets
+
+
+def _run(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]],
+         workers: int, tick: Callable[[int], None]) -> Iterator[SeriesOutcome]:
+    """Run tasks serially or in a process pool, yielding outcomes as they finish."""
+    if workers <= 1 or len(tasks) <= 1:
+        for fn, args, weight in tasks:
+            outcome = fn(*args)
+            tick(weight)
+            yield outcome
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(fn, *args): (args, weight) for fn, args, weight in tasks}
+        for fut in as_completed(futures):
+            args, weight = futures[fut]
+            try:
+                outcome = fut.result()
+            except Exception as exc:  # worker died (memory) or could not pickle
+                first = args[0]
+                files = list(getattr(first, "files", [first]))
+                outcome = SeriesOutcome(name=str(args[1]), uid=str(getattr(first, "uid", first)),
+                                        files=files, status=FAILED,
+                                        reason=f"worker failed: {_error_reason(exc)}")
+            tick(weight)
+            yield outcome
+
+
+def _progress(total: int, show: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="file", disable=not show, file=sys.stderr,
+                dynamic_ncols=True, desc="converting")
+
+
+def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: str = "nifti",
+            workers: int | None = 1, handlers: Any = None, strict: bool = False,
+            rescale: str | bool = "auto", force: bool = False, resume: bool = False,
+            report_path: str | os.PathLike[str] | None = None, progress: bool | None = None,
+            include_patient: bool = False) -> ConvertReport:
+    """Convert every series under ``src`` into ``dst`` as ``fmt``; return the report.
+
+    ``progress=None`` shows a bar only when stderr is a terminal. ``workers`` > 1 spreads
+    series (or files, for ``dicom``) over processes.
+    """
+    from .scan import iter_files, scan
+
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    src_s, dst_s = os.fspath(src), os.fspath(dst)
+    if not os.path.exists(src_s):
+        raise FileNotFoundError(f"{src_s}: no such file or folder")
+    if os.path.isdir(src_s) and is_within(dst_s, src_s):
+        raise ValueError(f"{dst_s}: the destination must not be inside the source folder")
+    os.makedirs(dst_s, exist_ok=True)
+    clean_temporaries(dst_s)
+    workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
+    opts = {"rescale": rescale, "strict": strict, "handlers": handlers, "force": force,
+            "resume": resume, "load_workers": None if workers == 1 else 1}
+
+    all_files = list(iter_files(src_s))
+    result = scan(src_s)
+    entries: dict[str, FileEntry] = {_key(p): FileEntry(path=p, status=SKIPPED,
+                                                        reason="not reported by scan")
+                                     for p in all_files}
+
+    def entry(path: str) -> FileEntry:
+        k = _key(path)
+        if k not in entries:  # scan saw a file our walk did not (should not happen)
+            entries[k] = FileEntry(path=path, status=SKIPPED)
+        return entries[k]
+
+    duplicates: list[str] = []
+    for s in result.skipped:
+        e = entry(s.path)
+        e.status, e.reason = (SKIPPED if _benign(s.reason) else FAILED), s.reason
+        if s.reason.lower().startswith("duplicate of"):
+            duplicates.append(s.path)
+
+    tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]] = []
+    names: dict[str, str] = {}
+    for series in result.series:
+        name = series_name(series, include_patient=include_patient)
+        names[series.uid] = name
+        for path in series.files:
+            e = entry(path)
+            if name not in e.all_series:
+                e.all_series.append(name)
+            e.status, e.reason = CONVERTED, ""
+    if fmt in VOLUME_FORMATS:
+        for series in result.series:
+            base = os.path.join(dst_s, names[series.uid])
+            tasks.append((_convert_series, (series, base, fmt, opts), len(series.files)))
+    else:
+        image_files = sorted({p for s in result.series for p in s.files} | set(duplicates))
+        for path, target in _dicom_targets(image_files, src_s, dst_s).items():
+            tasks.append((_convert_file, (path, target, opts), 1))
+
+    show = progress if progress is not None else sys.stderr.isatty()
+    skipped_count = len(entries) - sum(w for *_, w in tasks)
+    series_rows: list[dict[str, Any]] = []
+    series_by_uid = {s.uid: s for s in result.series}
+    with _progress(len(entries), bool(show)) as bar:
+        bar.update(max(skipped_count, 0))
+        for outcome in _run(tasks, workers, bar.update):
+            _apply(outcome, entries, fmt)
+            if fmt in VOLUME_FORMATS:
+                series_rows.append(_series_row(series_by_uid[outcome.uid], outcome))
+    if fmt == "dicom":
+        series_rows = [_series_row(s, None, entries) for s in result.series]
+    series_rows.sort(key=lambda r: r["name"])
+    report = ConvertReport(files=sorted(entries.values(), key=lambda f: f.path),
+                           series=series_rows, format=fmt, source=src_s, destination=dst_s)
+    if report_path is not None:
+        write_json(report_path, report.to_dict())
+    return report
+
+
+def _apply(outcome: SeriesOutcome, entries: dict[str, FileEntry], fmt: str) -> None:
+    """Fold one outcome into the per-file entries (a file failed anywhere stays failed)."""
+    for path in outcome.files:
+        e = entries.setdefault(_key(path), FileEntry(path=path, status=CONVERTED))
+        if outcome.status == FAILED:
+            e.status, e.reason = FAILED, outcome.reason
+        elif path in outcome.file_failures:
+            e.status, e.reason = FAILED, outcome.file_failures[path]
+        elif e.status != FAILED:
+            e.status = CONVERTED
+            e.reason = e.reason or (outcome.reason if outcome.reason == RESUMED else "")
+            if e.reason.lower().startswith("duplicate of"):
+                e.reason = ""
+        outs = [outcome.file_outputs[path]] if fmt == "dicom" and path in outcome.file_outputs \
+            else outcome.outputs[:1]
+        for o in outs:
+            if o not in e.outputs:
+                e.outputs.append(o)
+        if e.status == FAILED:
+            e.outputs = []
+        e.output = e.outputs[0] if e.outputs else None
+        e.series = e.all_series[0] if e.all_series else None
+
+
+def _series_row(series: Any, outcome: SeriesOutcome | None,
+                entries: dict[str, FileEntry] | None = None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "name": outcome.name if outcome else series_name(series),
+        "uid": series.uid, "series_instance_uid": series.series_uid,
+        "series_number": series.series_number, "description": series.description,
+        "modality": series.modality, "files": len(series.files),
+    }
+    if outcome is not None:
+        row.update(status=outcome.status, reason=outcome.reason, outputs=outcome.outputs,
+                   **outcome.info)
+        if outcome.file_failures:
+            row["failed_files"] = outcome.file_failures
+    elif entries is not None:
+        states = [entries[_key(p)].status for p in series.files]
+        row["status"] = FAILED if FAILED in states else CONVERTED
+        row["outputs"] = [o for p in series.files for o in entries[_key(p)].outputs]
+    row["scan_warnings"] = list(series.warnings)
+    return row
+
+
+def summary(report: ConvertReport) -> str:
+    """One human line: counts and where the outputs went."""
+    c = report.counts
+    return (f"{c[CONVERTED]} converted, {c[SKIPPED]} skipped, {c[FAILED]} failed "
+            f"({len(report.files)} files, {len(report.series)} series) -> {report.destination}")
+
+
+__all__ = ["convert", "ConvertReport", "FileEntry", "summary", "CONVERTED", "SKIPPED", "FAILED"]
