@@ -45,11 +45,15 @@ def read_dataset(path: PathLike, *, stop_before_pixels: bool = False) -> Dataset
     """Read a DICOM file, with or without the Part 10 header, as a typed error if not DICOM."""
     name = os.fspath(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return pydicom.dcmread(name, stop_before_pixels=stop_before_pixels)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = pydicom.dcmread(name, stop_before_pixels=stop_before_pixels)
+        _raise_if_truncated(caught, name)
+        return ds
     except InvalidDicomError:
         pass
+    except DicomDecodeError:
+        raise
     except (OSError, MemoryError) as exc:
         raise DecodeError(f"cannot read file: {exc}", name) from exc
     except Exception as exc:  # pydicom raises many kinds on corrupt headers
@@ -66,6 +70,14 @@ def read_dataset(path: PathLike, *, stop_before_pixels: bool = False) -> Dataset
     if not plausible:
         raise NotDicomError("not a DICOM file (no DICM preamble and no DICOM dataset)", name)
     return ds
+
+
+def _raise_if_truncated(caught: list[warnings.WarningMessage], name: str) -> None:
+    """pydicom reads a truncated file as a partial dataset with only a warning: refuse it."""
+    for warning in caught:
+        text = str(warning.message)
+        if "End of file reached" in text or "truncated" in text.lower():
+            raise DecodeError(f"file is truncated: {text}", name)
 
 
 def transfer_syntax_of(ds: Dataset) -> str:
@@ -195,12 +207,9 @@ def decode(
     if bad:
         raise IndexError(f"{name}: frame(s) {bad} out of range (file has "
                          f"{source.number_of_frames})")
-    try:
-        array, colour, handler = decode_source(
-            source, indices, handlers=handlers, convert_color=convert_color, out=out
-        )
-    except DicomDecodeError:
-        raise
+    array, colour, handler = decode_source(
+        source, indices, handlers=handlers, convert_color=convert_color, out=out
+    )
     return Decoded(array, colour, handler, source.transfer_syntax, name)
 
 

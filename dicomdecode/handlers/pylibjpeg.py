@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import transfer_syntax as ts
 from .base import PixelSource, RawFrame, import_flag
+from .jpeg_repair import repair_sequential_scan
 
 _LIBJPEG_FAMILIES = ("jpeg", "jpeg-lossless", "jpegls")
 _OPENJPEG_FAMILIES = ("j2k", "htj2k")
@@ -67,7 +68,13 @@ def _decode_libjpeg(data: bytes, source: PixelSource) -> RawFrame:
     import libjpeg
 
     # colour_transform=0: no colour conversion in the codec; pixels.py does it once.
-    array = libjpeg.decode(data, colour_transform=0, reshape=True)
+    try:
+        array = libjpeg.decode(data, colour_transform=0, reshape=True)
+    except RuntimeError:
+        repaired = repair_sequential_scan(data)
+        if repaired is None:
+            raise
+        array = libjpeg.decode(repaired, colour_transform=0, reshape=True)
     return RawFrame(_check_shape(array, source), source.photometric_interpretation)
 
 
@@ -85,6 +92,12 @@ def _decode_rle(data: bytes, source: PixelSource) -> RawFrame:
     from rle.utils import decode_frame
 
     pixels = source.rows * source.columns
+    if source.bits_allocated == 1:
+        # 1-bit frames are RLE-coded as packed bytes (8 pixels a byte, LSB first).
+        packed = decode_frame(data, (pixels + 7) // 8, 8, "<")
+        bits = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), bitorder="little")
+        return RawFrame(bits[:pixels].reshape(source.rows, source.columns),
+                        source.photometric_interpretation)
     decoded = decode_frame(data, pixels, source.bits_allocated, "<")
     bits = max(source.bits_allocated, 8)
     array = np.frombuffer(decoded, dtype=f"<u{bits // 8}")
