@@ -27,6 +27,8 @@ CONVERTED, SKIPPED, FAILED = "converted", "skipped", "failed"
 RESUMED = "output already present (--resume)"
 # scan skip reasons that mean "not an image" (fine) rather than "an image we could not read"
 _BENIGN_SKIPS = ("not dicom", "no pixel data", "dicomdir", "duplicate of", "not a file")
+# an image header (Rows/Columns) without Pixel Data: a truncated or broken image file
+_TRUNCATED = "no pixel data element"
 _MAX_RETRIES = 8
 
 
@@ -103,7 +105,34 @@ def _error_reason(exc: BaseException) -> str:
 
 
 def _convert_series(series: Any, base: str, fmt: str, opts: dict[str, Any]) -> SeriesOutcome:
-    """Load one series and write it; files that could not be used are reported failed."""
+    """Load one series and write it; files that could not be used are reported failed.
+
+    When a multi-file series cannot be one volume at all (lenient mode), each file is
+    converted on its own (``<name>_<hash>``) so one odd file does not sink the others.
+    """
+    out = _convert_one(series, base, fmt, opts)
+    if (out.status != FAILED or opts["strict"] or len(series.files) < 2
+            or out.reason.startswith("output exists")):
+        return out
+    whole_reason = out.reason
+    salvage = SeriesOutcome(name=out.name, uid=series.uid, files=list(series.files))
+    for path in series.files:
+        sub = dataclasses.replace(series, images=[im for im in series.images if im.path == path],
+                                  n_volumes=1, warnings=[], issue_paths=[])
+        one = _convert_one(sub, f"{base}_{short_hash(_key(path))}", fmt, opts)
+        if one.status == FAILED or path in one.file_failures:
+            salvage.file_failures[path] = one.file_failures.get(path) or one.reason
+        else:
+            salvage.file_outputs[path] = one.outputs[0]
+            salvage.outputs.extend(one.outputs)
+    salvage.reason = (f"series is not one volume ({whole_reason}); converted file by file")
+    if not salvage.outputs:
+        salvage.status = FAILED
+    return salvage
+
+
+def _convert_one(series: Any, base: str, fmt: str, opts: dict[str, Any]) -> SeriesOutcome:
+    """Load ``series`` as one Volume and write it to ``base`` + format suffixes."""
     from .assemble import load_series
     from .writers import write_volume
 
@@ -161,7 +190,8 @@ def _convert_series(series: Any, base: str, fmt: str, opts: dict[str, Any]) -> S
 
 def _reason_in_warnings(path: str, warnings: list[str]) -> str:
     """The part of an assembly warning about ``path`` ("...: p1: reason1; p2: reason2")."""
-    for w in warnings:
+    ordered = sorted(warnings, key=lambda w: not w.startswith("could not decode"))
+    for w in ordered:
         i = w.find(path)
         if i >= 0:
             segment = w[i + len(path):].lstrip(": ")
@@ -280,6 +310,10 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     for s in result.skipped:
         e = entry(s.path)
         e.status, e.reason = (SKIPPED if _benign(s.reason) else FAILED), s.reason
+        if s.reason.strip().lower() == _TRUNCATED:
+            e.status = FAILED
+            e.reason = ("image header (Rows/Columns) but no Pixel Data element: "
+                        "truncated or incomplete file")
         if s.reason.lower().startswith("duplicate of"):
             duplicates.append(s.path)
 
@@ -326,16 +360,14 @@ def _apply(outcome: SeriesOutcome, entries: dict[str, FileEntry], fmt: str) -> N
     """Fold one outcome into the per-file entries (a file failed anywhere stays failed)."""
     for path in outcome.files:
         e = entries.setdefault(_key(path), FileEntry(path=path, status=CONVERTED))
-        if outcome.status == FAILED:
-            e.status, e.reason = FAILED, outcome.reason
-        elif path in outcome.file_failures:
+        if path in outcome.file_failures:
             e.status, e.reason = FAILED, outcome.file_failures[path]
+        elif outcome.status == FAILED:
+            e.status, e.reason = FAILED, outcome.reason
         elif e.status != FAILED:
             e.status = CONVERTED
-            e.reason = e.reason or (outcome.reason if outcome.reason == RESUMED else "")
-            if e.reason.lower().startswith("duplicate of"):
-                e.reason = ""
-        outs = [outcome.file_outputs[path]] if fmt == "dicom" and path in outcome.file_outputs \
+            e.reason = outcome.reason  # informational for converted: resumed, file by file
+        outs = [outcome.file_outputs[path]] if path in outcome.file_outputs \
             else outcome.outputs[:1]
         for o in outs:
             if o not in e.outputs:

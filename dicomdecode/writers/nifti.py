@@ -7,10 +7,12 @@ dcm2niix write them) and keeps the full provenance under ``dicomdecode``.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import nibabel as nib
+import numpy as np
 
 from . import atomic_path, jsonable, output_paths, volume_metadata, write_json
 
@@ -63,9 +65,29 @@ def sidecar(volume: Volume) -> dict[str, Any]:
     return out
 
 
+def usable_affine(volume: Volume) -> Volume:
+    """``volume`` itself, or a copy whose singular affine (images without geometry, e.g.
+    secondary capture) is completed to an invertible one, as NIfTI needs; says so in
+    ``warnings``. Non-zero columns are kept; missing directions become orthogonal unit
+    vectors (1 mm)."""
+    m = np.asarray(volume.affine, dtype=float)[:3, :3]
+    if np.isfinite(m).all() and abs(np.linalg.det(m)) > 1e-9:
+        return volume
+    m = np.nan_to_num(m)
+    u, s, vt = np.linalg.svd(m)
+    s = np.where(s > 1e-9, s, 1.0)
+    affine = np.array(volume.affine, dtype=float)
+    affine[:3, :3] = u @ np.diag(s) @ vt
+    affine[:3, 3] = np.nan_to_num(affine[:3, 3])
+    note = ("no usable geometry in the header (singular affine): "
+            "unit spacing and orthogonal axes assumed for NIfTI")
+    return dataclasses.replace(volume, affine=affine, warnings=[*volume.warnings, note])
+
+
 def write_nifti(volume: Volume, base: Path) -> list[Path]:
     """Write ``base.nii.gz`` and ``base.json``; return both paths (image first)."""
     image_path, json_path = output_paths(base, "nifti")
+    volume = usable_affine(volume)
     img = volume.to_nifti()
     with atomic_path(image_path) as tmp:
         nib.save(img, str(tmp))
