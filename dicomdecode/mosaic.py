@@ -9,6 +9,7 @@ not of the first tile.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +46,9 @@ def siemens_mosaic_info(ds: Any) -> MosaicInfo | None:
     if "MOSAIC" not in _image_type(ds):
         return None
     try:
-        from nibabel.nicom import csareader
-
+        with warnings.catch_warnings():  # nibabel.nicom warns "experimental" on import
+            warnings.simplefilter("ignore", UserWarning)
+            from nibabel.nicom import csareader
         csa = csareader.get_csa_header(ds, "image")
     except Exception:  # malformed CSA: treat as an ordinary image
         return None

@@ -37,6 +37,10 @@ META_KEYWORDS = (
     "GantryDetectorTilt", "ConvolutionKernel", "KVP",
 )
 
+_PIXEL_MEANING_TYPES = frozenset({
+    "M", "P", "R", "I", "MAGNITUDE", "PHASE", "REAL", "IMAGINARY", "FIELD_MAP", "B0",
+    "PHASE_MAP", "T1_MAP", "T2_MAP", "ADC", "FA", "TRACEW", "DIFFUSION",
+})
 _NO_PIXEL_SOP_PREFIXES = ("1.2.840.10008.5.1.4.1.1.88.",)  # structured reports
 
 
@@ -361,7 +365,9 @@ def _split_key(im: ImageRef) -> tuple[Any, ...]:
     """Images with different keys cannot share one volume."""
     ps = tuple(round(v, 4) for v in im.pixel_spacing) if im.pixel_spacing else None
     localizer = "LOCALIZER" in im.image_type or "SCOUT" in im.image_type
-    type_tail = tuple(v for v in im.image_type[2:] if v not in ("", "NONE"))
+    # Only the image-type values that change what a pixel means (magnitude, phase, field
+    # map...) split a series; others (GE CT "ADD") vary harmlessly between slices.
+    type_tail = tuple(sorted(set(im.image_type) & _PIXEL_MEANING_TYPES))
     return (im.rows, im.columns, ps, localizer, im.echo_number, type_tail,
             im.mosaic_slices, im.mosaic_tile)
 
