@@ -32,7 +32,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import shutil
 import sys
 import tempfile
@@ -297,6 +296,18 @@ def _pydicom_compress(tsuid: str, plugin: str = "", **opts: Any) -> Callable[...
     return enc
 
 
+def _pydicom_compress_mct(tsuid: str, pi: str, **opts: Any) -> Callable[..., Dataset]:
+    """J2K of RGB with the multiple-component transform: label YBR_RCT / YBR_ICT first and
+    pylibjpeg-openjpeg applies the RCT / ICT while encoding (pydicom's documented route)."""
+    def enc(ref: Dataset, ref_path: Path, spec: ImageSpec, tmp: Path) -> Dataset:
+        ds = copy.deepcopy(ref)
+        ds.PhotometricInterpretation = pi
+        ds.compress(UID(tsuid), encoding_plugin="pylibjpeg", generate_instance_uid=False,
+                    **opts)
+        return ds
+    return enc
+
+
 def _native(tsuid: str) -> Callable[..., Dataset]:
     def enc(ref: Dataset, ref_path: Path, spec: ImageSpec, tmp: Path) -> Dataset:
         ds = copy.deepcopy(ref)
@@ -365,6 +376,24 @@ def _htj2k_pydicom(tsuid: str) -> Callable[..., Dataset]:
     return enc
 
 
+NOTES = [
+    "GDCM's JPEG Lossless (.57) files use predictor (selection value) 1, so their "
+    "codestreams equal the .70 ones; .57 is written for single-frame images only.",
+    "GDCM's JPEG Extended (.51) files of 8-bit images hold a baseline (SOF0) codestream, "
+    "which process 2 includes; 12-bit .51 could not be made (see not_made).",
+    "GDCM writes lossy JPEG of RGB input as YCbCr with 4:2:0 subsampling but leaves "
+    "PhotometricInterpretation RGB; the files here say YBR_FULL_422, which is what the "
+    "codestream holds. A decoder that skips the YBR->RGB conversion gets about 7 dB PSNR.",
+    "RGB JPEG 2000: j2k_lossless / j2k_lossy are written with MCT off (PI RGB); "
+    "j2k_lossless_rct / j2k_lossy_ict with the RCT / ICT applied (PI YBR_RCT / YBR_ICT), "
+    "which pydicom decodes to RGB.",
+    "RLE RGB files say PlanarConfiguration 0 although RLE stores one segment per colour "
+    "plane (as the standard requires); JPEG-LS RGB files are sample-interleaved (ILV=2).",
+    "No HTJ2K (1.2.840.10008.1.2.4.201/202/203) file: no installed encoder writes it.",
+    "Lossy PSNR is relative to 2**bits_stored - 1, computed on the decoded arrays "
+    "(RGB after conversion to RGB).",
+]
+
 # Why some files are not made, for MANIFEST.json "not_made":
 # key: (encoding key, signed, bits stored, samples)
 FAILURE_NOTES = {
@@ -425,6 +454,15 @@ ENCODINGS = [
     # lossy J2K: per-file compression ratio, set in make_image (depends on the frame size)
     Encoding("j2k_lossy", JPEG2000, True, "pydicom compress / pylibjpeg-openjpeg",
              lambda *a: None,  # replaced per spec
+             tolerance=lambda s: {"min_psnr_db": 30.0}),
+    Encoding("j2k_lossless_rct", JPEG2000Lossless, False,
+             "pydicom compress / pylibjpeg-openjpeg (PI YBR_RCT, MCT on)",
+             _pydicom_compress_mct(JPEG2000Lossless, "YBR_RCT"),
+             applies=lambda s: s.samples == 3),
+    Encoding("j2k_lossy_ict", JPEG2000, True,
+             "pydicom compress / pylibjpeg-openjpeg (PI YBR_ICT, MCT on, j2k_cr=[6])",
+             _pydicom_compress_mct(JPEG2000, "YBR_ICT", j2k_cr=[6]),
+             applies=lambda s: s.samples == 3 and s.frames == 1,
              tolerance=lambda s: {"min_psnr_db": 30.0}),
     Encoding("jpeg_baseline", JPEGBaseline8Bit, True, "GDCM ImageChangeTransferSyntax",
              _gdcm(JPEGBaseline8Bit), applies=lambda s: s.bits_stored == 8,
@@ -520,6 +558,8 @@ def make_image(spec: ImageSpec, outdir: Path, tmp: Path, rows: list[list[str]],
             ratio = _j2k_ratio(spec)
             make = _pydicom_compress(JPEG2000, "pylibjpeg", j2k_cr=[ratio])
             encoder += f" (j2k_cr=[{ratio}])"
+        elif enc.key in ("jpeg_baseline", "jpeg_extended") and spec.samples == 3:
+            encoder += " (GDCM wrote PhotometricInterpretation RGB; set to YBR_FULL_422)"
         try:
             ds = make(ref, ref_path, spec, tmp)
         except Exception as exc:  # noqa: BLE001 - any encoder failure is reported
@@ -796,6 +836,7 @@ def main(argv: list[str]) -> int:
                        "files within 'tolerance' (PSNR relative to 2**bits_stored - 1).",
         "versions": {"pydicom": pydicom.__version__, "numpy": np.__version__,
                      **library_versions()},
+        "notes": NOTES,
         "files": entries,
         "not_made": not_made,
         "series": series_entries,
@@ -849,5 +890,4 @@ def library_versions() -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     sys.exit(main(sys.argv))
