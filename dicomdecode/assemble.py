@@ -177,8 +177,11 @@ def load_series(series: SeriesInfo, *, rescale: _rs.RescaleMode = "auto",
         [im.private_scale_slope for im in images], philips_scaling)
     stored_dtype = arrays[0].array.dtype
     bits_stored = series.meta.get("BitsStored")
+    ranges = ([(int(a.array.min()), int(a.array.max())) for a in arrays]
+              if stored_dtype.kind in "ui" else None)
     dtype = _rs.output_dtype(rescale_mode, stored_dtype, scales,
-                                 int(bits_stored) if isinstance(bits_stored, int) else None)
+                             int(bits_stored) if isinstance(bits_stored, int) else None,
+                             ranges)
     planes = [_rs.apply(a.array, s, dtype, rescale_mode) for a, s in zip(arrays, scales,
                                                                             strict=True)]
     data = np.stack(planes)  # (images, r, c[, s]) or (images, tiles, r, c[, s])

@@ -1,8 +1,9 @@
 """dtype and rescale policy: which slope/intercept apply, and which dtype holds the result.
 
-The output dtype is decided from header values only (Bits Stored, Pixel Representation,
-every slice's slope and intercept), never from the decoded pixel values, so the same
-input gives the same dtype whatever the handler or the file order.
+The output dtype is decided from every slice's slope and intercept and the range of its
+stored values (all handlers give identical stored values, and min/max ignore order), so
+the same input gives the same dtype whatever the handler or the file order. Integer
+results never get a dtype narrower than the stored one.
 """
 
 from __future__ import annotations
@@ -65,12 +66,15 @@ def _is_integral(x: float) -> bool:
 
 
 def output_dtype(mode: RescaleMode, stored_dtype: np.dtype, scales: Sequence[Scale],
-                 bits_stored: int | None = None) -> np.dtype:
+                 bits_stored: int | None = None,
+                 stored_ranges: Sequence[tuple[int, int]] | None = None) -> np.dtype:
     """dtype of the assembled array for this rescale mode.
 
     ``False`` keeps the stored dtype; ``True`` gives float32; ``"auto"`` keeps the stored
-    dtype for identity scales, picks the smallest integer dtype that holds every possible
-    value for integer slopes/intercepts, and float32 otherwise.
+    dtype for identity scales, picks the smallest integer dtype (at least as wide as the
+    stored one) that holds every rescaled value for integer slopes/intercepts, and
+    float32 otherwise. ``stored_ranges`` are per-slice (min, max) of the stored values;
+    without them the full range Bits Stored allows is assumed.
     """
     stored_dtype = np.dtype(stored_dtype)
     if mode is False:
@@ -87,12 +91,16 @@ def output_dtype(mode: RescaleMode, stored_dtype: np.dtype, scales: Sequence[Sca
         return np.dtype(np.float32)
     if stored_dtype.kind not in "ui":  # e.g. bool masks: nothing sensible to rescale
         return np.dtype(np.float32)
-    bits = bits_stored or stored_dtype.itemsize * 8
-    lo, hi = stored_range(bits, stored_dtype.kind == "i")
-    values = [v for s in scales for v in (lo * s.slope + s.intercept, hi * s.slope + s.intercept)]
+    if stored_ranges is None:
+        bits = bits_stored or stored_dtype.itemsize * 8
+        stored_ranges = [stored_range(bits, stored_dtype.kind == "i")] * len(scales)
+    values = [v for s, (lo, hi) in zip(scales, stored_ranges, strict=True)
+              for v in (lo * s.slope + s.intercept, hi * s.slope + s.intercept)]
     vmin, vmax = min(values), max(values)
     for cand in _INT_CANDIDATES:
         info = np.iinfo(cand)
+        if np.dtype(cand).itemsize < stored_dtype.itemsize:
+            continue
         if info.min <= vmin and vmax <= info.max:
             return np.dtype(cand)
     return np.dtype(np.float64)
