@@ -60,3 +60,51 @@ def corpus_params(rows: list[dict[str, str]], key: str) -> list:
     if not rows:
         return [pytest.param(None, id="no-corpus")]
     return [pytest.param(r, id=r[key]) for r in rows]
+
+
+# --- optional handlers ---------------------------------------------------------------
+# Mark a test `@pytest.mark.needs_handler("gdcm")` when it needs that decoder library.
+# nox sessions set DICOMDECODE_EXPECT_HANDLERS to the handlers they install: a test needing
+# one the session deliberately leaves out is deselected (not counted), while a handler the
+# session expects but cannot import fails the test. Without the variable, such tests skip.
+
+
+def fully_installed_handlers() -> set[str]:
+    """Handlers whose every library imports (pylibjpeg: all three plugins)."""
+    from dicomdecode.handlers import HANDLERS
+
+    return {
+        name for name, handler in HANDLERS.items()
+        if all(handler.supports(uid) for uid in handler.dependencies)
+    }
+
+
+def _expected_handlers() -> set[str] | None:
+    value = os.environ.get("DICOMDECODE_EXPECT_HANDLERS")
+    return {v.strip() for v in value.split(",") if v.strip()} if value else None
+
+
+def _needed(item: pytest.Item) -> set[str]:
+    return {name for mark in item.iter_markers("needs_handler") for name in mark.args}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    expected = _expected_handlers()
+    if expected is None:
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if _needed(item) - expected else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    missing = _needed(item) - fully_installed_handlers()
+    if not missing:
+        return
+    if _expected_handlers() is not None:
+        pytest.fail(f"this session expects handler(s) {sorted(missing)} but they do not import",
+                    pytrace=False)
+    pytest.skip(f"needs handler(s) {sorted(missing)}, not installed")

@@ -65,6 +65,10 @@ def _frame_from_buffer(buffer: bytes, source: PixelSource, index: int) -> RawFra
             f"pixel data is too short: frame {index + 1} of {source.number_of_frames} needs "
             f"bytes {start}..{start + size}, the data has {len(buffer)}"
         )
+    if bits == 8 and source.big_endian and source.pixel_vr == "OW":
+        # 8-bit data in an OW value of a big endian file is stored as swapped 16-bit words.
+        even = len(buffer) - len(buffer) % 2
+        buffer = np.frombuffer(buffer, dtype=">u2", count=even // 2).byteswap().tobytes()
     chunk = memoryview(buffer)[start:start + size]
 
     if source.float_pixels:
@@ -72,14 +76,9 @@ def _frame_from_buffer(buffer: bytes, source: PixelSource, index: int) -> RawFra
     else:
         kind = "u"  # signedness is applied later, from Pixel Representation
     order = ">" if source.big_endian else "<"
-    if bits == 8 and source.big_endian and source.pixel_vr == "OW":
-        # 8-bit data in an OW value of a big endian file is stored as swapped 16-bit words.
-        words = np.frombuffer(chunk, dtype=">u2").astype("<u2")
-        array = words.view(np.uint8)
-    else:
-        array = np.frombuffer(chunk, dtype=f"{order}{kind}{bits // 8}")
-        if source.big_endian and bits > 8:
-            array = array.astype(array.dtype.newbyteorder("="))
+    array = np.frombuffer(chunk, dtype=f"{order}{kind}{bits // 8}")
+    if source.big_endian and bits > 8:
+        array = array.astype(array.dtype.newbyteorder("="))
 
     if colour == "YBR_FULL_422" and spp == 3 and bits == 8:
         return RawFrame(_expand_ybr422(array, rows, cols), "YBR_FULL")

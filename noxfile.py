@@ -1,0 +1,93 @@
+"""Test, lint and benchmark sessions. `nox` runs the default set (what CI runs).
+
+Each test session installs the package from pyproject.toml with a different set of
+extras and tells the tests which handlers it expects (DICOMDECODE_EXPECT_HANDLERS), so a
+test that needs a library this session deliberately lacks is deselected, while a library
+that is missing by accident fails loudly instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = [
+    "lint", "typecheck", "tests", "tests_minimal", "tests_pylibjpeg", "tests_gdcm", "tests_ml",
+]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+# The CPU build of torch lies on disk on these machines; any other version is a CUDA download.
+TORCH = "torch==2.13.0"
+
+
+def _pytest(session: nox.Session, expect: str, *args: str) -> None:
+    env = {"DICOMDECODE_EXPECT_HANDLERS": expect}
+    session.run("pytest", "-p", "no:cacheprovider", "-q", "-ra", *args, *session.posargs,
+                env=env)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Everything with every optional decoder installed (the main test session)."""
+    session.install("-e", ".[all,test]")
+    _pytest(session, "native,pylibjpeg,gdcm,charls", "-m", "not torch")
+
+
+@nox.session(python=PYTHON)
+def tests_minimal(session: nox.Session) -> None:
+    """Core dependencies only: uncompressed decodes, compressed raises MissingHandlerError."""
+    session.install("-e", ".[test]")
+    _pytest(session, "native", "-m", "not torch")
+
+
+@nox.session(python=PYTHON)
+def tests_pylibjpeg(session: nox.Session) -> None:
+    """Core + the pylibjpeg plugins only."""
+    session.install("-e", ".[pylibjpeg,test]")
+    _pytest(session, "native,pylibjpeg", "-m", "not torch")
+
+
+@nox.session(python=PYTHON)
+def tests_gdcm(session: nox.Session) -> None:
+    """Core + python-gdcm only."""
+    session.install("-e", ".[gdcm,test]")
+    _pytest(session, "native,gdcm", "-m", "not torch")
+
+
+@nox.session(python=PYTHON)
+def tests_ml(session: nox.Session) -> None:
+    """Data-loader tests under real PyTorch workers (CPU build)."""
+    session.install(TORCH)
+    session.install("-e", ".[all,test]")
+    _pytest(session, "native,pylibjpeg,gdcm,charls", "-m", "torch")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", "dicomdecode", "tests", "bench", "test_data", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    session.install("mypy", "-e", ".[all]")
+    session.run("mypy", "dicomdecode")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Load/convert benchmarks against the pydicom loop, SimpleITK and dcm2niix."""
+    session.install("-e", ".[all]", "SimpleITK", "dcm2niix", "psutil")
+    args = session.posargs or ["--slices", "300", "--repeats", "5"]
+    session.run("python", "bench/bench_load.py", *args, env={"OMP_NUM_THREADS": "1"})
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job on data the repo has: convert test_data/series to NIfTI."""
+    session.install("-e", ".[all]")
+    out = os.path.join(session.create_tmp(), "demo_out")
+    session.run("dicomdecode", "convert", "test_data/series", out, "--format", "nifti",
+                "--force", "--report", os.path.join(out, "report.json"))

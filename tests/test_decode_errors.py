@@ -1,0 +1,197 @@
+"""Bad input gets a typed error naming the file and what is wrong; never zeros."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from dicomdecode import decode, decode_file
+from dicomdecode.dispatch import available_handlers, candidates
+from dicomdecode.errors import (
+    DecodeError,
+    DicomDecodeError,
+    MissingHandlerError,
+    NoPixelDataError,
+    NotDicomError,
+    UnsupportedTransferSyntaxError,
+)
+from dicomdecode.handlers import HANDLERS
+
+from .decode_helpers import pydicom_reference
+
+
+def test_not_dicom(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("this is not an image\n" * 20)
+    with pytest.raises(NotDicomError) as info:
+        decode_file(path)
+    assert str(path) in str(info.value)
+    assert isinstance(info.value, DicomDecodeError)
+
+
+def test_empty_file_is_not_dicom(tmp_path):
+    path = tmp_path / "empty.dcm"
+    path.write_bytes(b"")
+    with pytest.raises(NotDicomError):
+        decode_file(path)
+
+
+def test_object_without_pixels(tmp_path):
+    with pytest.raises(NoPixelDataError) as info:
+        decode_file(get_testdata_file("rtplan.dcm"))
+    assert "rtplan.dcm" in str(info.value)
+
+
+def _copy_with_syntax(tmp_path, source: str, uid: str):
+    """A copy of a real file whose File Meta names `uid` (pixel data left as it was).
+
+    pydicom refuses to write syntaxes it does not know, so a private placeholder UID of
+    the same length is written and then replaced in the File Meta bytes."""
+    ds = pydicom.dcmread(get_testdata_file(source))
+    placeholder = "9" * len(uid)
+    ds.file_meta.TransferSyntaxUID = placeholder
+    path = tmp_path / f"{source}.{uid}.dcm"
+    ds.save_as(path, implicit_vr=False, little_endian=True, enforce_file_format=False)
+    data = path.read_bytes()
+    assert data.count(placeholder.encode()) == 1
+    path.write_bytes(data.replace(placeholder.encode(), uid.encode()))
+    return path
+
+
+@pytest.mark.parametrize("uid,name", [
+    ("1.2.840.10008.1.2.4.100", "MPEG2"),
+    ("1.2.840.10008.1.2.4.94", "JPIP"),
+    ("1.2.840.10008.1.2.4.110", "JPEG XL"),
+])
+def test_unsupported_syntax_names_it(tmp_path, uid, name):
+    path = _copy_with_syntax(tmp_path, "JPEG2000.dcm", uid)
+    with pytest.raises(UnsupportedTransferSyntaxError) as info:
+        decode_file(path)
+    message = str(info.value)
+    assert uid in message and name in message and str(path) in message
+    assert info.value.uid == uid
+
+
+def test_unknown_syntax_uid(tmp_path):
+    path = _copy_with_syntax(tmp_path, "JPEG2000.dcm", "1.2.3.4.5.6")
+    with pytest.raises(UnsupportedTransferSyntaxError, match="unknown transfer syntax"):
+        decode_file(path)
+
+
+def test_missing_handler_names_the_extra(monkeypatch):
+    """With no codec library importable, a compressed file says which extra to install."""
+    for handler in HANDLERS.values():
+        if handler.name != "native":
+            monkeypatch.setattr(handler, "supports", lambda uid: False)
+    path = get_testdata_file("MR_small_jp2klossless.dcm")
+    with pytest.raises(MissingHandlerError) as info:
+        decode_file(path)
+    message = str(info.value)
+    assert "1.2.840.10008.1.2.4.90" in message and "JPEG 2000 Lossless Only" in message
+    assert 'pip install "dicomdecode[gdcm]"' in message
+    assert 'pip install "dicomdecode[pylibjpeg]"' in message
+    assert path in message
+
+
+def test_truncated_native_pixel_data(tmp_path):
+    source = get_testdata_file("CT_small.dcm")
+    data = open(source, "rb").read()
+    path = tmp_path / "short.dcm"
+    ds = pydicom.dcmread(source)
+    ds.PixelData = ds.PixelData[: len(ds.PixelData) // 2]
+    ds.save_as(path)
+    assert len(path.read_bytes()) < len(data)
+    with pytest.raises(DecodeError, match="too short") as info:
+        decode_file(path)
+    assert str(path) in str(info.value)
+
+
+def test_truncated_file(tmp_path):
+    source = get_testdata_file("MR_small_jp2klossless.dcm")
+    path = tmp_path / "cut.dcm"
+    data = open(source, "rb").read()
+    path.write_bytes(data[: len(data) - 3000])
+    with pytest.raises(DecodeError) as info:
+        decode_file(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.needs_handler("pylibjpeg")
+@pytest.mark.needs_handler("gdcm")
+def test_corrupt_codestream_lists_each_handler(tmp_path):
+    ds = pydicom.dcmread(get_testdata_file("MR_small_jp2klossless.dcm"))
+    from pydicom.encaps import encapsulate, generate_frames
+
+    frame = bytearray(next(generate_frames(ds.PixelData, number_of_frames=1)))
+    frame[20:] = bytes(len(frame) - 20)  # keep the SOC/SIZ start, destroy the rest
+    ds.PixelData = encapsulate([bytes(frame)])
+    path = tmp_path / "corrupt_j2k.dcm"
+    ds.save_as(path)
+    with pytest.raises(DecodeError) as info:
+        decode_file(path)
+    tried = [name for name, _ in info.value.failures]
+    assert set(tried) == {h.name for h in candidates("1.2.840.10008.1.2.4.90")}
+    assert str(path) in str(info.value)
+
+
+def test_frames_out_of_range():
+    with pytest.raises(IndexError):
+        decode(get_testdata_file("CT_small.dcm"), frames=[1])
+
+
+def test_handler_override_and_environment(monkeypatch):
+    path = get_testdata_file("MR_small_RLE.dcm")
+    names = [h.name for h in candidates("1.2.840.10008.1.2.5")]
+    if len(names) < 2:
+        pytest.skip("needs two RLE handlers")
+    last = names[-1]
+    assert decode(path, handlers=last).handler == last
+    monkeypatch.setenv("DICOMDECODE_HANDLERS", f"{last},{names[0]}")
+    assert decode(path).handler == last
+    with pytest.raises(ValueError, match="unknown handler"):
+        decode(path, handlers="nonesuch")
+
+
+def test_native_ignores_handler_override():
+    """Uncompressed data needs no codec: forcing a codec handler still decodes it."""
+    path = get_testdata_file("CT_small.dcm")
+    result = decode(path, handlers="gdcm")
+    assert result.handler == "native"
+    np.testing.assert_array_equal(result.array, pydicom_reference(path))
+
+
+def test_available_handlers_lists_native_syntaxes():
+    table = available_handlers()
+    for uid in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2",
+                "1.2.840.10008.1.2.1.99"):
+        assert table[uid] == ["native"]
+
+
+def test_zero_filled_pixels_are_returned_as_stored(tmp_path):
+    """An image that really is all zero decodes to zeros (the guard is against *invented*
+    zeros, never against real ones)."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID = generate_uid()
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = 4, 4, 1
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = bytes(32)
+    path = tmp_path / "zeros.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert not decode_file(path).any()
+
+
+def test_copy_of_file_decodes_same(tmp_path):
+    source = get_testdata_file("SC_rgb_rle_2frame.dcm")
+    target = tmp_path / "noext"
+    shutil.copy(source, target)
+    np.testing.assert_array_equal(decode_file(target), pydicom_reference(source))
