@@ -283,7 +283,7 @@ def run_once(method: str, d: Path, *, sample_mem: bool = False, save: str | None
     if TIME_BIN:
         fd, timef = tempfile.mkstemp(prefix="dd_time_", dir=WORK)
         os.close(fd)
-        cmd = [TIME_BIN, "-f", "%M", "-o", timef] + cmd
+        cmd = [TIME_BIN, "-f", "%U %S %M", "-o", timef] + cmd
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     t0 = time.perf_counter()
@@ -309,16 +309,17 @@ def run_once(method: str, d: Path, *, sample_mem: bool = False, save: str | None
         t.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     maxrss_kb = ru.ru_maxrss
+    cpu = ru.ru_utime + ru.ru_stime
     if timef:
         try:
-            txt = Path(timef).read_text().split()
-            maxrss_kb = int(txt[-1])
-            if len(txt) > 1 and txt[0].startswith("Command"):  # "Command exited ..."
-                pass
+            # last line "user sys maxrss_kb" (a "Command exited ..." line may precede it)
+            u, sy, m = Path(timef).read_text().strip().splitlines()[-1].split()
+            maxrss_kb, cpu = int(m), float(u) + float(sy)
         except (OSError, ValueError, IndexError):
             pass
         os.remove(timef)
-    res: dict = {"wall": wall, "maxrss_mb": maxrss_kb / 1024.0, "rc": proc.returncode}
+    res: dict = {"wall": wall, "cpu": cpu, "maxrss_mb": maxrss_kb / 1024.0,
+                 "rc": proc.returncode}
     if sampler:
         sampler.stop()
         res["pss_peak_mb"] = sampler.peak_kb / 1024.0
@@ -442,6 +443,7 @@ def summarize(results: dict, methods: list[str], ncores: int) -> tuple[str, dict
                         "median": statistics.median(r["wall"] for r in good),
                         "min": min(r["wall"] for r in good),
                         "runs": [r["wall"] for r in good],
+                        "cpu_median": statistics.median(r["cpu"] for r in good),
                         "maxrss_mb": statistics.median(r["maxrss_mb"] for r in good),
                         "shape": good[0].get("shape"), "dtype": good[0].get("dtype"),
                         "nbytes": good[0].get("nbytes"),
@@ -496,6 +498,15 @@ def summarize(results: dict, methods: list[str], ncores: int) -> tuple[str, dict
                 row.append(f"{fmt(s.get(m, {}).get('maxrss_mb'), 0)} / "
                            f"{fmt(s.get(m, {}).get('pss_peak_mb'), 0)}{out}")
             lines.append("| " + " | ".join(row) + " |")
+        # CPU seconds (user+sys of the process and its children): less sensitive to
+        # other load on the machine than wall time
+        lines.append(f"\n### {n} slices: CPU seconds (user+sys, all processes), median\n")
+        head = ["syntax"] + [LABELS[m] for m in mm]
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|" + "---|" * len(head))
+        for syn, s in summary[n].items():
+            lines.append("| " + " | ".join(
+                [syn] + [fmt(s.get(m, {}).get("cpu_median")) for m in mm]) + " |")
         # floor details + checks + errors
         det = []
         for syn, s in summary[n].items():
@@ -567,7 +578,8 @@ def main(argv: list[str] | None = None) -> int:
                     by_m[m].append(r)
                     if "error" in r:
                         na.add(m)  # don't keep retrying a missing method
-                    tag = r.get("error", f"{r['wall']:.3f}s rss {r['maxrss_mb']:.0f}MB")
+                    tag = r.get("error", f"{r['wall']:.3f}s cpu {r['cpu']:.2f}s "
+                                         f"rss {r['maxrss_mb']:.0f}MB")
                     print(f"  [{n} {syn} rep {rep + 1}/{args.repeats}] {m}: {tag}",
                           file=sys.stderr, flush=True)
             if not args.no_mem or not args.no_check:

@@ -18,8 +18,9 @@ Every syntax is written with a real encoder:
              `imagecodecs` with its OpenJPH-based `htj2k_encode` is importable it
              is used, otherwise the syntax is skipped with a message)
 
-Output: bench/_work/<syntax>_<N>/slice_NNNN.dcm (git-ignored). A directory with a
-`.complete` marker is reused (cache); --force regenerates.
+Output: bench/_work/<syntax>_<N>/slice_NNNN.dcm (git-ignored), nothing else in that
+directory. A series with its marker bench/_work/.<syntax>_<N>.complete is reused
+(cache); --force regenerates.
 
 Also writes bench/_work/rgb_jpeg_baseline.dcm (512x512 8-bit RGB, JPEG baseline,
 GDCM encoder) for the handler benchmark (--rgb).
@@ -344,6 +345,10 @@ def verify(dirpath: Path, n: int, seed: int, count: int = 3) -> None:
             raise RuntimeError(f"round trip mismatch in {dirpath} slice {z}")
 
 
+def _marker(final: Path) -> Path:
+    return final.parent / f".{final.name}.complete"
+
+
 def make(slices: int, syntaxes: list[str], *, seed: int = 0, workers: int | None = None,
          force: bool = False, quiet: bool = False) -> dict[str, Path]:
     """Create (or reuse) bench/_work/<syntax>_<slices>/ for each syntax. Returns dirs made."""
@@ -358,7 +363,10 @@ def make(slices: int, syntaxes: list[str], *, seed: int = 0, workers: int | None
             continue
         final = WORK / f"{name}_{slices}"
         out[name] = final
-        if (final / ".complete").exists() and not force:
+        marker = _marker(final)
+        if (final / ".complete").exists():  # old layout: marker inside the series dir
+            (final / ".complete").rename(marker)
+        if marker.exists() and final.is_dir() and not force:
             if not quiet:
                 print(f"cached {final}")
             continue
@@ -380,10 +388,12 @@ def make(slices: int, syntaxes: list[str], *, seed: int = 0, workers: int | None
     for name in todo:
         verify(staging[name], slices, seed)
         final = WORK / f"{name}_{slices}"
+        _marker(final).unlink(missing_ok=True)
         shutil.rmtree(final, ignore_errors=True)
-        (staging[name] / ".complete").write_text(
-            f"{SYNTAXES[name][1]} {SYNTAXES[name][0]} slices={slices} seed={seed}\n")
         staging[name].rename(final)
+        # the marker lives beside the series so the series dir holds only DICOM files
+        _marker(final).write_text(
+            f"{SYNTAXES[name][1]} {SYNTAXES[name][0]} slices={slices} seed={seed}\n")
     if not quiet:
         dt = time.perf_counter() - t0
         for name in todo:
