@@ -27,14 +27,14 @@ from .errors import (
 
 __version__ = "0.1.0"
 
+# `decode` and `scan` are both a module and the function in it: bind the functions eagerly,
+# so `dicomdecode.decode(...)` is the function even after the module has been imported.
+# (Reach the modules with `from dicomdecode.scan import ScanResult` and the like.)
+from .decode import Decoded, decode, decode_file  # noqa: E402
+from .scan import ScanResult, SeriesInfo, scan  # noqa: E402
+
 _LAZY = {
-    "decode": "dicomdecode.decode",
-    "decode_file": "dicomdecode.decode",
-    "Decoded": "dicomdecode.decode",
     "available_handlers": "dicomdecode.dispatch",
-    "scan": "dicomdecode.scan",
-    "ScanResult": "dicomdecode.scan",
-    "SeriesInfo": "dicomdecode.scan",
     "load_series": "dicomdecode.assemble",
     "load": "dicomdecode.assemble",
     "Volume": "dicomdecode.volume",
@@ -57,6 +57,12 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Decoded",
+    "ScanResult",
+    "SeriesInfo",
+    "decode",
+    "decode_file",
+    "scan",
     "DecodeError",
     "DicomDecodeError",
     "InconsistentSeriesError",
