@@ -88,9 +88,10 @@ def test_header_only_and_recursive_without_suffix(tmp_path: Path, monkeypatch) -
     def boom(*_a, **_k):
         raise AssertionError("scan decoded pixels")
 
-    import dicomdecode.decode
+    import importlib
 
-    monkeypatch.setattr(dicomdecode.decode, "decode", boom)
+    # the package exposes a function called `decode`, so fetch the module explicitly
+    monkeypatch.setattr(importlib.import_module("dicomdecode.decode"), "decode", boom)
     monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(boom))
     result = scan(tmp_path)
     (series,) = result.series
