@@ -72,6 +72,9 @@ class ImageRef:
     mosaic_tile: tuple[int, int] | None = None
     mosaic_normal: tuple[float, float, float] | None = None
     number_of_frames: int = 1
+    samples_per_pixel: int = 1
+    bits_allocated: int = 16
+    pixel_representation: int = 0
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,9 @@ def images_from_header(ds: pydicom.Dataset, path: str) -> list[ImageRef]:
         instance_number=_opt_int(ds.get("InstanceNumber", None)),
         echo_number=_opt_int(_first_value(ds.get("EchoNumbers", None))),
         image_type=tuple(str(v).upper() for v in _as_list(ds.get("ImageType", None))),
+        samples_per_pixel=_opt_int(ds.get("SamplesPerPixel", None)) or 1,
+        bits_allocated=_opt_int(ds.get("BitsAllocated", None)) or 16,
+        pixel_representation=_opt_int(ds.get("PixelRepresentation", None)) or 0,
     )
     n_frames = _opt_int(ds.get("NumberOfFrames", None)) or 1
     if enhanced.is_enhanced(ds):
@@ -368,7 +374,8 @@ def _split_key(im: ImageRef) -> tuple[Any, ...]:
     # Only the image-type values that change what a pixel means (magnitude, phase, field
     # map...) split a series; others (GE CT "ADD") vary harmlessly between slices.
     type_tail = tuple(sorted(set(im.image_type) & _PIXEL_MEANING_TYPES))
-    return (im.rows, im.columns, ps, localizer, im.echo_number, type_tail,
+    return (im.rows, im.columns, im.samples_per_pixel, im.bits_allocated,
+            im.pixel_representation, ps, localizer, im.echo_number, type_tail,
             im.mosaic_slices, im.mosaic_tile)
 
 
