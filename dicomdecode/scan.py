@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -176,15 +177,27 @@ def iter_files(paths: PathLike | Sequence[PathLike]) -> Iterator[str]:
                 yield f
 
 
+#: Values larger than this are not loaded while scanning (pixel data is only located).
+_DEFER_BYTES = 64 * 1024
+
+
 def read_header(path: str) -> pydicom.Dataset | Skipped:
-    """Header (everything before Pixel Data) of one file, or the reason it is skipped."""
+    """Header of one file with large values (pixel data) deferred, or why it is skipped.
+
+    One read: large elements are located but not loaded, so we learn whether Pixel Data
+    is present without a second pass and without decoding anything.
+    """
     if not os.path.isfile(path):
         return Skipped(path, "not a file or does not exist")
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, defer_size=_DEFER_BYTES)
     except InvalidDicomError:
         try:  # no preamble: accept only when it parses into something DICOM-like
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(path, defer_size=_DEFER_BYTES, force=True)
         except Exception as exc:
             return Skipped(path, f"not DICOM: {exc}")
         if "SOPClassUID" not in ds and "Rows" not in ds:
@@ -194,17 +207,7 @@ def read_header(path: str) -> pydicom.Dataset | Skipped:
     return ds
 
 
-def _has_pixel_data(path: str) -> bool:
-    """Whether the file contains a pixel data element, checked without decoding."""
-    try:
-        ds = pydicom.dcmread(path, specific_tags=["PixelData", "FloatPixelData",
-                                                  "DoubleFloatPixelData"], defer_size=16)
-    except Exception:
-        try:
-            ds = pydicom.dcmread(path, force=True, defer_size=16,
-                                 specific_tags=["PixelData"])
-        except Exception:
-            return False
+def _has_pixel_data(ds: pydicom.Dataset) -> bool:
     return any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
 
 
@@ -219,7 +222,7 @@ def _classify(ds: pydicom.Dataset, path: str) -> str | None:
     if "Rows" not in ds or "Columns" not in ds:
         modality = ds.get("Modality", "")
         return f"no pixel data (modality {modality or '?'}, SOP class {sop_class or '?'})"
-    if not _has_pixel_data(path):
+    if not _has_pixel_data(ds):
         return "no pixel data element"
     return None
 
