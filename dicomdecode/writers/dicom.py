@@ -15,6 +15,7 @@ Each input image file is rewritten as Explicit VR Little Endian with every other
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
 
 from ..errors import DecodeError, DicomDecodeError, NoPixelDataError, NotDicomError
 from . import atomic_path
@@ -136,10 +137,14 @@ def decompressed_dataset(src: str | os.PathLike[str], *, handlers: Any = None) -
     for elem in meta:
         new_meta.add(elem)
     new_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    if "MediaStorageSOPClassUID" not in new_meta and "SOPClassUID" in ds:
-        new_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    if "MediaStorageSOPInstanceUID" not in new_meta and "SOPInstanceUID" in ds:
-        new_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if not new_meta.get("MediaStorageSOPClassUID"):
+        # Part 10 requires it; Secondary Capture only if the dataset does not say
+        new_meta.MediaStorageSOPClassUID = ds.get("SOPClassUID") or "1.2.840.10008.5.1.4.1.1.7"
+    if not new_meta.get("MediaStorageSOPInstanceUID"):
+        # Part 10 requires it; when the dataset has none either, derive a stable UID from
+        # the file's bytes (the dataset itself is left as it was)
+        new_meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID") or generate_uid(
+            entropy_srcs=[hashlib.sha256(Path(src).read_bytes()).hexdigest()])
     new_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     new_meta.ImplementationVersionName = "DICOMDECODE"
     ds.file_meta = new_meta
