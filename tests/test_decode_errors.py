@@ -191,7 +191,7 @@ def test_zero_filled_pixels_are_returned_as_stored(tmp_path):
 
 
 def test_copy_of_file_decodes_same(tmp_path):
-    source = get_testdata_file("SC_rgb_rle_2frame.dcm")
+    source = get_testdata_file("rtdose.dcm")
     target = tmp_path / "noext"
     shutil.copy(source, target)
     np.testing.assert_array_equal(decode_file(target), pydicom_reference(source))
