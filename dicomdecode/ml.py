@@ -23,6 +23,7 @@ Why it is shaped like this:
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import os
@@ -231,7 +232,8 @@ class SliceDataset(_DatasetBase):
         from . import rescale as _rs
         from .decode import decode
 
-        stored = decode(path, frames=[frame], handlers=self.handlers).array[0]
+        stored = decode(path, frames=[frame], handlers=self.handlers,
+                        dataset=_read_pixel_module(path)).array[0]
         if tile is not None:
             from .mosaic import untile
 
@@ -241,6 +243,33 @@ class SliceDataset(_DatasetBase):
         dtype = _rs.output_dtype(self.rescale, stored.dtype, all_scales, bits)
         out = _rs.apply(stored, _rs.Scale(slope, intercept), dtype, self.rescale)
         return np.ascontiguousarray(out)
+
+
+@functools.lru_cache(maxsize=1)
+def _pixel_tags() -> tuple[int, ...]:
+    """Every tag the pixel decode can need: the whole Image Pixel group (0028,xxxx), the
+    SOP Class, and the pixel data / offset table elements (7FE0,xxxx)."""
+    from pydicom.datadict import DicomDictionary
+
+    tags = [t for t in DicomDictionary if (t >> 16) in (0x0028, 0x7FE0)]
+    return tuple(sorted({*tags, 0x00080016, 0x00080008}))
+
+
+def _read_pixel_module(path: str) -> Any:
+    """Read only the pixel-related elements of a file: vendor headers (Philips private
+    sequences, enhanced functional groups) cost more to parse than a small slice costs to
+    decode, and the item needs none of them. None (decode reads the file itself, with its
+    fallbacks for odd files) when this quick read fails."""
+    import warnings
+
+    import pydicom
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pydicom.dcmread(path, specific_tags=list(_pixel_tags()))
+    except Exception:
+        return None
 
 
 def _mosaic_positions(im: Any) -> list[tuple[float, ...] | None]:

@@ -8,6 +8,7 @@ from the file by pydicom, and ``load_series`` for the series-level result.
 from __future__ import annotations
 
 import functools
+import importlib
 import multiprocessing
 import operator
 import os
@@ -351,8 +352,9 @@ def test_multiframe_item_decodes_one_frame(corpus: Path, rel: str,
 
 def test_index_dataset_does_not_rescan(corpus: Path, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from dicomdecode import scan as scan_module
     from dicomdecode.index import build_index
+
+    scan_module = importlib.import_module("dicomdecode.scan")
 
     src = tmp_path / "fmri"
     shutil.copytree(corpus / PHILIPS_FMRI, src)
