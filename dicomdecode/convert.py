@@ -96,6 +96,24 @@ def _benign(reason: str) -> bool:
     return any(r.startswith(b) or b in r for b in _BENIGN_SKIPS)
 
 
+def _image_without_pixels(path: str, reason: str) -> bool:
+    """True when a file scan skipped for lacking pixels should have had them: it has
+    Rows/Columns, or its SOP Class is an Image Storage class (a truncated image)."""
+    if reason.strip().lower() == _TRUNCATED:
+        return True
+    try:
+        import pydicom
+        from pydicom.uid import UID
+
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        meta = getattr(ds, "file_meta", None)
+        sop = str(ds.get("SOPClassUID", "") or (meta.get("MediaStorageSOPClassUID", "")
+                                                 if meta is not None else ""))
+    except Exception:
+        return False
+    return "Rows" in ds or "Image Storage" in UID(sop).name if sop else "Rows" in ds
+
+
 def _error_reason(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {reason}"
@@ -310,10 +328,11 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     for s in result.skipped:
         e = entry(s.path)
         e.status, e.reason = (SKIPPED if _benign(s.reason) else FAILED), s.reason
-        if s.reason.strip().lower() == _TRUNCATED:
+        if s.reason.strip().lower().startswith("no pixel data") and _image_without_pixels(
+                s.path, s.reason):
             e.status = FAILED
-            e.reason = ("image header (Rows/Columns) but no Pixel Data element: "
-                        "truncated or incomplete file")
+            e.reason = (f"an image object without pixel data: truncated or incomplete file "
+                        f"({s.reason})")
         if s.reason.lower().startswith("duplicate of"):
             duplicates.append(s.path)
 
