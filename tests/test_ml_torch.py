@@ -144,3 +144,42 @@ def test_as_tensor_items(corpus: Path) -> None:
     item = ds[3]
     assert isinstance(item["image"], torch.Tensor) and item["image"].dtype == torch.float32
     assert np.array_equal(item["image"].numpy(), plain[3]["image"])
+
+
+# --------------------------------------------------------------------------- MONAI reader
+# Needs MONAI as well as torch (same CI session: pip install torch==2.13.0 monai).
+
+
+def test_monai_loadimage_matches_monai_pydicom_reader(corpus: Path) -> None:
+    """LoadImage with our reader gives the same array and affine as MONAI's own
+    PydicomReader (an independent decode and geometry) on a tilted GE CT series."""
+    from monai.data import PydicomReader
+    from monai.transforms import LoadImage
+
+    from dicomdecode.monai import DicomDecodeReader
+
+    folder = str(corpus / GE_CT)
+    ours = LoadImage(reader=DicomDecodeReader(), image_only=True)(folder)
+    ref = LoadImage(reader=PydicomReader(), image_only=True)(folder)
+    assert tuple(ours.shape) == tuple(ref.shape)
+    np.testing.assert_allclose(ours.affine.numpy(), ref.affine.numpy(), atol=1e-4)
+    assert np.array_equal(ours.numpy(), ref.numpy())
+
+
+def test_monai_reader_4d_and_series_choice(corpus: Path) -> None:
+    from monai.transforms import LoadImage
+
+    from dicomdecode.monai import DicomDecodeReader
+
+    img = LoadImage(reader=DicomDecodeReader(), image_only=True)(
+        str(corpus / PHILIPS_FMRI))
+    series = SeriesDataset(corpus / PHILIPS_FMRI)[0]
+    vol = series["image"]  # (volumes, slices, rows, cols)
+    assert tuple(img.shape) == (vol.shape[3], vol.shape[2], vol.shape[1], vol.shape[0])
+    assert np.array_equal(img.numpy(), np.transpose(vol, (3, 2, 1, 0)).astype(np.float32))
+    reader = DicomDecodeReader()
+    with pytest.raises(ValueError, match="series"):
+        reader.read([str(corpus / PHILIPS_FMRI), str(corpus / GE_CT)])
+    chosen = DicomDecodeReader(series=series["series_uid"]).read(
+        [str(corpus / PHILIPS_FMRI), str(corpus / GE_CT)])
+    assert np.array_equal(chosen.array, vol)
