@@ -104,6 +104,36 @@ def _int(ds: Dataset, keyword: str, default: int) -> int:
         return default
 
 
+def describe_pixels(ds: Dataset, path: PathLike, *, float_bits: int = 0,
+                    pixel_vr: str = "OW") -> PixelSource:
+    """The pixel description of `ds` (header attributes only; no pixel bytes attached)."""
+    name = os.fspath(path)
+    uid = transfer_syntax_of(ds)
+    samples = _int(ds, "SamplesPerPixel", 1)
+    bits_allocated = _int(ds, "BitsAllocated", float_bits or 16)
+    default_pi = "MONOCHROME2" if samples == 1 else "RGB"
+    source = PixelSource(
+        path=name,
+        transfer_syntax=uid,
+        rows=_int(ds, "Rows", 0),
+        columns=_int(ds, "Columns", 0),
+        samples_per_pixel=samples,
+        bits_allocated=bits_allocated,
+        bits_stored=_int(ds, "BitsStored", bits_allocated),
+        pixel_representation=_int(ds, "PixelRepresentation", 0),
+        photometric_interpretation=str(ds.get("PhotometricInterpretation", default_pi)).strip()
+        or default_pi,
+        planar_configuration=_int(ds, "PlanarConfiguration", 0),
+        number_of_frames=max(_int(ds, "NumberOfFrames", 1), 1),
+        float_pixels=float_bits,
+        big_endian=uid == ts.EXPLICIT_VR_BIG_ENDIAN,
+        pixel_vr=pixel_vr,
+    )
+    if source.rows <= 0 or source.columns <= 0:
+        raise DecodeError(f"invalid image size {source.rows}x{source.columns}", name)
+    return source
+
+
 def pixel_source(ds: Dataset, path: PathLike) -> PixelSource:
     """Describe `ds`'s pixel data for the handlers; raise if there is none or it's broken."""
     name = os.fspath(path)
@@ -124,28 +154,7 @@ def pixel_source(ds: Dataset, path: PathLike) -> PixelSource:
     value = element.value
     if value is None or len(value) == 0:
         raise DecodeError("Pixel Data is empty (truncated file?)", name)
-    samples = _int(ds, "SamplesPerPixel", 1)
-    bits_allocated = _int(ds, "BitsAllocated", float_bits or 16)
-    default_pi = "MONOCHROME2" if samples == 1 else "RGB"
-    source = PixelSource(
-        path=name,
-        transfer_syntax=uid,
-        rows=_int(ds, "Rows", 0),
-        columns=_int(ds, "Columns", 0),
-        samples_per_pixel=samples,
-        bits_allocated=bits_allocated,
-        bits_stored=_int(ds, "BitsStored", bits_allocated),
-        pixel_representation=_int(ds, "PixelRepresentation", 0),
-        photometric_interpretation=str(ds.get("PhotometricInterpretation", default_pi)).strip()
-        or default_pi,
-        planar_configuration=_int(ds, "PlanarConfiguration", 0),
-        number_of_frames=max(_int(ds, "NumberOfFrames", 1), 1),
-        float_pixels=float_bits,
-        big_endian=uid == ts.EXPLICIT_VR_BIG_ENDIAN,
-        pixel_vr=str(element.VR),
-    )
-    if source.rows <= 0 or source.columns <= 0:
-        raise DecodeError(f"invalid image size {source.rows}x{source.columns}", name)
+    source = describe_pixels(ds, name, float_bits=float_bits, pixel_vr=str(element.VR))
     if element.is_undefined_length:
         source.frames = _encapsulated_frames(ds, value, source)
     else:
