@@ -100,17 +100,22 @@ def _fit(panel: np.ndarray, row_mm: float, col_mm: float, cell: int) -> np.ndarr
 def panels(volume: Volume, cell: int = CELL) -> list[np.ndarray]:
     """The three mid-slices (along slice, row and column axes) as ``cell``-square images.
 
-    Order: the acquired plane (fixed slice), then fixed row, then fixed column; the slice
-    axis is drawn top-to-bottom in the last two.
+    Order: the acquired plane (fixed slice), then fixed row, then fixed column; in the
+    last two the slice axis is vertical, superior at the top where the affine says which
+    way that is.
     """
     arr = _first_volume(volume)
     ds, dr, dc = volume.spacing
     n, r, c = arr.shape[:3]
     grey = window(arr, volume)
+    # reformatted planes: put the patient's head up when the slice axis runs inferior ->
+    # superior (LPS z grows with the slice index), as viewers do
+    up = float(np.asarray(volume.affine)[2, 0]) > 0
+    cor, sag = grey[:, r // 2], grey[:, :, c // 2]
     planes = [
         (grey[n // 2], dr, dc),
-        (grey[:, r // 2], ds, dc),
-        (grey[:, :, c // 2], ds, dr),
+        (cor[::-1] if up else cor, ds, dc),
+        (sag[::-1] if up else sag, ds, dr),
     ]
     return [_fit(p, a, b, cell) for p, a, b in planes]
 

@@ -1,0 +1,119 @@
+"""The ``dicomdecode`` command as a user runs it: subcommands, output, exit codes, progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+
+from dicomdecode.cli import main
+from tests.conftest import ROOT
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "dicomdecode.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_help_and_version() -> None:
+    assert main(["--help"]) == 0
+    assert main([]) == 2
+    result = _cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("dicomdecode ")
+
+
+def test_handlers_json_lists_installed_decoders() -> None:
+    result = _cli("handlers", "--json")
+    assert result.returncode == 0
+    table = {row["uid"]: row for row in json.loads(result.stdout)}
+    assert table["1.2.840.10008.1.2.1"]["handlers_installed"] == ["native"]
+    # what is importable here must show up as installed for its syntaxes
+    for module, uid, name in [("gdcm", "1.2.840.10008.1.2.4.90", "gdcm"),
+                              ("openjpeg", "1.2.840.10008.1.2.4.90", "pylibjpeg"),
+                              ("libjpeg", "1.2.840.10008.1.2.4.50", "pylibjpeg")]:
+        try:
+            __import__(module)
+        except ImportError:
+            continue
+        assert name in table[uid]["handlers_installed"], (uid, table[uid])
+    text = _cli("handlers")
+    assert text.returncode == 0 and "1.2.840.10008.1.2.4.90" in text.stdout
+
+
+def test_info_matches_pydicom_header(corpus: Path) -> None:
+    path = corpus / "dcm_qa_ts/In/7.dcm"
+    result = _cli("info", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    info: dict[str, Any] = json.loads(result.stdout)
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    assert info["transfer_syntax"] == ds.file_meta.TransferSyntaxUID
+    assert (info["rows"], info["columns"]) == (ds.Rows, ds.Columns)
+    assert info["bits_allocated"] == ds.BitsAllocated
+    assert _cli("info", str(corpus / "dcm_qa_ts/README.md")).returncode == 1
+    assert _cli("info", str(corpus / "no-such-file")).returncode == 2
+
+
+def test_scan_json_accounts_for_files(corpus: Path) -> None:
+    src = corpus / "dcm_qa_canon_61/In/cl"  # two series in one folder
+    result = _cli("scan", str(src), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    on_disk = sorted(str(p) for p in src.rglob("*") if p.is_file())
+    in_series = {im["path"] for s in data["series"] for im in s["images"]}
+    skipped = {s["path"] for s in data["skipped"]}
+    assert sorted(in_series | skipped) == on_disk and not in_series & skipped
+    series_uids = {pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID
+                   for p in on_disk if p.endswith(".dcm")}
+    assert {s["series_uid"] for s in data["series"]} == series_uids
+    table = _cli("scan", str(src))
+    assert table.returncode == 0 and f"{len(data['series'])} series" in table.stdout
+
+
+def test_progress_only_on_terminal_or_when_asked(corpus: Path, tmp_path: Path) -> None:
+    src = str(corpus / "dcm_qa_nih/In/20180918Si/mr_0003")
+    piped = _cli("convert", src, str(tmp_path / "a"), "--workers", "1")
+    assert piped.returncode == 0, piped.stderr
+    assert "converting" not in piped.stderr and "\r" not in piped.stderr
+    assert "converted" in piped.stderr.splitlines()[-1]  # the one summary line
+    asked = _cli("convert", src, str(tmp_path / "b"), "--workers", "1", "--progress")
+    assert asked.returncode == 0 and "converting" in asked.stderr
+    quiet = _cli("convert", src, str(tmp_path / "c"), "--workers", "1", "--quiet")
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+
+
+def test_failures_listed_and_exit_1(corpus: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    good = corpus / "dcm_qa_ts/In/1.dcm"
+    (src / "good.dcm").write_bytes(good.read_bytes())
+    # a truncated copy: header intact, pixel data cut short
+    data = (corpus / "dcm_qa_ts/In/2.dcm").read_bytes()  # another instance of the series
+    (src / "cut.dcm").write_bytes(data[: len(data) - 5000])
+    (src / "notes.txt").write_text("not DICOM")
+    result = _cli("convert", str(src), str(tmp_path / "out"), "--format", "npy",
+                  "--report", str(tmp_path / "r.json"))
+    assert result.returncode == 1
+    assert "failed: " in result.stderr and "cut.dcm" in result.stderr
+    files = {Path(f["path"]).name: f for f in json.loads((tmp_path / "r.json").read_text())["files"]}
+    assert files["good.dcm"]["status"] == "converted"
+    assert files["cut.dcm"]["status"] == "failed" and files["cut.dcm"]["reason"]
+    assert files["notes.txt"]["status"] == "skipped"
+
+
+@pytest.mark.parametrize("fmt", ["dicom", "npz"])
+def test_single_file_source(corpus: Path, tmp_path: Path, fmt: str) -> None:
+    src = corpus / "pylibjpeg-data/ljdata/ds/JPEG2000Lossless/MR_small_jp2klossless.dcm"
+    if not src.exists():
+        pytest.skip("file not in corpus")
+    assert main(["convert", str(src), str(tmp_path), "-f", fmt, "-q"]) == 0
+    outputs = [p for p in tmp_path.iterdir()]
+    assert len(outputs) == 1
+    if fmt == "dicom":
+        assert outputs[0].name == src.name
