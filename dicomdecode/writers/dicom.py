@@ -23,7 +23,12 @@ from typing import Any
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    UID,
+    ExplicitVRLittleEndian,
+    generate_uid,
+)
 
 from ..errors import DecodeError, DicomDecodeError, NoPixelDataError, NotDicomError
 from . import atomic_path
@@ -139,12 +144,12 @@ def decompressed_dataset(src: str | os.PathLike[str], *, handlers: Any = None) -
     new_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     if not new_meta.get("MediaStorageSOPClassUID"):
         # Part 10 requires it; Secondary Capture only if the dataset does not say
-        new_meta.MediaStorageSOPClassUID = ds.get("SOPClassUID") or "1.2.840.10008.5.1.4.1.1.7"
+        new_meta.MediaStorageSOPClassUID = UID(ds.get("SOPClassUID") or "1.2.840.10008.5.1.4.1.1.7")
     if not new_meta.get("MediaStorageSOPInstanceUID"):
         # Part 10 requires it; when the dataset has none either, derive a stable UID from
         # the file's bytes (the dataset itself is left as it was)
-        new_meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID") or generate_uid(
-            entropy_srcs=[hashlib.sha256(Path(src).read_bytes()).hexdigest()])
+        new_meta.MediaStorageSOPInstanceUID = UID(ds.get("SOPInstanceUID") or generate_uid(
+            entropy_srcs=[hashlib.sha256(Path(src).read_bytes()).hexdigest()]))
     new_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     new_meta.ImplementationVersionName = "DICOMDECODE"
     ds.file_meta = new_meta
