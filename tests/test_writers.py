@@ -266,3 +266,12 @@ def test_dicom_lossy_keeps_lossy_flag(corpus: Path, tmp_path: Path) -> None:
     assert ds.PhotometricInterpretation == "RGB" and ds.PlanarConfiguration == 0
     assert "LossyImageCompressionMethod" in ds and "LossyImageCompressionRatio" in ds
     assert np.array_equal(ds.pixel_array.reshape(decode_file(src).shape), decode_file(src))
+
+
+def test_nifti_narrows_64bit_integers(tmp_path: Path) -> None:
+    vol = make_volume()
+    vol.array = vol.array.astype(np.int64) + 5
+    image, _ = write_volume(vol, tmp_path / "i64", "nifti")
+    data = np.asarray(nib.load(image).dataobj)
+    assert data.dtype == np.int16
+    np.testing.assert_array_equal(data, vol.array.transpose(2, 1, 0))

@@ -84,10 +84,27 @@ def usable_affine(volume: Volume) -> Volume:
     return dataclasses.replace(volume, affine=affine, warnings=[*volume.warnings, note])
 
 
+def nifti_safe_dtype(volume: Volume) -> Volume:
+    """``volume``, or a copy with 64-bit integers narrowed to a type NIfTI readers accept
+    (nibabel refuses int64/uint64 by default): int32/uint32 when every value fits exactly,
+    else float64 (noted in ``warnings``)."""
+    arr = volume.array
+    if arr.dtype not in (np.int64, np.uint64):
+        return volume
+    lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+    for candidate in (np.uint8, np.int16, np.uint16, np.int32, np.uint32):
+        info = np.iinfo(candidate)
+        if info.min <= lo and hi <= info.max:
+            return dataclasses.replace(volume, array=arr.astype(candidate))
+    note = f"{arr.dtype} values beyond 32 bits stored as float64 in NIfTI"
+    return dataclasses.replace(volume, array=arr.astype(np.float64),
+                               warnings=[*volume.warnings, note])
+
+
 def write_nifti(volume: Volume, base: Path) -> list[Path]:
     """Write ``base.nii.gz`` and ``base.json``; return both paths (image first)."""
     image_path, json_path = output_paths(base, "nifti")
-    volume = usable_affine(volume)
+    volume = nifti_safe_dtype(usable_affine(volume))
     img = volume.to_nifti()
     with atomic_path(image_path) as tmp:
         nib.save(img, str(tmp))
