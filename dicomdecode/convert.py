@@ -365,6 +365,13 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             _apply(outcome, entries, fmt)
             if fmt in VOLUME_FORMATS:
                 series_rows.append(_series_row(series_by_uid[outcome.uid], outcome))
+        if fmt in VOLUME_FORMATS:
+            _check_duplicates(result.skipped, entries, opts)
+            for series, outcome in _rescue_duplicates(result.skipped, entries, dst_s, fmt, opts,
+                                                      include_patient):
+                series_by_uid[outcome.uid] = series
+                _apply(outcome, entries, fmt)
+                series_rows.append(_series_row(series, outcome))
     if fmt == "dicom":
         series_rows = [_series_row(s, None, entries) for s in result.series]
     series_rows.sort(key=lambda r: r["name"])
@@ -373,6 +380,57 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     if report_path is not None:
         write_json(report_path, report.to_dict())
     return report
+
+
+def _check_duplicates(skipped: list[Any], entries: dict[str, FileEntry],
+                      opts: dict[str, Any]) -> None:
+    """A skipped duplicate whose kept copy was converted is still decoded once, so a broken
+    copy (truncated, corrupt) is reported ``failed`` rather than silently skipped."""
+    from .decode import decode
+
+    for sk in skipped:
+        if not sk.reason.startswith("duplicate of "):
+            continue
+        original = sk.reason[len("duplicate of "):].split(" (same SOP")[0]
+        kept = entries.get(_key(original))
+        if kept is None or kept.status != CONVERTED:
+            continue
+        try:
+            decode(sk.path, handlers=opts["handlers"])
+        except Exception as exc:
+            entry = entries[_key(sk.path)]
+            entry.status = FAILED
+            entry.reason = f"{_error_reason(exc)} (a duplicate of {original}, which was converted)"
+
+
+def _rescue_duplicates(skipped: list[Any], entries: dict[str, FileEntry], dst: str, fmt: str,
+                       opts: dict[str, Any], include_patient: bool
+                       ) -> Iterator[tuple[Any, SeriesOutcome]]:
+    """Convert the skipped copies of instances whose kept copy failed, each on its own.
+
+    Scan keeps one file per SOP Instance UID; when that one turns out to be broken, a
+    duplicate may still be good, and then it should not stay unconverted.
+    """
+    from .scan import scan
+
+    for sk in skipped:
+        if not sk.reason.startswith("duplicate of "):
+            continue
+        original = sk.reason[len("duplicate of "):].split(" (same SOP")[0]
+        kept = entries.get(_key(original))
+        if kept is None or kept.status != FAILED:
+            continue
+        for series in scan(sk.path).series:
+            name = series_name(series, include_patient=include_patient)
+            base = os.path.join(dst, f"{name}_{short_hash(_key(sk.path))}")
+            outcome = _convert_series(series, base, fmt, opts)
+            outcome.reason = outcome.reason or f"converted in place of the failed copy {original}"
+            entry = entries[_key(sk.path)]
+            name_ = Path(base).name
+            if name_ not in entry.all_series:
+                entry.all_series.append(name_)
+            entry.status, entry.reason = CONVERTED, ""
+            yield series, outcome
 
 
 def _apply(outcome: SeriesOutcome, entries: dict[str, FileEntry], fmt: str) -> None:

@@ -107,6 +107,26 @@ def test_failures_listed_and_exit_1(corpus: Path, tmp_path: Path) -> None:
     assert files["notes.txt"]["status"] == "skipped"
 
 
+def test_broken_copy_of_a_duplicate_instance_does_not_hide_the_good_one(
+        corpus: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    data = (corpus / "dcm_qa_ts/In/1.dcm").read_bytes()
+    (src / "a_cut.dcm").write_bytes(data[: len(data) - 5000])  # same SOP Instance UID
+    (src / "b_good.dcm").write_bytes(data)
+    assert main(["convert", str(src), str(tmp_path / "out"), "-f", "npz", "-q",
+                 "--report", str(tmp_path / "r.json")]) == 1
+    files = {Path(f["path"]).name: f for f in json.loads((tmp_path / "r.json").read_text())["files"]}
+    assert files["a_cut.dcm"]["status"] == "failed"
+    good = files["b_good.dcm"]
+    assert good["status"] == "converted" and Path(good["output"]).is_file()
+    import numpy as np
+
+    with np.load(good["output"]) as z:
+        assert int(z["array"].astype(np.int64).sum()) == int(
+            pydicom.dcmread(corpus / "dcm_qa_ts/In/1.dcm").pixel_array.astype(np.int64).sum())
+
+
 @pytest.mark.parametrize("fmt", ["dicom", "npz"])
 def test_single_file_source(corpus: Path, tmp_path: Path, fmt: str) -> None:
     src = corpus / "pylibjpeg-data/ljdata/ds/JPEG2000Lossless/MR_small_jp2klossless.dcm"
