@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DicomDecodeError, InconsistentSeriesError
-from .naming import is_within, mirrored_path, series_name, short_hash
+from .naming import is_within, mirrored_path, scrub_identifiers, series_name, short_hash
 from .writers import FORMATS, VOLUME_FORMATS, clean_temporaries, output_paths, write_json
 
 CONVERTED, SKIPPED, FAILED = "converted", "skipped", "failed"
@@ -217,10 +217,29 @@ def _reason_in_warnings(path: str, warnings: list[str]) -> str:
     return "not used in the volume"
 
 
+def _patient_identifiers(path: str) -> list[str]:
+    """Patient ID and the parts of Patient Name of one file (header only)."""
+    try:
+        import pydicom
+
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True,
+                             specific_tags=["PatientName", "PatientID"])
+    except Exception:
+        return []
+    name = str(ds.get("PatientName", "") or "")
+    return [str(ds.get("PatientID", "") or ""), name, *name.replace("=", "^").split("^")]
+
+
 def _convert_file(path: str, target: str, opts: dict[str, Any]) -> SeriesOutcome:
     """Rewrite one file as uncompressed DICOM."""
     from .writers.dicom import write_decompressed
 
+    if not opts["include_patient"]:
+        scrubbed = scrub_identifiers(Path(target), opts["dst"], _patient_identifiers(path))
+        if str(scrubbed) != target:  # keep names unique: two patients may scrub alike
+            scrubbed = scrubbed.with_name(
+                f"{scrubbed.stem}_{short_hash(_key(path))}{scrubbed.suffix}")
+        target = str(scrubbed)
     out = SeriesOutcome(name=Path(target).name, uid=path, files=[path])
     t = Path(target)
     if t.exists() and opts["resume"]:
@@ -310,7 +329,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     clean_temporaries(dst_s)
     workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
     opts = {"rescale": rescale, "strict": strict, "handlers": handlers, "force": force,
-            "resume": resume, "load_workers": None if workers == 1 else 1}
+            "resume": resume, "load_workers": None if workers == 1 else 1,
+            "include_patient": include_patient, "dst": dst_s}
 
     all_files = list(iter_files(src_s))
     result = scan(src_s)

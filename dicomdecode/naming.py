@@ -88,6 +88,25 @@ def mirrored_path(src: str | os.PathLike[str], src_root: str | os.PathLike[str],
     return out
 
 
+def scrub_identifiers(path: Path, root: str | os.PathLike[str], identifiers: list[str],
+                      replacement: str = "anon") -> Path:
+    """``path`` with each occurrence of a patient identifier (name parts, ID; at least 3
+    characters, compared after :func:`safe_component`) in its components below ``root``
+    replaced: input file names written by some PACS carry the patient's name."""
+    keys = sorted({safe_component(i, max_len=100) for i in identifiers
+                   if i and len(str(i).strip()) >= 3} - {"unnamed"}, key=len, reverse=True)
+    keys = [k for k in keys if len(k) >= 3]
+    if not keys:
+        return path
+    rel = Path(os.path.relpath(path, root))
+    parts = []
+    for part in rel.parts:
+        for k in keys:
+            part = re.sub(re.escape(k), replacement, part, flags=re.IGNORECASE)
+        parts.append(part)
+    return Path(root).joinpath(*parts)
+
+
 def is_within(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> bool:
     """True when ``path`` resolves inside ``root`` (guards every write)."""
     p = os.path.realpath(path)
@@ -95,4 +114,5 @@ def is_within(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> boo
     return p == r or p.startswith(r.rstrip(os.sep) + os.sep)
 
 
-__all__ = ["safe_component", "short_hash", "series_name", "mirrored_path", "is_within"]
+__all__ = ["safe_component", "short_hash", "series_name", "mirrored_path", "is_within",
+           "scrub_identifiers"]

@@ -137,3 +137,19 @@ def test_single_file_source(corpus: Path, tmp_path: Path, fmt: str) -> None:
     assert len(outputs) == 1
     if fmt == "dicom":
         assert outputs[0].name == src.name
+
+
+def test_dicom_output_names_hide_patient_name(corpus: Path, tmp_path: Path) -> None:
+    good = corpus / "dcm_qa_ts/In/1.dcm"
+    ds = pydicom.dcmread(good, stop_before_pixels=True)
+    family = str(ds.PatientName).split("^")[0]
+    if len(family) < 3:
+        pytest.skip("patient name too short to test")
+    src = tmp_path / "src" / f"{family}_study"
+    src.mkdir(parents=True)
+    (src / f"{family}_1.dcm").write_bytes(good.read_bytes())
+    dst = tmp_path / "out"
+    assert main(["convert", str(tmp_path / "src"), str(dst), "-f", "dicom", "-q"]) == 0
+    (out,) = [p for p in dst.rglob("*") if p.is_file()]
+    assert family.lower() not in str(out.relative_to(dst)).lower()
+    assert pydicom.dcmread(out).SOPInstanceUID == ds.SOPInstanceUID
