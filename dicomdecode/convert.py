@@ -302,8 +302,13 @@ def _run(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]],
 def _progress(total: int, show: bool) -> Any:
     from tqdm import tqdm
 
+    import shutil
+
+    # a terminal that reports a 0x0 size (some ptys) would hide the bar: assume 80x24
+    size = shutil.get_terminal_size()
     return tqdm(total=total, unit="file", disable=not show, file=sys.stderr,
-                dynamic_ncols=True, desc="converting")
+                desc="converting", ncols=size.columns or 80, nrows=size.lines or 24,
+                mininterval=0.2)
 
 
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: str = "nifti",

@@ -153,3 +153,27 @@ def test_dicom_output_names_hide_patient_name(corpus: Path, tmp_path: Path) -> N
     (out,) = [p for p in dst.rglob("*") if p.is_file()]
     assert family.lower() not in str(out.relative_to(dst)).lower()
     assert pydicom.dcmread(out).SOPInstanceUID == ds.SOPInstanceUID
+
+
+def test_progress_bar_on_a_terminal(corpus: Path, tmp_path: Path) -> None:
+    pty = pytest.importorskip("pty")
+    src = str(corpus / "dcm_qa_nih/In/20180918Si/mr_0003")
+    code = ("import sys; from dicomdecode.cli import main; "
+            f"sys.exit(main(['convert', {src!r}, {str(tmp_path / 'o')!r}, '--workers', '1']))")
+    pid, fd = pty.fork()
+    if pid == 0:  # child: stderr is the pseudo-terminal
+        os.environ["PYTHONPATH"] = str(ROOT)
+        os.execvp(sys.executable, [sys.executable, "-W", "ignore", "-c", code])
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    text = out.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert "converting" in text and "100%" in text
