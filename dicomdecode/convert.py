@@ -300,9 +300,9 @@ def _run(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]],
 
 
 def _progress(total: int, show: bool) -> Any:
-    from tqdm import tqdm
-
     import shutil
+
+    from tqdm import tqdm
 
     # a terminal that reports a 0x0 size (some ptys) would hide the bar: assume 80x24
     size = shutil.get_terminal_size()
