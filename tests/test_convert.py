@@ -240,3 +240,9 @@ def test_killed_conversion_leaves_no_partial_output_and_resumes(corpus: Path,
     assert all(p.stat().st_mtime_ns == t for p, t in done.items())
     assert not [p for p in dst.rglob("*") if p.name.startswith(".dicomdecode-tmp-")]
     assert len(list(dst.rglob("*.dcm"))) == n_inputs
+    # each input's "output" is the uncompressed copy of that very instance
+    for f in converted[::25]:
+        a = pydicom.dcmread(f["path"], stop_before_pixels=True)
+        b = pydicom.dcmread(f["output"], stop_before_pixels=True)
+        assert a.SOPInstanceUID == b.SOPInstanceUID
+        assert b.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
