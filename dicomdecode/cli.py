@@ -128,7 +128,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                          force=args.force, resume=args.resume, report_path=args.report,
                          progress=False if args.quiet else (True if args.progress else None),
                          include_patient=args.include_patient)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # bad option values, DST not a folder, ...
         _err(str(exc))
         return EXIT_USAGE
     if not args.quiet:
