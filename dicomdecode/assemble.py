@@ -19,6 +19,7 @@ from . import geometry, mosaic
 from . import rescale as _rs
 from .errors import DicomDecodeError, InconsistentSeriesError
 from .scan import ImageRef, SeriesInfo, scan
+from .stack_decode import decode_stack
 from .volume import SliceInfo, Volume
 
 PathLike = str | os.PathLike[str]
@@ -76,29 +77,51 @@ def _fail_or_warn(strict: bool, message: str, paths: Sequence[str],
     warnings.append(message)
 
 
-def _drop_failed(series: SeriesInfo, decoded: list[_DecodedImage | None],
-                 failures: dict[str, str], strict: bool, warnings: list[str]
-                 ) -> tuple[list[ImageRef], list[_DecodedImage], int]:
-    """Remove images whose file failed to decode (whole volumes for 4D)."""
-    images = list(series.images)
+def _kept_indices(series: SeriesInfo, ok: Sequence[bool], failures: dict[str, str],
+                  strict: bool, warnings: list[str]) -> tuple[list[int], int]:
+    """Indices of images to keep after decode failures (whole volumes for 4D)."""
+    n_images = len(series.images)
     n_vol = max(series.n_volumes, 1)
     if not failures:
-        return images, [d for d in decoded if d is not None], n_vol
+        return list(range(n_images)), n_vol
     message = "could not decode: " + "; ".join(f"{p}: {r}" for p, r in sorted(failures.items()))
     _fail_or_warn(strict, message, list(failures), warnings)
-    per_vol = len(images) // n_vol
+    per_vol = n_images // n_vol
     if n_vol > 1:
         keep_vols = [v for v in range(n_vol)
-                     if all(decoded[v * per_vol + s] is not None for s in range(per_vol))]
+                     if all(ok[v * per_vol + s] for s in range(per_vol))]
         keep = [v * per_vol + s for v in keep_vols for s in range(per_vol)]
         n_vol = len(keep_vols)
     else:
-        keep = [i for i, d in enumerate(decoded) if d is not None]
+        keep = [i for i in range(n_images) if ok[i]]
     if not keep:
         raise InconsistentSeriesError(f"no image of series {series.uid} could be decoded: "
                                       f"{message}", sorted(failures))
-    kept_decoded = [decoded[i] for i in keep]
-    return [images[i] for i in keep], [d for d in kept_decoded if d is not None], n_vol
+    return keep, n_vol
+
+
+def _decode_series(series: SeriesInfo, handlers: Any, workers: int | None
+                   ) -> tuple[np.ndarray, list[str], list[str], dict[str, str]]:
+    """Stored values of every image as one stack, with per-image handler and photometric
+    interpretation, and path -> reason for files that failed."""
+    images = series.images
+    if not images[0].mosaic_slices:
+        stack, results = decode_stack(images, handlers=handlers, workers=workers)
+        by_path = {r.path: r for r in results}
+        failures = {r.path: r.error for r in results if r.error}
+        return (stack, [by_path[im.path].handler for im in images],
+                [by_path[im.path].photometric for im in images], failures)
+    decoded, failures = _decode_images(images, handlers=handlers, workers=workers)
+    good = [d for d in decoded if d is not None]
+    if not good:
+        return np.empty((0,)), [""] * len(images), [""] * len(images), failures
+    template = good[0].array
+    stack = np.zeros((len(images), *template.shape), dtype=template.dtype)
+    for i, d in enumerate(decoded):
+        if d is not None:
+            stack[i] = d.array
+    return (stack, [d.handler if d else "" for d in decoded],
+            [d.photometric if d else "" for d in decoded], failures)
 
 
 def _slice_positions(first: ImageRef, n_tiles: int, spacing: float,
@@ -156,12 +179,14 @@ def load_series(series: SeriesInfo, *, rescale: _rs.RescaleMode = "auto",
         problem = geometry.orientation_problem(first.orientation)
         if problem:
             _fail_or_warn(strict, problem, [first.path], warnings)
-    decoded, failures = _decode_images(series.images, handlers=handlers, workers=workers)
-    images, arrays, n_vol = _drop_failed(series, decoded, failures, strict, warnings)
-    shapes = {a.array.shape for a in arrays}
-    if len(shapes) > 1:  # header said one size, pixels say another
-        _fail_or_warn(True, f"decoded images of series {series.uid} differ in shape: "
-                      f"{sorted(shapes)}", [im.path for im in images], warnings)
+    stack, handler_names, photometrics, failures = _decode_series(series, handlers, workers)
+    ok = [bool(h) for h in handler_names]
+    keep, n_vol = _kept_indices(series, ok, failures, strict, warnings)
+    images = [series.images[i] for i in keep]
+    if len(keep) != len(series.images):
+        stack = stack[keep]
+        handler_names = [handler_names[i] for i in keep]
+        photometrics = [photometrics[i] for i in keep]
 
     geo, positions = _geometry(series, images, n_vol)
     for w in geo.warnings:
@@ -175,29 +200,29 @@ def load_series(series: SeriesInfo, *, rescale: _rs.RescaleMode = "auto",
     scales, convention = _rs.effective_scales(
         [im.slope for im in images], [im.intercept for im in images],
         [im.private_scale_slope for im in images], philips_scaling)
-    stored_dtype = arrays[0].array.dtype
+    stored_dtype = stack.dtype
     bits_stored = series.meta.get("BitsStored")
-    ranges = ([(int(a.array.min()), int(a.array.max())) for a in arrays]
-              if stored_dtype.kind in "ui" else None)
+    ranges = None
+    if stored_dtype.kind in "ui" and rescale_mode == "auto":
+        flat = stack.reshape(len(images), -1)
+        ranges = list(zip(flat.min(axis=1).tolist(), flat.max(axis=1).tolist(), strict=True))
     dtype = _rs.output_dtype(rescale_mode, stored_dtype, scales,
                              int(bits_stored) if isinstance(bits_stored, int) else None,
                              ranges)
-    planes = [_rs.apply(a.array, s, dtype, rescale_mode) for a, s in zip(arrays, scales,
-                                                                            strict=True)]
-    data = np.stack(planes)  # (images, r, c[, s]) or (images, tiles, r, c[, s])
+    data = _rs.apply_stack(stack, scales, dtype, rescale_mode)
     if first.mosaic_slices:
         vol = data  # one image per volume already holds all slices
     else:
         per_vol = len(images) // n_vol
         vol = data.reshape(n_vol, per_vol, *data.shape[1:])
-    photometric = arrays[0].photometric
+    photometric = photometrics[0]
     meta = _volume_meta(series, convention, rescale_mode, dtype, geo, photometric, n_vol)
     if photometric == "MONOCHROME1" and invert_monochrome1:
         vol = _invert(vol)
         meta["MONOCHROME1Inverted"] = True
     if n_vol == 1:
         vol = vol[0]
-    slices = _slice_infos(images, arrays, scales, positions, n_vol, rescale_mode)
+    slices = _slice_infos(images, handler_names, scales, positions, n_vol, rescale_mode)
     return Volume(array=np.ascontiguousarray(vol), affine=geo.affine, meta=meta,
                   slices=slices, warnings=warnings)
 
@@ -236,18 +261,18 @@ def _volume_meta(series: SeriesInfo, convention: str, mode: Any, dtype: np.dtype
     return meta
 
 
-def _slice_infos(images: list[ImageRef], arrays: list[Any], scales: list[_rs.Scale],
+def _slice_infos(images: list[ImageRef], handler_names: list[str], scales: list[_rs.Scale],
                  positions: list[tuple[float, float, float]], n_vol: int,
                  mode: Any) -> list[SliceInfo]:
     out: list[SliceInfo] = []
     per_vol = len(images) // max(n_vol, 1)
-    for i, (im, arr, sc) in enumerate(zip(images, arrays, scales, strict=True)):
+    for i, (im, handler, sc) in enumerate(zip(images, handler_names, scales, strict=True)):
         tiles = positions if im.mosaic_slices else [positions[i % per_vol]]
         for pos in tiles:
             out.append(SliceInfo(path=im.path, sop_instance_uid=im.sop_instance_uid,
                                  frame=im.frame, position=tuple(pos),  # type: ignore[arg-type]
                                  slope=sc.slope, intercept=sc.intercept,
-                                 transfer_syntax=im.transfer_syntax, handler=arr.handler))
+                                 transfer_syntax=im.transfer_syntax, handler=handler))
     return out
 
 

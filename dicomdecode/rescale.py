@@ -116,3 +116,20 @@ def apply(stored: np.ndarray, scale: Scale, dtype: np.dtype, mode: RescaleMode) 
         return out.astype(dtype)
     out_i = stored.astype(np.int64) * int(scale.slope) + int(scale.intercept)
     return out_i.astype(dtype)
+
+
+def apply_stack(stored: np.ndarray, scales: Sequence[Scale], dtype: np.dtype,
+                mode: RescaleMode) -> np.ndarray:
+    """All slices (``stored[i]`` has ``scales[i]``) in the output dtype.
+
+    Works slice by slice so no full-size temporary is made: in place when the output dtype
+    is the stored one (CT stays int16), otherwise into one new array of the output dtype.
+    """
+    dtype = np.dtype(dtype)
+    identity = all(s.slope == 1 and s.intercept == 0 for s in scales)
+    if mode is False or identity:
+        return stored if stored.dtype == dtype else stored.astype(dtype)
+    out = stored if stored.dtype == dtype else np.empty(stored.shape, dtype=dtype)
+    for index, scale in enumerate(scales):
+        out[index] = apply(stored[index], scale, dtype, mode)
+    return out

@@ -22,7 +22,8 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from . import enhanced, geometry, mosaic
+from . import enhanced, geometry, mosaic, parallel
+from .header import FastHeader, NeedsFullParse, read_fast_header
 
 PathLike = str | os.PathLike[str]
 
@@ -76,6 +77,12 @@ class ImageRef:
     samples_per_pixel: int = 1
     bits_allocated: int = 16
     pixel_representation: int = 0
+    bits_stored: int = 0  # 0: same as bits_allocated
+    photometric: str = ""
+    planar_configuration: int = 0
+    #: file offset of the Pixel Data element header (native syntaxes), -1 when unknown;
+    #: lets assembly read uncompressed pixels straight into the volume
+    pixel_offset: int = -1
 
 
 @dataclass(frozen=True)
@@ -260,6 +267,21 @@ def _private_scale_slope(ds: pydicom.Dataset) -> float | None:
         return None
 
 
+def _pixel_element_offset(ds: Any) -> int:
+    """Where the (deferred, defined-length) Pixel Data element starts in the file, or -1."""
+    if isinstance(ds, FastHeader):
+        return ds.pixel_offset
+    try:
+        raw = ds.get_item(0x7FE00010, keep_deferred=True)
+    except (KeyError, TypeError):
+        return -1
+    tell = getattr(raw, "value_tell", None)
+    length = getattr(raw, "length", None)
+    if tell is None or length in (None, 0xFFFFFFFF):
+        return -1
+    return int(tell) - (8 if getattr(raw, "is_implicit_VR", False) else 12)
+
+
 def images_from_header(ds: pydicom.Dataset, path: str) -> list[ImageRef]:
     """The ImageRefs one file contributes (one per frame; one for a mosaic)."""
     ts = str(getattr(ds.get("file_meta", None), "TransferSyntaxUID", "") or "")
@@ -268,10 +290,14 @@ def images_from_header(ds: pydicom.Dataset, path: str) -> list[ImageRef]:
         rows=int(ds.Rows), columns=int(ds.Columns), transfer_syntax=ts,
         instance_number=_opt_int(ds.get("InstanceNumber", None)),
         echo_number=_opt_int(_first_value(ds.get("EchoNumbers", None))),
-        image_type=tuple(str(v).upper() for v in _as_list(ds.get("ImageType", None))),
+        image_type=tuple(str(v).strip().upper() for v in _as_list(ds.get("ImageType", None))),
         samples_per_pixel=_opt_int(ds.get("SamplesPerPixel", None)) or 1,
         bits_allocated=_opt_int(ds.get("BitsAllocated", None)) or 16,
         pixel_representation=_opt_int(ds.get("PixelRepresentation", None)) or 0,
+        bits_stored=_opt_int(ds.get("BitsStored", None)) or 0,
+        photometric=str(ds.get("PhotometricInterpretation", "") or "").strip(),
+        planar_configuration=_opt_int(ds.get("PlanarConfiguration", None)) or 0,
+        pixel_offset=_pixel_element_offset(ds),
     )
     n_frames = _opt_int(ds.get("NumberOfFrames", None)) or 1
     if enhanced.is_enhanced(ds):
@@ -501,20 +527,74 @@ def _is_enhanced_ref(im: ImageRef) -> bool:
 
 def _scan_one(path: str) -> tuple[list[tuple[ImageRef, str, str, dict[str, Any]]],
                                   Skipped | None]:
+    """One file's images (with study, series and series-level meta), or why it is skipped.
+
+    The fast header view is tried first; files it does not cover, or whose values it
+    cannot answer for, are read again with pydicom (same results, only slower)."""
+    fast = _fast_header(path)
+    if fast is not None:
+        try:
+            return _records_from(fast, path)
+        except NeedsFullParse:
+            pass
     header = read_header(path)
     if isinstance(header, Skipped):
         return [], header
+    return _records_from(header, path)
+
+
+def _fast_header(path: str) -> FastHeader | None:
+    """The fast view for the plain cases; None where vendor-specific parsing is needed."""
+    try:
+        header = read_fast_header(path)
+    except (OSError, NeedsFullParse):
+        return None
+    if header is None or "PerFrameFunctionalGroupsSequence" in header:
+        return None
+    try:
+        image_type = {str(v).upper() for v in _as_list(header.get("ImageType", None))}
+        vendor = str(header.get("Manufacturer", "") or "")
+    except NeedsFullParse:
+        return None
+    if image_type & {"MOSAIC", "VFRAME"} or "philips" in vendor.lower():
+        return None  # CSA / UIH / Philips private elements: pydicom reads those
+    return header
+
+
+def _records_from(header: Any, path: str
+                  ) -> tuple[list[tuple[ImageRef, str, str, dict[str, Any]]], Skipped | None]:
     reason = _classify(header, path)
     if reason is not None:
         return [], Skipped(path, reason)
     try:
         images = images_from_header(header, path)
+    except NeedsFullParse:
+        raise
     except Exception as exc:  # malformed geometry values etc.
         return [], Skipped(path, f"unusable image header: {type(exc).__name__}: {exc}")
     study = str(header.get("StudyInstanceUID", "") or "")
     series = str(header.get("SeriesInstanceUID", "") or "") or f"no-series-uid:{path}"
     meta = series_meta(header)
     return [(im, study, series, meta) for im in images], None
+
+
+# Below this many files a process pool costs more than it saves.
+_PARALLEL_SCAN_MIN_FILES = 200
+
+
+def _scan_chunk(paths: Sequence[str]) -> list[tuple[list[Any], Skipped | None]]:
+    return [_scan_one(path) for path in paths]
+
+
+def _scan_all(paths: list[str], workers: int | None
+              ) -> list[tuple[list[Any], Skipped | None]]:
+    """_scan_one over every path, in order; spread over processes for big folders."""
+    count = parallel.resolve_workers(workers, max(1, len(paths) // 50))
+    if count <= 1 or len(paths) < _PARALLEL_SCAN_MIN_FILES or not parallel.fork_is_safe():
+        return [_scan_one(path) for path in paths]
+    chunks = parallel.split_evenly(paths, count * 4)
+    parts = parallel.map_ordered(_scan_chunk, chunks, count, share_memory=True)
+    return [item for part in parts for item in part]
 
 
 def _dedupe(records: list[tuple[ImageRef, str, str, dict[str, Any]]],
@@ -544,12 +624,12 @@ def _dedupe(records: list[tuple[ImageRef, str, str, dict[str, Any]]],
 def scan(paths: PathLike | Sequence[PathLike], *, workers: int | None = None) -> ScanResult:
     """Find the series under ``paths`` (folders, files, or a list of both).
 
-    ``workers`` is accepted for API stability; reading is serial for now.
+    Headers only: pixels are never decoded. Big folders are read by ``workers``
+    processes (default: the CPUs available); the result does not depend on it.
     """
     records: list[tuple[ImageRef, str, str, dict[str, Any]]] = []
     skipped: list[Skipped] = []
-    for path in iter_files(paths):
-        recs, skip = _scan_one(path)
+    for recs, skip in _scan_all(list(iter_files(paths)), workers):
         if skip is not None:
             skipped.append(skip)
         records.extend(recs)

@@ -1,0 +1,311 @@
+"""A fast, read-only view of a DICOM file's top-level header, for scanning big folders.
+
+pydicom parses every element into objects and converts values through layers of hooks;
+that is right for editing files but costs about 1-2 ms per file when a scan only needs
+thirty values. This reader walks the top level of the file with ``struct``, skips
+sequences without parsing them, stops at Pixel Data (recording where it is), and converts
+only the values asked for.
+
+It covers the common case (Part 10 files, implicit or explicit VR little endian, ASCII,
+Latin-1 or UTF-8 text). Anything else returns None from :func:`read_fast_header`, and
+whatever asks for something this view does not hold (a sequence's content, a value it
+cannot convert) gets :class:`NeedsFullParse`: callers then read the file with pydicom.
+Results are the same either way; this is only a faster road to them.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+from typing import Any
+
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+_IMPLICIT = "1.2.840.10008.1.2"
+_EXPLICIT = "1.2.840.10008.1.2.1"
+_LITTLE_ENDIAN_SYNTAXES_WITHOUT_DEFLATE = {_IMPLICIT, _EXPLICIT}
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR",
+             b"UT", b"UV"}
+_PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
+_ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_UNDEFINED = 0xFFFFFFFF
+_TEXT_SINGLE = {"LT", "ST", "UT", "UR"}
+_TEXT = {"AE", "AS", "CS", "DA", "DT", "LO", "PN", "SH", "TM", "UC", "UI", "LT", "ST", "UT",
+         "UR"}
+_BINARY = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "UV": "Q",
+           "SV": "q"}
+_CHARSETS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1",
+             "ISO_IR 192": "utf-8"}
+_CHUNK = 64 * 1024
+
+
+class NeedsFullParse(Exception):
+    """This view cannot answer: read the file with pydicom instead."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag_of(keyword: str) -> int | None:
+    return tag_for_keyword(keyword)
+
+
+@functools.lru_cache(maxsize=4096)
+def _implicit_vr(tag: int) -> str:
+    try:
+        return str(dictionary_VR(tag)).split(" or ")[0]
+    except KeyError:
+        return "UN"
+
+
+class _Element:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _FileMeta:
+    def __init__(self, transfer_syntax: str, sop_class: str) -> None:
+        self.TransferSyntaxUID = transfer_syntax
+        self.MediaStorageSOPClassUID = sop_class
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        return getattr(self, keyword, default)
+
+
+class FastHeader:
+    """Top-level elements of one file: ``get(keyword)``, ``keyword in header``,
+    ``header[(group, element)].value`` and attribute access, like a pydicom Dataset."""
+
+    def __init__(self, raw: dict[int, tuple[str, bytes]], transfer_syntax: str,
+                 sop_class: str, pixel_offset: int, pixel_length: int) -> None:
+        self._raw = raw
+        self._values: dict[int, Any] = {}
+        self.file_meta = _FileMeta(transfer_syntax, sop_class)
+        #: where the Pixel Data element starts, when its value has a defined length
+        #: (native data); -1 otherwise
+        self.pixel_offset = pixel_offset if pixel_length != _UNDEFINED else -1
+        charset = raw.get(0x00080005)
+        name = charset[1].decode("latin-1").strip(" \x00") if charset else ""
+        if name not in _CHARSETS:
+            raise NeedsFullParse(f"character set {name!r}")
+        self._encoding = _CHARSETS[name]
+
+    def _tag(self, key: Any) -> int | None:
+        if isinstance(key, str):
+            return _tag_of(key)
+        if isinstance(key, tuple):
+            return (key[0] << 16) | key[1]
+        return int(key)
+
+    def __contains__(self, key: Any) -> bool:
+        tag = self._tag(key)
+        return tag is not None and tag in self._raw
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if key == "file_meta":
+            return self.file_meta
+        tag = self._tag(key)
+        if tag is None or tag not in self._raw:
+            return default
+        if tag in _PIXEL_TAGS:
+            raise NeedsFullParse("pixel data is not read by the header view")
+        if tag not in self._values:
+            vr, data = self._raw[tag]
+            if vr == "UN" and not (tag >> 16) & 1:
+                vr = _implicit_vr(tag)  # a public element sent as UN: its dictionary VR
+            self._values[tag] = self._convert(vr, data)
+        return self._values[tag]
+
+    def __getitem__(self, key: Any) -> _Element:
+        if key not in self:
+            raise KeyError(key)
+        return _Element(self.get(key))
+
+    def __getattr__(self, keyword: str) -> Any:
+        if keyword.startswith("_"):
+            raise AttributeError(keyword)
+        tag = _tag_of(keyword)
+        if tag is None or tag not in self._raw:
+            raise AttributeError(keyword)
+        return self.get(tag)
+
+    def _convert(self, vr: str, data: bytes) -> Any:
+        if vr == "SQ":
+            raise NeedsFullParse("sequence content")
+        if vr in _TEXT:
+            text = data.decode(self._encoding if vr in ("LO", "LT", "PN", "SH", "ST", "UC",
+                                                        "UT") else "latin-1")
+            text = text.rstrip(" \x00")
+            if vr in _TEXT_SINGLE:
+                return text
+            parts = [p.strip(" ") if vr != "PN" else p for p in text.split("\\")]
+            return parts if len(parts) > 1 else parts[0]
+        if vr in ("DS", "IS"):
+            parts = data.decode("latin-1").strip(" \x00").split("\\")
+            try:
+                values = [_number(p, vr) for p in parts]
+            except ValueError as exc:
+                raise NeedsFullParse(f"invalid {vr} value {data!r}") from exc
+            if values == [None]:
+                return None
+            return values if len(values) > 1 else values[0]
+        fmt = _BINARY.get(vr)
+        if fmt:
+            size = struct.calcsize(fmt)
+            if len(data) % size:
+                raise NeedsFullParse(f"{vr} value of odd length")
+            values = list(struct.unpack(f"<{len(data) // size}{fmt}", data))
+            if not values:
+                return None
+            return values if len(values) > 1 else values[0]
+        return bytes(data)  # OB, OW, UN, AT ...
+
+
+def _number(text: str, vr: str) -> float | int | None:
+    text = text.strip()
+    if not text:
+        return None
+    if vr == "IS":
+        value = float(text)
+        if not value.is_integer():
+            raise ValueError(text)
+        return int(value)
+    return float(text)
+
+
+class _Reader:
+    """Little-endian cursor over a file that reads more of it only when needed."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+        self.buf = fh.read(_CHUNK)
+        self.pos = 0
+
+    def need(self, count: int) -> None:
+        while self.pos + count > len(self.buf):
+            more = self.fh.read(max(_CHUNK, count))
+            if not more:
+                raise NeedsFullParse("file ends inside the header")
+            self.buf += more
+
+    def take(self, count: int) -> bytes:
+        self.need(count)
+        data = self.buf[self.pos:self.pos + count]
+        self.pos += count
+        return data
+
+    def skip(self, count: int) -> None:
+        self.need(count)
+        self.pos += count
+
+    def unpack(self, fmt: str, size: int) -> tuple[Any, ...]:
+        self.need(size)
+        values = struct.unpack_from(fmt, self.buf, self.pos)
+        self.pos += size
+        return values
+
+
+def _element_head(reader: _Reader, implicit: bool) -> tuple[int, str, int, int]:
+    """(tag, VR, length, header size) of the element at the cursor."""
+    group, element = reader.unpack("<HH", 4)
+    tag = (group << 16) | element
+    if tag in (_ITEM, _ITEM_END, _SEQ_END) or implicit:
+        (length,) = reader.unpack("<I", 4)
+        vr = "" if tag >> 16 == 0xFFFE else _implicit_vr(tag)
+        if length == _UNDEFINED and vr not in ("SQ", "UN", "OB", "OW"):
+            vr = "SQ"
+        return tag, vr, length, 8
+    vr_bytes = reader.take(2)
+    if vr_bytes in _LONG_VRS:
+        reader.skip(2)
+        (length,) = reader.unpack("<I", 4)
+        return tag, vr_bytes.decode("ascii"), length, 12
+    (length,) = reader.unpack("<H", 2)
+    try:
+        vr = vr_bytes.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise NeedsFullParse("unreadable VR") from exc
+    return tag, vr, length, 8
+
+
+def _skip_undefined(reader: _Reader, implicit: bool) -> None:
+    """Skip an undefined-length sequence (or UN/OB) up to and including its delimiter."""
+    while True:
+        tag, _vr, length, _ = _element_head(reader, implicit)
+        if tag == _SEQ_END:
+            return
+        if tag != _ITEM:
+            raise NeedsFullParse("malformed sequence")
+        if length != _UNDEFINED:
+            reader.skip(length)
+            continue
+        while True:  # an undefined-length item: its elements until the item delimiter
+            tag, _vr, length, _ = _element_head(reader, implicit)
+            if tag == _ITEM_END:
+                break
+            if length == _UNDEFINED:
+                _skip_undefined(reader, implicit or _vr == "UN")
+            else:
+                reader.skip(length)
+
+
+def read_fast_header(path: str) -> FastHeader | None:
+    """The top-level header of `path`, or None when this reader does not cover the file
+    (no Part 10 preamble, big endian, deflated, unusual character set)."""
+    with open(path, "rb") as fh:
+        reader = _Reader(fh)
+        try:
+            return _parse(reader)
+        except NeedsFullParse:
+            return None
+        except struct.error:
+            return None
+
+
+def _parse(reader: _Reader) -> FastHeader | None:
+    reader.need(132)
+    if reader.buf[128:132] != b"DICM":
+        return None
+    reader.pos = 132
+    meta: dict[int, bytes] = {}
+    while True:
+        reader.need(8)
+        group = struct.unpack_from("<H", reader.buf, reader.pos)[0]
+        if group != 0x0002:
+            break
+        tag, _vr, length, _ = _element_head(reader, implicit=False)
+        if length == _UNDEFINED:
+            return None
+        meta[tag] = reader.take(length)
+    syntax = meta.get(0x00020010, b"").decode("latin-1").strip(" \x00")
+    if syntax not in _LITTLE_ENDIAN_SYNTAXES_WITHOUT_DEFLATE and not syntax.startswith(
+            "1.2.840.10008.1.2.4") and syntax not in ("1.2.840.10008.1.2.5",
+                                                     "1.2.840.10008.1.2.1.98",
+                                                     "1.2.840.10008.1.2.8.1"):
+        return None  # big endian, deflated dataset, or unknown: pydicom's job
+    implicit = syntax == _IMPLICIT
+    sop_class = meta.get(0x00020002, b"").decode("latin-1").strip(" \x00")
+    raw: dict[int, tuple[str, bytes]] = {}
+    pixel_offset, pixel_length = -1, 0
+    while True:
+        try:
+            reader.need(8)
+        except NeedsFullParse:
+            break  # end of file: no pixel data
+        start = reader.pos
+        tag, vr, length, _ = _element_head(reader, implicit)
+        if tag in _PIXEL_TAGS:
+            pixel_offset, pixel_length = start, length
+            raw[tag] = ("OW", b"")
+            break
+        if length == _UNDEFINED:
+            # UN of undefined length is a sequence encoded implicit VR (PS3.5 6.2.2)
+            _skip_undefined(reader, implicit or vr == "UN")
+            raw[tag] = ("SQ", b"")
+            continue
+        if vr == "SQ":
+            reader.skip(length)
+            raw[tag] = ("SQ", b"")
+            continue
+        raw[tag] = (vr, reader.take(length))
+    return FastHeader(raw, syntax, sop_class, pixel_offset, pixel_length)

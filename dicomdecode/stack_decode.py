@@ -1,0 +1,156 @@
+"""Decode a series' images into one preallocated stack of stored values, in parallel.
+
+This is the hot path of ``load``. One output array ``(images, rows, cols[, samples])`` is
+allocated once; every file's frames are written into their place in it, by the fast
+native reader (uncompressed data, read by offset) or by the dispatcher (compressed data).
+With more than one worker the stack lives in shared memory and forked workers write
+into it directly (see :mod:`dicomdecode.parallel`), so no frame is pickled or copied
+twice. Results do not depend on the worker count: each frame is decoded by the same
+code into the same place.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import parallel
+from .errors import DicomDecodeError
+from .handlers.base import PixelSource
+from .native_read import read_native_into
+from .pixels import target_dtype
+
+# The output stack that forked workers inherit (set only around a fork-based pool).
+_SHARED_STACK: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """The frames one file contributes, and where they go in the stack."""
+
+    path: str
+    frames: tuple[int, ...]
+    positions: tuple[int, ...]
+    source: PixelSource  # pixel description from the header scan (no pixel bytes)
+    pixel_offset: int
+
+
+@dataclass(frozen=True)
+class FileResult:
+    path: str
+    handler: str
+    photometric: str
+    error: str | None
+    frames: np.ndarray | None = None  # only when workers cannot share memory
+
+
+def describe(image: Any) -> PixelSource:
+    """The pixel description of an ImageRef, for the handlers and the fast reader."""
+    bits = image.bits_allocated
+    return PixelSource(
+        path=image.path, transfer_syntax=image.transfer_syntax, rows=image.rows,
+        columns=image.columns, samples_per_pixel=image.samples_per_pixel,
+        bits_allocated=bits, bits_stored=image.bits_stored or bits,
+        pixel_representation=image.pixel_representation,
+        photometric_interpretation=image.photometric or (
+            "MONOCHROME2" if image.samples_per_pixel == 1 else "RGB"),
+        planar_configuration=image.planar_configuration,
+        number_of_frames=image.number_of_frames,
+        big_endian=image.transfer_syntax == "1.2.840.10008.1.2.2",
+    )
+
+
+def plan(images: Sequence[Any]) -> list[FileJob]:
+    """One job per file, in the order files first appear in `images`."""
+    by_path: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    order: list[str] = []
+    first: dict[str, Any] = {}
+    for position, image in enumerate(images):
+        if image.path not in by_path:
+            order.append(image.path)
+            first[image.path] = image
+        by_path[image.path].append((image.frame, position))
+    jobs = []
+    for path in order:
+        pairs = sorted(by_path[path], key=lambda fp: fp[1])
+        image = first[path]
+        jobs.append(FileJob(path, tuple(f for f, _ in pairs), tuple(p for _, p in pairs),
+                            describe(image), getattr(image, "pixel_offset", -1)))
+    return jobs
+
+
+def stack_shape(image: Any, count: int) -> tuple[int, ...]:
+    shape: tuple[int, ...] = (count, image.rows, image.columns)
+    return shape + ((image.samples_per_pixel,) if image.samples_per_pixel > 1 else ())
+
+
+def _contiguous(positions: Sequence[int]) -> bool:
+    return all(b == a + 1 for a, b in zip(positions, positions[1:], strict=False))
+
+
+def _decode_job(job: FileJob, stack: np.ndarray | None, handlers: Any) -> FileResult:
+    """Decode one file's frames into `stack` (or return them when `stack` is None)."""
+    from .decode import decode
+
+    shape = (len(job.frames), *stack_shape(job.source, 1)[1:])
+    direct = stack is not None and _contiguous(job.positions)
+    target = (stack[job.positions[0]:job.positions[-1] + 1] if direct  # type: ignore[index]
+              else np.empty(shape, dtype=target_dtype(job.source)))
+    try:
+        if job.pixel_offset >= 0 and read_native_into(job.path, job.pixel_offset, job.source,
+                                                      job.frames, target):
+            handler, photometric = "native", job.source.photometric_interpretation
+        else:
+            result = decode(job.path, handlers=handlers, frames=list(job.frames), out=target)
+            handler, photometric = result.handler, result.photometric_interpretation
+    except (DicomDecodeError, IndexError, ValueError, OSError) as exc:
+        return FileResult(job.path, "", "", str(exc))
+    if stack is None:
+        return FileResult(job.path, handler, photometric, None, target)
+    if not direct:
+        stack[list(job.positions)] = target
+    return FileResult(job.path, handler, photometric, None)
+
+
+def _run_chunk(args: tuple[list[FileJob], Any, bool]) -> list[FileResult]:
+    jobs, handlers, shared = args
+    stack = _SHARED_STACK if shared else None
+    return [_decode_job(job, stack, handlers) for job in jobs]
+
+
+def decode_stack(images: Sequence[Any], *, handlers: Any = None,
+                 workers: int | None = None) -> tuple[np.ndarray, list[FileResult]]:
+    """Stored values of `images` as one array, and one result per file (errors included).
+
+    Frames of files that failed are left uninitialised: callers must drop them (every
+    failure is in the results).
+    """
+    global _SHARED_STACK
+    jobs = plan(images)
+    shape = stack_shape(images[0], len(images))
+    dtype = target_dtype(describe(images[0]))
+    count = parallel.resolve_workers(workers, len(jobs))
+    if count <= 1:
+        stack = np.empty(shape, dtype=dtype)
+        return stack, [_decode_job(job, stack, handlers) for job in jobs]
+
+    shared = parallel.fork_is_safe()
+    stack = parallel.shared_empty(shape, dtype) if shared else np.empty(shape, dtype=dtype)
+    chunks = [list(c) for c in parallel.split_evenly(jobs, count * 4)]
+    _SHARED_STACK = stack if shared else None
+    try:
+        with parallel.pool(count, share_memory=shared) as executor:
+            chunk_results = list(executor.map(_run_chunk,
+                                              [(c, handlers, shared) for c in chunks]))
+    finally:
+        _SHARED_STACK = None
+    results = [r for chunk in chunk_results for r in chunk]
+    if not shared:
+        for job, result in zip(jobs, results, strict=True):
+            if result.frames is not None:
+                stack[list(job.positions)] = result.frames
+    return stack, results
