@@ -8,6 +8,7 @@ handler), checks the geometry, builds the affine and applies the rescale policy.
 from __future__ import annotations
 
 import os
+import warnings as _warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -287,14 +288,19 @@ def load(paths: PathLike | Sequence[PathLike], *, rescale: Any = "auto", strict:
     """
     result = scan(paths, workers=workers)
     volumes: list[Volume] = []
+    failed: list[tuple[str, str]] = []
     for series in result.series:
         try:
             volumes.append(load_series(series, rescale=rescale, strict=strict,
                                        handlers=handlers, workers=workers,
                                        philips_scaling=philips_scaling,
                                        invert_monochrome1=invert_monochrome1))
-        except InconsistentSeriesError:
-            raise
+        except DicomDecodeError as exc:
+            if strict:
+                raise
+            # One series that cannot be loaded never loses the others.
+            failed.append((series.uid, str(exc)))
+            _warnings.warn(f"series {series.uid} could not be loaded: {exc}", stacklevel=2)
     if strict and result.skipped:
         unreadable = [s for s in result.skipped if s.reason.startswith(("unreadable", "unusable"))]
         if unreadable:
@@ -303,6 +309,7 @@ def load(paths: PathLike | Sequence[PathLike], *, rescale: Any = "auto", strict:
                 [s.path for s in unreadable])
     for v in volumes:
         v.meta["SkippedFiles"] = [(s.path, s.reason) for s in result.skipped]
+        v.meta["FailedSeries"] = failed
     return volumes
 
 

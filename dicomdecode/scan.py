@@ -11,6 +11,7 @@ of a 4th axis when every position repeats equally often.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import warnings
 from collections import defaultdict
@@ -481,24 +482,30 @@ def order_group(images: list[ImageRef]) -> list[_Ordered]:
 
 def group_images(refs: list[tuple[ImageRef, str, str, dict[str, Any]]]
                  ) -> list[SeriesInfo]:
-    """Group (image, study uid, series uid, meta) records into ordered SeriesInfo."""
-    by_series: dict[tuple[str, str], list[ImageRef]] = defaultdict(list)
-    meta_of: dict[tuple[str, str], dict[str, Any]] = {}
+    """Group (image, study uid, series uid, meta) records into ordered SeriesInfo.
+
+    A Series Instance UID shared by images with different Series Numbers (a
+    reconstruction saved under the original UID) is split by number first."""
+    by_series: dict[tuple[str, str], dict[Any, list[ImageRef]]] = defaultdict(
+        lambda: defaultdict(list))
+    meta_of: dict[tuple[str, str, Any], dict[str, Any]] = {}
     for im, study, series, meta in refs:
-        by_series[(study, series)].append(im)
-        meta_of.setdefault((study, series), meta)
+        number = _opt_int(meta.get("SeriesNumber"))
+        by_series[(study, series)][number].append(im)
+        meta_of.setdefault((study, series, number), meta)
     out: list[SeriesInfo] = []
-    for (study, series), images in sorted(by_series.items()):
-        images = sorted(images, key=lambda im: (im.path, im.frame))
-        parts: list[_Ordered] = []
-        by_key: dict[tuple[Any, ...], list[ImageRef]] = defaultdict(list)
-        for im in images:
-            by_key[_split_key(im)].append(im)
-        for key in sorted(by_key, key=repr):
-            for group in _split_orientation(by_key[key]):
-                parts.extend(order_group(group))
-        meta = meta_of[(study, series)]
-        for i, part in enumerate(parts):
+    for (study, series), by_number in sorted(by_series.items()):
+        parts: list[tuple[_Ordered, dict[str, Any]]] = []
+        for number in sorted(by_number, key=lambda n: (n is None, n or 0)):
+            images = sorted(by_number[number], key=lambda im: (im.path, im.frame))
+            by_key: dict[tuple[Any, ...], list[ImageRef]] = defaultdict(list)
+            for im in images:
+                by_key[_split_key(im)].append(im)
+            for key in sorted(by_key, key=repr):
+                for group in _split_orientation(by_key[key]):
+                    parts.extend((part, meta_of[(study, series, number)])
+                                 for part in order_group(group))
+        for i, (part, meta) in enumerate(parts):
             first = part.images[0]
             kind = ("mosaic" if first.mosaic_slices and "VFRAME" not in first.image_type
                     else "vframe" if first.mosaic_slices
@@ -600,25 +607,52 @@ def _scan_all(paths: list[str], workers: int | None
 def _dedupe(records: list[tuple[ImageRef, str, str, dict[str, Any]]],
             skipped: list[Skipped]) -> tuple[list[tuple[ImageRef, str, str, dict[str, Any]]],
                                              dict[str, list[str]]]:
-    """Drop second copies of the same SOP instance (same frame); remember them."""
+    """Drop second copies of the same SOP instance (same frame, same file content).
+
+    Files that share a SOP Instance UID but differ in content (a UID reused by a tool
+    that rewrote the pixels) are both kept and reported on their series."""
     first_path: dict[tuple[str, int], str] = {}
     dup_of: dict[str, str] = {}
+    clash: dict[str, str] = {}
     kept = []
     for rec in sorted(records, key=lambda r: (r[0].path, r[0].frame)):
         im = rec[0]
         key = (im.sop_instance_uid, im.frame)
-        if im.sop_instance_uid and key in first_path and first_path[key] != im.path:
-            dup_of[im.path] = first_path[key]
-            continue
+        original = first_path.get(key)
+        if im.sop_instance_uid and original is not None and original != im.path:
+            if _same_content(original, im.path):
+                dup_of[im.path] = original
+                continue
+            clash[im.path] = original
         first_path.setdefault(key, im.path)
         kept.append(rec)
     duplicates: dict[str, list[str]] = defaultdict(list)  # series uid -> messages
+    series_of = {r[0].path: r[2] for r in records}
     for path, original in sorted(dup_of.items()):
         skipped.append(Skipped(path, f"duplicate of {original} (same SOP Instance UID)"))
-        series = next(r[2] for r in records if r[0].path == path)
+        series = series_of[path]
         duplicates[series].append(f"duplicate instance: {path} repeats {original}")
         duplicates[series + "\0paths"].extend([path, original])
+    for path, original in sorted(clash.items()):
+        series = series_of[path]
+        duplicates[series].append(
+            f"{path} has the SOP Instance UID of {original} but different content")
+        duplicates[series + "\0paths"].extend([path, original])
     return kept, duplicates
+
+
+def _same_content(first: str, second: str) -> bool:
+    """Byte-identical files (size first, then a hash): only run on a UID collision."""
+    try:
+        if os.path.getsize(first) != os.path.getsize(second):
+            return False
+        digests = []
+        for path in (first, second):
+            with open(path, "rb") as fh:
+                digests.append(hashlib.file_digest(fh, "sha1").digest())
+        return digests[0] == digests[1]
+    except OSError:
+        return False
 
 
 def scan(paths: PathLike | Sequence[PathLike], *, workers: int | None = None) -> ScanResult:
