@@ -60,7 +60,7 @@ def tests_gdcm(session: nox.Session) -> None:
 def tests_ml(session: nox.Session) -> None:
     """Data-loader tests under real PyTorch workers (CPU build)."""
     session.install(TORCH)
-    session.install("-e", ".[all,test]")
+    session.install("-e", ".[all,test,monai]")
     _pytest(session, "native,pylibjpeg,gdcm,charls", "-m", "torch")
 
 

@@ -51,8 +51,8 @@ class PylibjpegHandler:
         return any(_have(m) for m in _MODULE_FOR.values())
 
     def supports(self, transfer_syntax: str) -> bool:
-        deps = self.dependencies.get(transfer_syntax)
-        return bool(deps) and all(_have(_MODULE_FOR[d]) for d in deps)  # type: ignore[arg-type]
+        deps = self.dependencies.get(transfer_syntax, ())
+        return bool(deps) and all(_have(_MODULE_FOR[d]) for d in deps)
 
     def decode_frame(self, source: PixelSource, index: int) -> RawFrame:
         family = ts.TRANSFER_SYNTAXES[source.transfer_syntax].family
@@ -95,8 +95,8 @@ def _decode_rle(data: bytes, source: PixelSource) -> RawFrame:
     if source.bits_allocated == 1:
         # 1-bit frames are RLE-coded as packed bytes (8 pixels a byte, LSB first).
         packed = decode_frame(data, (pixels + 7) // 8, 8, "<")
-        bits = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), bitorder="little")
-        return RawFrame(bits[:pixels].reshape(source.rows, source.columns),
+        unpacked = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), bitorder="little")
+        return RawFrame(unpacked[:pixels].reshape(source.rows, source.columns),
                         source.photometric_interpretation)
     decoded = decode_frame(data, pixels, source.bits_allocated, "<")
     bits = max(source.bits_allocated, 8)
