@@ -157,10 +157,12 @@ def _decode_with(
     shape: tuple[int, ...] = (len(indices), source.rows, source.columns)
     if source.samples_per_pixel > 1:
         shape += (source.samples_per_pixel,)
+    dtype = target_dtype(source)
     if out is None:
-        out = np.empty(shape, dtype=target_dtype(source))
-    elif out.shape != shape:
-        raise ValueError(f"output array is {out.shape}, frames are {shape}")
+        out = np.empty(shape, dtype=dtype)
+    elif out.shape != shape or out.dtype != dtype:
+        # never cast silently (float parametric maps into integers, signed into unsigned)
+        raise ValueError(f"output array is {out.shape} {out.dtype}, frames are {shape} {dtype}")
     colour = source.photometric_interpretation
     for position, index in enumerate(indices):
         raw = handler.decode_frame(source, index)

@@ -5,7 +5,7 @@ file again to reach bytes whose place is already known from the header scan. Giv
 offset of the Pixel Data element, we check its tag and length and ``readinto`` the
 caller's output, then apply the same Bits Stored rule as every handler
 (:func:`dicomdecode.pixels.fit_to_container`). Anything unusual (encapsulated data,
-bit-packed or YBR_FULL_422 layouts, planar colour) returns False so the caller takes the
+bit-packed layouts, YCbCr colour that needs converting, planar colour) returns False so the caller takes the
 general path; results are identical either way.
 """
 
@@ -36,7 +36,7 @@ def can_read_directly(source: PixelSource) -> bool:
         and source.bits_allocated in (8, 16, 32)
         and (source.samples_per_pixel == 1
              or (source.planar_configuration == 0
-                 and source.photometric_interpretation != "YBR_FULL_422"))
+                 and not source.photometric_interpretation.startswith("YBR")))
         and not (source.big_endian and source.bits_allocated == 8)
     )
 

@@ -84,6 +84,8 @@ class ImageRef:
     #: file offset of the Pixel Data element header (native syntaxes), -1 when unknown;
     #: lets assembly read uncompressed pixels straight into the volume
     pixel_offset: int = -1
+    #: 32 or 64 for Float / Double Float Pixel Data (parametric maps), 0 for integers
+    float_pixels: int = 0
 
 
 @dataclass(frozen=True)
@@ -299,6 +301,7 @@ def images_from_header(ds: pydicom.Dataset, path: str) -> list[ImageRef]:
         photometric=str(ds.get("PhotometricInterpretation", "") or "").strip(),
         planar_configuration=_opt_int(ds.get("PlanarConfiguration", None)) or 0,
         pixel_offset=_pixel_element_offset(ds),
+        float_pixels=32 if "FloatPixelData" in ds else 64 if "DoubleFloatPixelData" in ds else 0,
     )
     n_frames = _opt_int(ds.get("NumberOfFrames", None)) or 1
     if enhanced.is_enhanced(ds):

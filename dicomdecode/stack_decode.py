@@ -61,6 +61,7 @@ def describe(image: Any) -> PixelSource:
         planar_configuration=image.planar_configuration,
         number_of_frames=image.number_of_frames,
         big_endian=image.transfer_syntax == "1.2.840.10008.1.2.2",
+        float_pixels=getattr(image, "float_pixels", 0),
     )
 
 
