@@ -323,7 +323,9 @@ def images_from_header(ds: pydicom.Dataset, path: str) -> list[ImageRef]:
     ps = _floats(ds.get("PixelSpacing", None) or ds.get("ImagerPixelSpacing", None), 2)
     base: dict[str, Any] = dict(
         **common, orientation=orientation, pixel_spacing=ps,
-        slope=_opt_float(ds.get("RescaleSlope", None)) or 1.0,
+        # RT Dose stores its scale to Gy as Dose Grid Scaling, not Rescale Slope
+        slope=(_opt_float(ds.get("RescaleSlope", None))
+               or _opt_float(ds.get("DoseGridScaling", None)) or 1.0),
         intercept=_opt_float(ds.get("RescaleIntercept", None)) or 0.0,
         slice_thickness=_opt_float(ds.get("SliceThickness", None)),
         spacing_between_slices=_opt_float(ds.get("SpacingBetweenSlices", None)),
@@ -337,7 +339,16 @@ def images_from_header(ds: pydicom.Dataset, path: str) -> list[ImageRef]:
                             "mosaic_slices": info.n_slices,
                             "mosaic_tile": (info.tile_rows, info.tile_cols),
                             "mosaic_normal": info.normal})]
-    if n_frames > 1:  # classic multi-frame (US cine, NM, XA): frames share one geometry
+    if n_frames > 1:
+        offsets = _floats(ds.get("GridFrameOffsetVector", None), n_frames)
+        if offsets is not None and position is not None and orientation is not None:
+            # RT Dose: frame k lies (offset_k - offset_0) mm along the normal from the
+            # first frame (PS3.3 C.8.8.3.2; relative and absolute forms agree on this).
+            normal = geometry.slice_normal(orientation)
+            return [ImageRef(**base, frame=i, position=tuple(
+                        float(v) for v in np.asarray(position) + (off - offsets[0]) * normal))
+                    for i, off in enumerate(offsets)]
+        # classic multi-frame (US cine, NM, XA): frames share one geometry
         return [ImageRef(**base, frame=i, position=position) for i in range(n_frames)]
     return [ImageRef(**base, frame=0, position=position)]
 
