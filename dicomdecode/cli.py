@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="header facts about one file's pixel data")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("index", help="scan once and save what data loaders need (JSON)")
+    p.add_argument("src", metavar="SRC", nargs="+")
+    p.add_argument("index", metavar="INDEX")
+    p.add_argument("-j", "--workers", type=_workers, default=None)
     return parser
 
 
@@ -225,8 +230,18 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_index(args: argparse.Namespace) -> int:
+    from .index import main_index
+
+    missing = [s for s in args.src if not os.path.exists(s)]
+    if missing:
+        _err(f"{missing[0]}: no such file or folder")
+        return EXIT_USAGE
+    return main_index(args.src, args.index, workers=args.workers)
+
+
 _COMMANDS = {"convert": _cmd_convert, "scan": _cmd_scan, "preview": _cmd_preview,
-             "handlers": _cmd_handlers, "info": _cmd_info}
+             "handlers": _cmd_handlers, "info": _cmd_info, "index": _cmd_index}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
