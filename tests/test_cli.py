@@ -177,3 +177,18 @@ def test_progress_bar_on_a_terminal(corpus: Path, tmp_path: Path) -> None:
     text = out.decode(errors="replace")
     assert os.waitstatus_to_exitcode(status) == 0
     assert "converting" in text and "100%" in text
+
+
+def test_index_command_saves_the_scan(tmp_path: Path) -> None:
+    """`dicomdecode index` writes an index that loads back to the same series as a
+    fresh scan of the same folder."""
+    import dicomdecode
+    from dicomdecode.index import load_index
+
+    out = tmp_path / "series.json"
+    assert main(["index", str(ROOT / "test_data" / "series"), str(out)]) == 0
+    saved = load_index(out)
+    fresh = dicomdecode.scan(ROOT / "test_data" / "series")
+    assert [s.uid for s in saved.series] == [s.uid for s in fresh.series]
+    assert [len(s.images) for s in saved.series] == [len(s.images) for s in fresh.series]
+    assert main(["index", str(tmp_path / "missing"), str(out)]) == 2
