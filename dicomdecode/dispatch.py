@@ -18,7 +18,7 @@ import numpy as np
 
 from . import transfer_syntax as ts
 from .errors import DecodeError, MissingHandlerError, UnsupportedTransferSyntaxError
-from .handlers import HANDLERS, Handler, PixelSource
+from .handlers import HANDLERS, Handler, HandlerDeclined, PixelSource
 from .pixels import finish_frame, target_dtype
 
 HandlerChoice = str | Sequence[str] | None
@@ -132,14 +132,24 @@ def decode_source(
     `out`, frames are written straight into it (shape ``(len(indices), rows, cols[, s])``).
     """
     failures: list[tuple[str, str]] = []
+    declined = 0
     for handler in check_decodable(source, handlers):
         try:
             array, colour = _decode_with(handler, source, indices, convert_color, out)
         except Exception as exc:  # a codec may raise anything; the next handler may cope
             failures.append((handler.name, f"{type(exc).__name__}: {exc}"))
+            declined += isinstance(exc, HandlerDeclined)
             continue
         return array, colour, handler.name
     reasons = "; ".join(f"{name}: {reason}" for name, reason in failures)
+    row = ts.lookup(source.transfer_syntax)
+    absent = [n for n in (row.handlers if row else ()) if not HANDLERS[n].is_available()]
+    if declined == len(failures) and absent and _requested(handlers) is None:
+        hint = " or ".join(ts.INSTALL_EXTRA[n] for n in absent if n in ts.INSTALL_EXTRA)
+        raise MissingHandlerError(
+            f"the installed handlers do not decode this '{ts.name_of(source.transfer_syntax)}' "
+            f"({source.transfer_syntax}) variant ({reasons}); install another with: {hint}",
+            source.path, uid=source.transfer_syntax, install=hint)
     raise DecodeError(
         f"could not decode '{ts.name_of(source.transfer_syntax)}' "
         f"({source.transfer_syntax}) pixel data: {reasons}",

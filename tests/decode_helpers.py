@@ -53,3 +53,28 @@ def assert_same_image(ours: np.ndarray, ref: np.ndarray, *, lossy: bool, what: s
         assert diff <= LOSSY_TOLERANCE, f"{what}: lossy difference {diff} > {LOSSY_TOLERANCE}"
     else:
         np.testing.assert_array_equal(ours, ref, err_msg=what)
+
+
+def full_install() -> bool:
+    """True when every optional decoder is installed (the main `tests` session)."""
+    from .conftest import fully_installed_handlers
+
+    return {"pylibjpeg", "gdcm", "charls"} <= fully_installed_handlers()
+
+
+def missing_handler_raised(call, path) -> bool:
+    """In a reduced install: True (after checking the message) when `call()` raises
+    MissingHandlerError for `path`. In the full install this never excuses a test."""
+    from dicomdecode.errors import MissingHandlerError
+
+    if full_install():
+        return False
+    try:
+        call()
+    except MissingHandlerError as error:
+        assert 'pip install "dicomdecode[' in str(error)
+        assert str(path) in str(error)
+        return True
+    except Exception:
+        return False
+    return False

@@ -23,6 +23,10 @@ from dicomdecode.errors import InconsistentSeriesError
 from dicomdecode.scan import scan
 from dicomdecode.volume import Volume
 
+# These tests exercise the whole pipeline on compressed data too: they need every
+# decoder. Reduced-install sessions (nox tests_minimal/_pylibjpeg/_gdcm) deselect them.
+pytestmark = pytest.mark.needs_handler("pylibjpeg", "gdcm", "charls")
+
 CANON = "dcm_qa_canon_61/In/cl"
 CT_SERIES = "dcm_qa_ct/In/GE"
 

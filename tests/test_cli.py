@@ -15,6 +15,10 @@ import pytest
 from dicomdecode.cli import main
 from tests.conftest import ROOT
 
+# These tests exercise the whole pipeline on compressed data too: they need every
+# decoder. Reduced-install sessions (nox tests_minimal/_pylibjpeg/_gdcm) deselect them.
+pytestmark = pytest.mark.needs_handler("pylibjpeg", "gdcm", "charls")
+
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}

@@ -25,6 +25,10 @@ import pytest
 from dicomdecode.cli import main
 from tests.conftest import ROOT, corpus_params, read_tsv
 
+# These tests exercise the whole pipeline on compressed data too: they need every
+# decoder. Reduced-install sessions (nox tests_minimal/_pylibjpeg/_gdcm) deselect them.
+pytestmark = pytest.mark.needs_handler("pylibjpeg", "gdcm", "charls")
+
 # README "Files pydicom 3 cannot decode": these two are broken for every decoder
 KNOWN_BAD = ("pylibjpeg-data/ljdata/ds/JPEG2000Lossless/966.dcm",
              "pydicom-data/data_store/data/emri_small_jpeg_2k_lossless_too_short.dcm")

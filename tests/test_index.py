@@ -15,6 +15,10 @@ from dicomdecode.scan import scan
 
 from .test_ml import PHILIPS_FMRI, write_series
 
+# These tests exercise the whole pipeline on compressed data too: they need every
+# decoder. Reduced-install sessions (nox tests_minimal/_pylibjpeg/_gdcm) deselect them.
+pytestmark = pytest.mark.needs_handler("pylibjpeg", "gdcm", "charls")
+
 
 @pytest.fixture
 def built(tmp_path: Path) -> tuple[Path, Path]:

@@ -26,6 +26,10 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from dicomdecode.errors import StaleIndexError
 from dicomdecode.ml import TORCH_HINT, SeriesDataset, SliceDataset
 
+# These tests exercise the whole pipeline on compressed data too: they need every
+# decoder. Reduced-install sessions (nox tests_minimal/_pylibjpeg/_gdcm) deselect them.
+pytestmark = pytest.mark.needs_handler("pylibjpeg", "gdcm", "charls")
+
 PHILIPS_FMRI = "dcm_qa_philips/In/Magdeburg_2014/fmri"
 GE_CT = "dcm_qa_ct/In/GE"
 CANON_ENH = "dcm_qa_canon_61/In/enh/9000.dcm"

@@ -11,6 +11,10 @@ from dicomdecode.cli import main
 from dicomdecode.preview import CELL, GAP, write_preview
 from dicomdecode.volume import Volume
 
+# These tests exercise the whole pipeline on compressed data too: they need every
+# decoder. Reduced-install sessions (nox tests_minimal/_pylibjpeg/_gdcm) deselect them.
+pytestmark = pytest.mark.needs_handler("pylibjpeg", "gdcm", "charls")
+
 Image = pytest.importorskip("PIL.Image")
 
 

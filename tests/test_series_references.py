@@ -21,6 +21,10 @@ from dicomdecode.assemble import load
 from dicomdecode.volume import Volume
 from tests.conftest import corpus_params, read_tsv
 
+# These tests exercise the whole pipeline on compressed data too: they need every
+# decoder. Reduced-install sessions (nox tests_minimal/_pylibjpeg/_gdcm) deselect them.
+pytestmark = pytest.mark.needs_handler("pylibjpeg", "gdcm", "charls")
+
 ROWS = [r for r in read_tsv("SERIES_REFERENCES.tsv") if r["ref_nifti"]]
 
 

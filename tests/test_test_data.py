@@ -28,6 +28,10 @@ from pydicom.errors import InvalidDicomError  # noqa: E402
 from pydicom.pixels import get_decoder  # noqa: E402
 from pydicom.uid import UID  # noqa: E402
 
+# These tests exercise the whole pipeline on compressed data too: they need every
+# decoder. Reduced-install sessions (nox tests_minimal/_pylibjpeg/_gdcm) deselect them.
+pytestmark = pytest.mark.needs_handler("pylibjpeg", "gdcm", "charls")
+
 TEST_DATA = Path(__file__).resolve().parents[1] / "test_data"
 MANIFEST_PATH = TEST_DATA / "MANIFEST.json"
 MANIFEST: dict[str, Any] = json.loads(MANIFEST_PATH.read_text())

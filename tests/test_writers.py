@@ -23,6 +23,10 @@ from dicomdecode.volume import SliceInfo, Volume
 from dicomdecode.writers import atomic_path, clean_temporaries, write_volume
 from tests.conftest import corpus_params, read_tsv
 
+# These tests exercise the whole pipeline on compressed data too: they need every
+# decoder. Reduced-install sessions (nox tests_minimal/_pylibjpeg/_gdcm) deselect them.
+pytestmark = pytest.mark.needs_handler("pylibjpeg", "gdcm", "charls")
+
 
 def make_volume(shape=(4, 5, 6), dtype=np.int16, spacing=(3.0, 0.5, 0.75)) -> Volume:
     rng = np.random.default_rng(0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Handler, PixelSource, RawFrame
+from .base import Handler, HandlerDeclined, PixelSource, RawFrame
 from .charls import CharlsHandler
 from .gdcm import GdcmHandler
 from .native import NativeHandler
@@ -13,4 +13,4 @@ HANDLERS: dict[str, Handler] = {
     for handler in (NativeHandler(), PylibjpegHandler(), GdcmHandler(), CharlsHandler())
 }
 
-__all__ = ["HANDLERS", "Handler", "PixelSource", "RawFrame"]
+__all__ = ["HANDLERS", "Handler", "HandlerDeclined", "PixelSource", "RawFrame"]

@@ -80,6 +80,13 @@ class Handler(Protocol):
         ...
 
 
+class HandlerDeclined(ValueError):
+    """A handler refuses a case it is known to get wrong (rather than return garbage).
+
+    The dispatcher tries the next handler; if only refusals remain and another handler
+    exists that is not installed, the user is told which extra to install."""
+
+
 def import_flag(importer: Callable[[], object]) -> bool:
     """Run `importer`, return False if it raises ImportError (a missing optional library)."""
     try:

@@ -12,7 +12,7 @@ import functools
 import numpy as np
 
 from .. import transfer_syntax as ts
-from .base import PixelSource, RawFrame, import_flag
+from .base import HandlerDeclined, PixelSource, RawFrame, import_flag
 
 DEPENDENCIES: dict[str, tuple[str, ...]] = {
     uid: ("python-gdcm>=3.0.10",)
@@ -42,16 +42,16 @@ class GdcmHandler:
         row = ts.TRANSFER_SYNTAXES[source.transfer_syntax]
         if row.family == "jpeg" and source.bits_stored > 8 and not row.uid.endswith(".50"):
             # GDCM's IJG build decodes 12-bit lossy JPEG wrongly or not at all.
-            raise ValueError("GDCM does not decode lossy JPEG with more than 8 bits")
+            raise HandlerDeclined("GDCM does not decode lossy JPEG with more than 8 bits")
         if row.family == "jpegls" and source.bits_stored in (6, 7):
-            raise ValueError("GDCM does not decode JPEG-LS with 6 or 7 bit precision")
+            raise HandlerDeclined("GDCM does not decode JPEG-LS with 6 or 7 bit precision")
         if source.bits_allocated not in (8, 16, 32):
             # GDCM aborts the whole process (uncaught C++ exception) on 1-bit RLE.
-            raise ValueError(f"GDCM does not decode Bits Allocated {source.bits_allocated}")
+            raise HandlerDeclined(f"GDCM does not decode Bits Allocated {source.bits_allocated}")
         if row.family == "rle" and source.samples_per_pixel > 1 and source.bits_allocated > 8:
             # Measured on pydicom's SC_rgb_rle_16bit/32bit: GDCM returns the byte segments
             # in an order that matches neither planar nor interleaved layout.
-            raise ValueError("GDCM does not decode RLE colour samples wider than 8 bits (it "
+            raise HandlerDeclined("GDCM does not decode RLE colour samples wider than 8 bits (it "
                              "mis-orders their byte segments)")
 
         fragment = gdcm.Fragment()
