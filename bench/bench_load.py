@@ -178,6 +178,7 @@ def child_floor(d: str, reps: int) -> None:
         pix, fr = rawcodecs.read_frames(p)
         frames.extend(fr)
     out = np.empty((len(frames),) + pix.shape, dtype=pix.dtype)
+    out.fill(0)  # fault the pages in first: the floor is decode time only
     res = {}
     for name in rawcodecs.decoders_for(pix.ts):
         times = []
