@@ -225,9 +225,85 @@ def ct_dataset(z: int, n: int, seed: int = 0):
     ds.RescaleIntercept = str(INTERCEPT)
     ds.RescaleSlope = "1"
     ds.RescaleType = "HU"
+    _realistic_header(ds, z)
     ds.PixelData = arr.tobytes()
     ds["PixelData"].VR = "OW"
     return ds, arr
+
+
+HEADER_VERSION = 2  # bump when the generated files change (invalidates the cache)
+
+
+def _realistic_header(ds, z: int) -> None:
+    """Add what a scanner writes besides the essentials: acquisition attributes,
+    a source-image sequence and GE-like private groups of mixed VRs (about 260
+    elements, 6 KB, like a real CT slice), so per-file header parsing costs what it
+    costs on real data."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    ds.AcquisitionDate = "20240101"
+    ds.AcquisitionTime = f"{120000 + z % 60:06d}.{z:06d}"
+    ds.InstitutionName = "Benchmark Hospital"
+    ds.StationName = "CT01"
+    ds.NameOfPhysiciansReadingStudy = ""
+    ds.OperatorsName = "Op^Erator"
+    ds.ManufacturerModelName = "Synthetic 64"
+    ds.PatientAge = "050Y"
+    ds.PatientWeight = "70"
+    ds.ScanOptions = "HELICAL MODE"
+    ds.SpacingBetweenSlices = f"{SLICE_STEP:.1f}"
+    ds.DataCollectionDiameter = "500.0"
+    ds.SoftwareVersions = "bench_1.0"
+    ds.ReconstructionDiameter = f"{PIXEL_SPACING * COLS:.1f}"
+    ds.DistanceSourceToDetector = "949.075"
+    ds.DistanceSourceToPatient = "541.0"
+    ds.GantryDetectorTilt = "0.0"
+    ds.TableHeight = "160.5"
+    ds.RotationDirection = "CW"
+    ds.ExposureTime = "500"
+    ds.XRayTubeCurrent = str(200 + z % 50)
+    ds.Exposure = "100"
+    ds.FilterType = "BODY FILTER"
+    ds.FocalSpots = "0.7"
+    ds.ConvolutionKernel = "STANDARD"
+    ds.Laterality = ""
+    ds.LossyImageCompression = "00"
+    src = Dataset()
+    src.ReferencedSOPClassUID = CT_IMAGE_STORAGE
+    src.ReferencedSOPInstanceUID = _uid("src", z)
+    ds.SourceImageSequence = Sequence([src])
+    code = Dataset()
+    code.CodeValue = "113076"
+    code.CodingSchemeDesignator = "DCM"
+    code.CodeMeaning = "Segmentation"
+    ds.DerivationCodeSequence = Sequence([code])
+    ds.AdditionalPatientHistory = "synthetic"
+    # private groups, as GE writes them: (group, creator, VR cycle, count)
+    vrs = ["SS", "DS", "SL", "SH", "LO", "FL", "UL", "US", "IS", "FD"]
+    groups = [(0x0009, "GEMS_IDEN_01", 11), (0x0019, "GEMS_ACQU_01", 58),
+              (0x0021, "GEMS_RELA_01", 15), (0x0023, "GEMS_STDY_01", 5),
+              (0x0025, "GEMS_SERS_01", 10), (0x0027, "GEMS_IMAG_01", 31),
+              (0x0029, "GEMS_IMPS_01", 12), (0x0043, "GEMS_PARM_01", 43),
+              (0x0045, "GEMS_HELIOS_01", 10)]
+    for gi, (group, creator, count) in enumerate(groups):
+        block = ds.private_block(group, creator, create=True)
+        for k in range(count):
+            vr = vrs[(gi + k) % len(vrs)]
+            v: object
+            if vr in ("SS", "US"):
+                v = (k * 7 + z) % 1000
+            elif vr in ("SL", "UL"):
+                v = (k * 1009 + z) % 100000
+            elif vr in ("FL", "FD"):
+                v = k * 0.5 + z * 0.01
+            elif vr == "DS":
+                v = f"{k * 1.25 + z * 0.1:.4f}"
+            elif vr == "IS":
+                v = str(k + z)
+            else:  # SH / LO
+                v = f"{creator[:4]}_{k:03d}"
+            block.add_new(0x10 + k, vr, v)
 
 
 def _gdcm_transcode(src: str, dst: str, ts_name: str) -> None:
@@ -366,7 +442,8 @@ def make(slices: int, syntaxes: list[str], *, seed: int = 0, workers: int | None
         marker = _marker(final)
         if (final / ".complete").exists():  # old layout: marker inside the series dir
             (final / ".complete").rename(marker)
-        if marker.exists() and final.is_dir() and not force:
+        if (marker.exists() and final.is_dir() and not force
+                and f"hdr={HEADER_VERSION}" in marker.read_text()):
             if not quiet:
                 print(f"cached {final}")
             continue
@@ -393,7 +470,8 @@ def make(slices: int, syntaxes: list[str], *, seed: int = 0, workers: int | None
         staging[name].rename(final)
         # the marker lives beside the series so the series dir holds only DICOM files
         _marker(final).write_text(
-            f"{SYNTAXES[name][1]} {SYNTAXES[name][0]} slices={slices} seed={seed}\n")
+            f"{SYNTAXES[name][1]} {SYNTAXES[name][0]} slices={slices} seed={seed} "
+            f"hdr={HEADER_VERSION}\n")
     if not quiet:
         dt = time.perf_counter() - t0
         for name in todo:
