@@ -221,11 +221,9 @@ def _element_head(reader: _Reader, implicit: bool) -> tuple[int, str, int, int]:
         (length,) = reader.unpack("<I", 4)
         return tag, vr_bytes.decode("ascii"), length, 12
     (length,) = reader.unpack("<H", 2)
-    try:
-        vr = vr_bytes.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise NeedsFullParse("unreadable VR") from exc
-    return tag, vr, length, 8
+    if not (vr_bytes.isalpha() and vr_bytes.isupper()):
+        raise NeedsFullParse(f"not an explicit VR: {vr_bytes!r}")
+    return tag, vr_bytes.decode("ascii"), length, 8
 
 
 def _skip_undefined(reader: _Reader, implicit: bool) -> None:
