@@ -76,7 +76,7 @@ class FastHeader:
     """Top-level elements of one file: ``get(keyword)``, ``keyword in header``,
     ``header[(group, element)].value`` and attribute access, like a pydicom Dataset."""
 
-    def __init__(self, raw: dict[int, tuple[str, bytes]], transfer_syntax: str,
+    def __init__(self, raw: dict[int, tuple[bytes, bytes]], transfer_syntax: str,
                  sop_class: str, pixel_offset: int, pixel_length: int) -> None:
         self._raw = raw
         self._values: dict[int, Any] = {}
@@ -110,7 +110,8 @@ class FastHeader:
         if tag in _PIXEL_TAGS:
             raise NeedsFullParse("pixel data is not read by the header view")
         if tag not in self._values:
-            vr, data = self._raw[tag]
+            vr_bytes, data = self._raw[tag]
+            vr = vr_bytes.decode() if vr_bytes else _implicit_vr(tag)
             if vr == "UN" and not (tag >> 16) & 1:
                 vr = _implicit_vr(tag)  # a public element sent as UN: its dictionary VR
             self._values[tag] = self._convert(vr, data)
@@ -247,6 +248,61 @@ def _skip_undefined(reader: _Reader, implicit: bool) -> None:
                 reader.skip(length)
 
 
+_KNOWN_VRS = {v.encode() for v in (
+    "AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI "
+    "UL UN UR US UT UV").split()}
+
+
+def _walk_top_level(reader: _Reader, implicit: bool,
+                    raw: dict[int, tuple[bytes, bytes]]) -> tuple[int, int]:
+    """Collect top-level elements into `raw` (tag -> (VR bytes, b"" if implicit, value bytes))
+    up to Pixel Data; return its (element offset, value length), or (-1, 0).
+
+    This loop runs for every element of every file a scan reads, so it is written flat:
+    one struct call per element header, no method calls on the common path."""
+    unpack = struct.unpack_from
+    buf, pos = reader.buf, reader.pos
+    while True:
+        if pos + 12 > len(buf):
+            reader.pos = pos
+            more = reader.fh.read(_CHUNK)
+            if not more:
+                if pos + 8 > len(buf):
+                    return -1, 0  # end of file: no pixel data
+            else:
+                reader.buf = buf = buf + more
+                continue
+        group, element, vr_bytes, short = unpack("<HH2sH", buf, pos)
+        tag = (group << 16) | element
+        if implicit:
+            (length,) = unpack("<I", buf, pos + 4)
+            vr, head = b"", 8
+        elif vr_bytes in _LONG_VRS:
+            (length,) = unpack("<I", buf, pos + 8)
+            vr, head = vr_bytes, 12
+        elif vr_bytes in _KNOWN_VRS:
+            length, vr, head = short, vr_bytes, 8
+        else:
+            raise NeedsFullParse(f"not an explicit VR: {vr_bytes!r}")
+        if tag in _PIXEL_TAGS:
+            raw[tag] = (b"OW", b"")
+            return pos, length
+        if length == _UNDEFINED:
+            reader.pos = pos + head
+            # UN of undefined length is a sequence encoded implicit VR (PS3.5 6.2.2)
+            _skip_undefined(reader, implicit or vr == b"UN")
+            raw[tag] = (b"SQ", b"")
+            buf, pos = reader.buf, reader.pos
+            continue
+        end = pos + head + length
+        if end > len(buf):
+            reader.pos = pos + head
+            reader.need(length)
+            buf = reader.buf
+        raw[tag] = (vr, buf[pos + head:end])
+        pos = end
+
+
 def read_fast_header(path: str) -> FastHeader | None:
     """The top-level header of `path`, or None when this reader does not cover the file
     (no Part 10 preamble, big endian, deflated, unusual character set)."""
@@ -283,27 +339,6 @@ def _parse(reader: _Reader) -> FastHeader | None:
         return None  # big endian, deflated dataset, or unknown: pydicom's job
     implicit = syntax == _IMPLICIT
     sop_class = meta.get(0x00020002, b"").decode("latin-1").strip(" \x00")
-    raw: dict[int, tuple[str, bytes]] = {}
-    pixel_offset, pixel_length = -1, 0
-    while True:
-        try:
-            reader.need(8)
-        except NeedsFullParse:
-            break  # end of file: no pixel data
-        start = reader.pos
-        tag, vr, length, _ = _element_head(reader, implicit)
-        if tag in _PIXEL_TAGS:
-            pixel_offset, pixel_length = start, length
-            raw[tag] = ("OW", b"")
-            break
-        if length == _UNDEFINED:
-            # UN of undefined length is a sequence encoded implicit VR (PS3.5 6.2.2)
-            _skip_undefined(reader, implicit or vr == "UN")
-            raw[tag] = ("SQ", b"")
-            continue
-        if vr == "SQ":
-            reader.skip(length)
-            raw[tag] = ("SQ", b"")
-            continue
-        raw[tag] = (vr, reader.take(length))
+    raw: dict[int, tuple[bytes, bytes]] = {}
+    pixel_offset, pixel_length = _walk_top_level(reader, implicit, raw)
     return FastHeader(raw, syntax, sop_class, pixel_offset, pixel_length)

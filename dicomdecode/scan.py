@@ -345,9 +345,11 @@ def images_from_header(ds: pydicom.Dataset, path: str) -> list[ImageRef]:
             # RT Dose: frame k lies (offset_k - offset_0) mm along the normal from the
             # first frame (PS3.3 C.8.8.3.2; relative and absolute forms agree on this).
             normal = geometry.slice_normal(orientation)
-            return [ImageRef(**base, frame=i, position=tuple(
-                        float(v) for v in np.asarray(position) + (off - offsets[0]) * normal))
-                    for i, off in enumerate(offsets)]
+            refs = []
+            for i, off in enumerate(offsets):
+                x, y, z = (float(v) for v in np.asarray(position) + (off - offsets[0]) * normal)
+                refs.append(ImageRef(**base, frame=i, position=(x, y, z)))
+            return refs
         # classic multi-frame (US cine, NM, XA): frames share one geometry
         return [ImageRef(**base, frame=i, position=position) for i in range(n_frames)]
     return [ImageRef(**base, frame=0, position=position)]
