@@ -129,6 +129,18 @@ def apply_stack(stored: np.ndarray, scales: Sequence[Scale], dtype: np.dtype,
     identity = all(s.slope == 1 and s.intercept == 0 for s in scales)
     if mode is False or identity:
         return stored if stored.dtype == dtype else stored.astype(dtype)
+    if stored.dtype == dtype and dtype.kind in "iu" and all(
+            s.slope == 1 and _is_integral(s.intercept)
+            and np.iinfo(dtype).min <= s.intercept <= np.iinfo(dtype).max for s in scales):
+        # CT: HU = stored + intercept. `dtype` was chosen to hold every result, so adding
+        # in place cannot overflow; one pass, no temporaries.
+        intercepts = {int(s.intercept) for s in scales}
+        if len(intercepts) == 1:
+            stored += dtype.type(intercepts.pop())
+        else:
+            for index, scale in enumerate(scales):
+                stored[index] += dtype.type(int(scale.intercept))
+        return stored
     out = stored if stored.dtype == dtype else np.empty(stored.shape, dtype=dtype)
     for index, scale in enumerate(scales):
         out[index] = apply(stored[index], scale, dtype, mode)
