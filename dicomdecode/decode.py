@@ -10,16 +10,17 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from . import transfer_syntax as ts
 from .dispatch import HandlerChoice, decode_source
 from .errors import DecodeError, DicomDecodeError, NoPixelDataError, NotDicomError
 from .handlers import PixelSource
+
+if TYPE_CHECKING:  # pydicom is imported on first use: a scan of native files never needs it
+    from pydicom.dataset import Dataset
 
 PathLike = str | os.PathLike[str]
 
@@ -43,6 +44,9 @@ class Decoded:
 
 def read_dataset(path: PathLike, *, stop_before_pixels: bool = False) -> Dataset:
     """Read a DICOM file, with or without the Part 10 header, as a typed error if not DICOM."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
     name = os.fspath(path)
     try:
         with warnings.catch_warnings(record=True) as caught:

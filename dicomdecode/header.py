@@ -19,8 +19,6 @@ import functools
 import struct
 from typing import Any
 
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-
 _IMPLICIT = "1.2.840.10008.1.2"
 _EXPLICIT = "1.2.840.10008.1.2.1"
 _LITTLE_ENDIAN_SYNTAXES_WITHOUT_DEFLATE = {_IMPLICIT, _EXPLICIT}
@@ -43,15 +41,108 @@ class NeedsFullParse(Exception):
     """This view cannot answer: read the file with pydicom instead."""
 
 
+# The attributes a scan reads, with their tags and dictionary VRs: a scan of plain files
+# then never imports pydicom (~0.2 s per process). tests/test_header.py checks this table
+# against pydicom's data dictionary; other keywords are looked up there on first use.
+_KEYWORDS: dict[str, tuple[int, str]] = {
+    "AcquisitionDate": (0x00080022, "DA"),
+    "AcquisitionNumber": (0x00200012, "IS"),
+    "AcquisitionTime": (0x00080032, "TM"),
+    "BitsAllocated": (0x00280100, "US"),
+    "BitsStored": (0x00280101, "US"),
+    "BodyPartExamined": (0x00180015, "CS"),
+    "BurnedInAnnotation": (0x00280301, "CS"),
+    "Columns": (0x00280011, "US"),
+    "ContentTime": (0x00080033, "TM"),
+    "ConvolutionKernel": (0x00181210, "SH"),
+    "DirectoryRecordSequence": (0x00041220, "SQ"),
+    "DoseGridScaling": (0x3004000E, "DS"),
+    "DoubleFloatPixelData": (0x7FE00009, "OD"),
+    "EchoNumbers": (0x00180086, "IS"),
+    "EchoTime": (0x00180081, "DS"),
+    "FlipAngle": (0x00181314, "DS"),
+    "FloatPixelData": (0x7FE00008, "OF"),
+    "FrameOfReferenceUID": (0x00200052, "UI"),
+    "GantryDetectorTilt": (0x00181120, "DS"),
+    "GridFrameOffsetVector": (0x3004000C, "DS"),
+    "HighBit": (0x00280102, "US"),
+    "ImageComments": (0x00204000, "LT"),
+    "ImageOrientationPatient": (0x00200037, "DS"),
+    "ImagePositionPatient": (0x00200032, "DS"),
+    "ImageType": (0x00080008, "CS"),
+    "ImagerPixelSpacing": (0x00181164, "DS"),
+    "InstanceNumber": (0x00200013, "IS"),
+    "InversionTime": (0x00180082, "DS"),
+    "KVP": (0x00180060, "DS"),
+    "LargestImagePixelValue": (0x00280107, "US or SS"),
+    "LossyImageCompression": (0x00282110, "CS"),
+    "MagneticFieldStrength": (0x00180087, "DS"),
+    "Manufacturer": (0x00080070, "LO"),
+    "ManufacturerModelName": (0x00081090, "LO"),
+    "Modality": (0x00080060, "CS"),
+    "NumberOfFrames": (0x00280008, "IS"),
+    "PatientID": (0x00100020, "LO"),
+    "PatientName": (0x00100010, "PN"),
+    "PatientPosition": (0x00185100, "CS"),
+    "PerFrameFunctionalGroupsSequence": (0x52009230, "SQ"),
+    "PhotometricInterpretation": (0x00280004, "CS"),
+    "PixelData": (0x7FE00010, "OB or OW"),
+    "PixelPaddingRangeLimit": (0x00280121, "US or SS"),
+    "PixelPaddingValue": (0x00280120, "US or SS"),
+    "PixelRepresentation": (0x00280103, "US"),
+    "PixelSpacing": (0x00280030, "DS"),
+    "PlanarConfiguration": (0x00280006, "US"),
+    "ProtocolName": (0x00181030, "LO"),
+    "RepetitionTime": (0x00180080, "DS"),
+    "RescaleIntercept": (0x00281052, "DS"),
+    "RescaleSlope": (0x00281053, "DS"),
+    "RescaleType": (0x00281054, "LO"),
+    "Rows": (0x00280010, "US"),
+    "SOPClassUID": (0x00080016, "UI"),
+    "SOPInstanceUID": (0x00080018, "UI"),
+    "SamplesPerPixel": (0x00280002, "US"),
+    "SeriesDate": (0x00080021, "DA"),
+    "SeriesDescription": (0x0008103E, "LO"),
+    "SeriesInstanceUID": (0x0020000E, "UI"),
+    "SeriesNumber": (0x00200011, "IS"),
+    "SeriesTime": (0x00080031, "TM"),
+    "SharedFunctionalGroupsSequence": (0x52009229, "SQ"),
+    "SliceLocation": (0x00201041, "DS"),
+    "SliceThickness": (0x00180050, "DS"),
+    "SmallestImagePixelValue": (0x00280106, "US or SS"),
+    "SpacingBetweenSlices": (0x00180088, "DS"),
+    "SpecificCharacterSet": (0x00080005, "CS"),
+    "StudyDate": (0x00080020, "DA"),
+    "StudyDescription": (0x00081030, "LO"),
+    "StudyInstanceUID": (0x0020000D, "UI"),
+    "StudyTime": (0x00080030, "TM"),
+    "TemporalPositionIdentifier": (0x00200100, "IS"),
+    "WindowCenter": (0x00281050, "DS"),
+    "WindowWidth": (0x00281051, "DS"),
+}
+
+_BY_TAG = {tag: vr for tag, vr in _KEYWORDS.values()}
+
+
 @functools.lru_cache(maxsize=4096)
 def _tag_of(keyword: str) -> int | None:
+    known = _KEYWORDS.get(keyword)
+    if known:
+        return known[0]
+    from pydicom.datadict import tag_for_keyword
+
     return tag_for_keyword(keyword)
 
 
 @functools.lru_cache(maxsize=4096)
-def _implicit_vr(tag: int) -> str:
+def _dictionary_vr(tag: int) -> str:
+    """The data dictionary's VR for `tag` ("US or SS" kept whole), "UN" if unknown."""
+    if tag in _BY_TAG:
+        return _BY_TAG[tag]
+    from pydicom.datadict import dictionary_VR
+
     try:
-        return str(dictionary_VR(tag)).split(" or ")[0]
+        return str(dictionary_VR(tag))
     except KeyError:
         return "UN"
 
@@ -111,11 +202,18 @@ class FastHeader:
             raise NeedsFullParse("pixel data is not read by the header view")
         if tag not in self._values:
             vr_bytes, data = self._raw[tag]
-            vr = vr_bytes.decode() if vr_bytes else _implicit_vr(tag)
+            vr = vr_bytes.decode() if vr_bytes else self._implicit_vr(tag)
             if vr == "UN" and not (tag >> 16) & 1:
-                vr = _implicit_vr(tag)  # a public element sent as UN: its dictionary VR
+                vr = self._implicit_vr(tag)  # a public element sent as UN: its dictionary VR
             self._values[tag] = self._convert(vr, data)
         return self._values[tag]
+
+    def _implicit_vr(self, tag: int) -> str:
+        """VR from the dictionary; 'US or SS' follows Pixel Representation (PS3.5 A.1)."""
+        vr = _dictionary_vr(tag)
+        if vr == "US or SS":
+            return "SS" if self.get(0x00280103) == 1 else "US"
+        return vr.split(" or ")[0]
 
     def __getitem__(self, key: Any) -> _Element:
         if key not in self:
@@ -212,7 +310,7 @@ def _element_head(reader: _Reader, implicit: bool) -> tuple[int, str, int, int]:
     tag = (group << 16) | element
     if tag in (_ITEM, _ITEM_END, _SEQ_END) or implicit:
         (length,) = reader.unpack("<I", 4)
-        vr = "" if tag >> 16 == 0xFFFE else _implicit_vr(tag)
+        vr = "" if tag >> 16 == 0xFFFE else _dictionary_vr(tag).split(" or ")[0]
         if length == _UNDEFINED and vr not in ("SQ", "UN", "OB", "OW"):
             vr = "SQ"
         return tag, vr, length, 8

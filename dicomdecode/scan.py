@@ -11,6 +11,7 @@ of a 4th axis when every position repeats equally often.
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import hashlib
 import os
 import warnings
@@ -20,8 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pydicom
-from pydicom.errors import InvalidDicomError
 
 from . import enhanced, geometry, mosaic, parallel
 from .header import FastHeader, NeedsFullParse, read_fast_header
@@ -191,12 +190,15 @@ def iter_files(paths: PathLike | Sequence[PathLike]) -> Iterator[str]:
 _DEFER_BYTES = 64 * 1024
 
 
-def read_header(path: str) -> pydicom.Dataset | Skipped:
+def read_header(path: str) -> Any | Skipped:
     """Header of one file with large values (pixel data) deferred, or why it is skipped.
 
     One read: large elements are located but not loaded, so we learn whether Pixel Data
     is present without a second pass and without decoding anything.
     """
+    import pydicom  # imported here: the fast header view needs no pydicom at all
+    from pydicom.errors import InvalidDicomError
+
     if not os.path.isfile(path):
         return Skipped(path, "not a file or does not exist")
     try:
@@ -217,11 +219,11 @@ def read_header(path: str) -> pydicom.Dataset | Skipped:
     return ds
 
 
-def _has_pixel_data(ds: pydicom.Dataset) -> bool:
+def _has_pixel_data(ds: Any) -> bool:
     return any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
 
 
-def _classify(ds: pydicom.Dataset, path: str) -> str | None:
+def _classify(ds: Any, path: str) -> str | None:
     """Reason to skip a parsed header, or None when it is an image."""
     sop_class = str(ds.get("SOPClassUID", "") or getattr(ds.get("file_meta", None) or {},
                                                          "MediaStorageSOPClassUID", ""))
@@ -261,7 +263,7 @@ def _opt_int(value: Any) -> int | None:
         return None
 
 
-def _private_scale_slope(ds: pydicom.Dataset) -> float | None:
+def _private_scale_slope(ds: Any) -> float | None:
     if "Philips" not in str(ds.get("Manufacturer", "")):
         return None
     try:
@@ -285,7 +287,7 @@ def _pixel_element_offset(ds: Any) -> int:
     return int(tell) - (8 if getattr(raw, "is_implicit_VR", False) else 12)
 
 
-def images_from_header(ds: pydicom.Dataset, path: str) -> list[ImageRef]:
+def images_from_header(ds: Any, path: str) -> list[ImageRef]:
     """The ImageRefs one file contributes (one per frame; one for a mosaic)."""
     ts = str(getattr(ds.get("file_meta", None), "TransferSyntaxUID", "") or "")
     common: dict[str, Any] = dict(
@@ -377,32 +379,25 @@ def _json_value(value: Any) -> Any:
         return None
     if isinstance(value, bytes):
         return None
-    if isinstance(value, int | float | str):
+    if isinstance(value, bool):
         return value
-    if hasattr(value, "__iter__") and not isinstance(value, str):
+    if isinstance(value, int):  # pydicom's IS is an int subclass
+        return int(value)
+    if isinstance(value, float | decimal.Decimal):  # DSfloat / DSdecimal
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if hasattr(value, "__iter__"):
         return [_json_value(v) for v in value]
-    try:
-        if isinstance(value, pydicom.valuerep.DSfloat | pydicom.valuerep.DSdecimal):
-            return float(value)
-        if isinstance(value, pydicom.valuerep.IS):
-            return int(value)
-    except AttributeError:
-        pass
-    return str(value)
+    return str(value)  # PersonName and the like
 
 
-def series_meta(ds: pydicom.Dataset) -> dict[str, Any]:
+def series_meta(ds: Any) -> dict[str, Any]:
     """Series-level attributes as JSON-safe values (also from enhanced shared groups)."""
     meta: dict[str, Any] = {}
     for kw in META_KEYWORDS:
         if kw in ds:
-            v = ds.get(kw)
-            if isinstance(v, pydicom.valuerep.DSfloat):
-                meta[kw] = float(v)
-            elif isinstance(v, pydicom.valuerep.IS):
-                meta[kw] = int(v)
-            else:
-                meta[kw] = _json_value(v)
+            meta[kw] = _json_value(ds.get(kw))
     if "EchoTime" not in meta and enhanced.is_enhanced(ds):
         fh = enhanced.frame_headers(ds)
         if fh and fh[0].echo_time is not None:
@@ -560,10 +555,32 @@ def _scan_one(path: str) -> tuple[list[tuple[ImageRef, str, str, dict[str, Any]]
             return _records_from(fast, path)
         except NeedsFullParse:
             pass
+    elif not _may_be_dicom(path):
+        return [], Skipped(path, "not DICOM (no DICM prefix and no DICOM attributes)")
     header = read_header(path)
     if isinstance(header, Skipped):
         return [], header
     return _records_from(header, path)
+
+
+# First group numbers a DICOM dataset without the Part 10 preamble can start with.
+_RAW_DATASET_GROUPS = {0x0000, 0x0002, 0x0008}
+
+
+def _may_be_dicom(path: str) -> bool:
+    """Cheap test before asking pydicom: a file with the DICM prefix, or one starting with
+    a group-0/2/8 tag (old ACR-NEMA or raw datasets, either byte order)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return True  # let the full reader report why it cannot be read
+    if head[128:132] == b"DICM":
+        return True
+    if len(head) < 8:
+        return False
+    return (int.from_bytes(head[:2], "little") in _RAW_DATASET_GROUPS
+            or int.from_bytes(head[:2], "big") in _RAW_DATASET_GROUPS)
 
 
 def _fast_header(path: str) -> FastHeader | None:

@@ -68,3 +68,31 @@ def test_fast_view_declines_what_it_does_not_cover(name):
     from dicomdecode.header import read_fast_header
 
     assert read_fast_header(get_testdata_file(name)) is None
+
+
+def test_builtin_keyword_table_matches_pydicom_dictionary():
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+    from dicomdecode.header import _KEYWORDS
+
+    for keyword, (tag, vr) in _KEYWORDS.items():
+        assert tag_for_keyword(keyword) == tag, keyword
+        assert dictionary_VR(tag) == vr, keyword
+
+
+def test_scanning_plain_files_does_not_import_pydicom(tmp_path):
+    """The point of the fast view: a native series scans and loads without pydicom."""
+    import shutil
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    for path in (ROOT / "test_data" / "series").glob("A_*.dcm"):  # uncompressed series A
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "notes.txt").write_text("not DICOM")
+    code = ("import sys, dicomdecode; v = dicomdecode.load(sys.argv[1], workers=1); "
+            "print(len(v), v[0].array.shape[0], 'pydicom' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split() == ["1", "12", "False"]
