@@ -57,12 +57,14 @@ def series_name(series: Any, *, include_patient: bool = False) -> str:
         pid = getattr(series, "patient_id", None) or getattr(series, "patient_name", None)
         if pid:
             parts.append(safe_component(pid, max_len=32))
-    desc = getattr(series, "description", "") or ""
+    desc = safe_component(getattr(series, "description", "") or "", max_len=48) \
+        if getattr(series, "description", "") else ""
     if desc:
-        parts.append(safe_component(desc, max_len=48))
+        parts.append(desc)
     modality = getattr(series, "modality", "") or ""
-    if modality:
-        parts.append(safe_component(modality, max_len=8))
+    mod = safe_component(modality, max_len=8) if modality else ""
+    if mod and not desc.upper().endswith(mod.upper()):  # no "..._CT_CT_..."
+        parts.append(mod)
     key = str(getattr(series, "uid", "") or getattr(series, "series_uid", "") or "")
     parts.append(short_hash(key))
     return "_".join(parts)
