@@ -381,8 +381,9 @@ def write_slice(args: tuple[int, int, int, list[str], dict[str, str]]) -> None:
     fname = f"slice_{z:04d}.dcm"
     explicit_path = None
     if "explicit" in syntaxes or "jpegsv1" in syntaxes:
-        explicit_path = os.path.join(dirs.get("explicit", dirs["jpegsv1"]), fname)
-        if "explicit" not in syntaxes:
+        if "explicit" in syntaxes:
+            explicit_path = os.path.join(dirs["explicit"], fname)
+        else:  # only needed as GDCM's input
             explicit_path = os.path.join(dirs["jpegsv1"], fname + ".tmp")
         ds.save_as(explicit_path, enforce_file_format=True)
     for name in syntaxes:
