@@ -58,6 +58,8 @@ _KEYWORDS: dict[str, tuple[int, str]] = {
     "DirectoryRecordSequence": (0x00041220, "SQ"),
     "DoseGridScaling": (0x3004000E, "DS"),
     "DoubleFloatPixelData": (0x7FE00009, "OD"),
+    "ExtendedOffsetTable": (0x7FE00001, "OV"),
+    "ExtendedOffsetTableLengths": (0x7FE00002, "OV"),
     "EchoNumbers": (0x00180086, "IS"),
     "EchoTime": (0x00180081, "DS"),
     "FlipAngle": (0x00181314, "DS"),
@@ -172,9 +174,10 @@ class FastHeader:
         self._raw = raw
         self._values: dict[int, Any] = {}
         self.file_meta = _FileMeta(transfer_syntax, sop_class)
-        #: where the Pixel Data element starts, when its value has a defined length
-        #: (native data); -1 otherwise
-        self.pixel_offset = pixel_offset if pixel_length != _UNDEFINED else -1
+        #: where the Pixel Data element starts in the file (-1: no pixel data), and whether
+        #: its value is encapsulated (undefined length: compressed frames in items)
+        self.pixel_offset = pixel_offset
+        self.pixel_encapsulated = pixel_length == _UNDEFINED
         charset = raw.get(0x00080005)
         name = charset[1].decode("latin-1").strip(" \x00") if charset else ""
         if name not in _CHARSETS:

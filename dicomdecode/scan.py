@@ -273,7 +273,11 @@ def _private_scale_slope(ds: Any) -> float | None:
 
 
 def _pixel_element_offset(ds: Any) -> int:
-    """Where the (deferred, defined-length) Pixel Data element starts in the file, or -1."""
+    """Where the Pixel Data element starts in the file (native or encapsulated), or -1.
+
+    Decoding then reads pixels from there without parsing the header again."""
+    if "ExtendedOffsetTable" in ds:
+        return -1  # frames located through the extended table: pydicom's job
     if isinstance(ds, FastHeader):
         return ds.pixel_offset
     try:
@@ -281,8 +285,7 @@ def _pixel_element_offset(ds: Any) -> int:
     except (KeyError, TypeError):
         return -1
     tell = getattr(raw, "value_tell", None)
-    length = getattr(raw, "length", None)
-    if tell is None or length in (None, 0xFFFFFFFF):
+    if tell is None or not getattr(raw, "is_little_endian", True):
         return -1
     return int(tell) - (8 if getattr(raw, "is_implicit_VR", False) else 12)
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from . import parallel
+from . import transfer_syntax as ts
+from .dispatch import decode_source
 from .errors import DicomDecodeError
+from .fragments import read_encapsulated_frames
 from .handlers.base import PixelSource
 from .native_read import read_native_into
 from .pixels import target_dtype
@@ -105,6 +108,12 @@ def _decode_job(job: FileJob, stack: np.ndarray | None, handlers: Any) -> FileRe
         if job.pixel_offset >= 0 and read_native_into(job.path, job.pixel_offset, job.source,
                                                       job.frames, target):
             handler, photometric = "native", job.source.photometric_interpretation
+        elif job.pixel_offset >= 0 and _is_encapsulated(job.source) and (
+                frames := read_encapsulated_frames(job.path, job.pixel_offset,
+                                                   job.source)) is not None:
+            source = replace(job.source, frames=frames)
+            _, photometric, handler = decode_source(source, list(job.frames),
+                                                    handlers=handlers, out=target)
         else:
             result = decode(job.path, handlers=handlers, frames=list(job.frames), out=target)
             handler, photometric = result.handler, result.photometric_interpretation
@@ -115,6 +124,11 @@ def _decode_job(job: FileJob, stack: np.ndarray | None, handlers: Any) -> FileRe
     if not direct:
         stack[list(job.positions)] = target
     return FileResult(job.path, handler, photometric, None)
+
+
+def _is_encapsulated(source: PixelSource) -> bool:
+    row = ts.lookup(source.transfer_syntax)
+    return bool(row and row.encapsulated)
 
 
 def _run_chunk(args: tuple[list[FileJob], Any, bool]) -> list[FileResult]:
