@@ -137,6 +137,10 @@ def _run_chunk(args: tuple[list[FileJob], Any, bool]) -> list[FileResult]:
     return [_decode_job(job, stack, handlers) for job in jobs]
 
 
+# Below this output size (and unless workers are asked for) a pool costs more than it saves.
+_PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+
+
 def decode_stack(images: Sequence[Any], *, handlers: Any = None,
                  workers: int | None = None) -> tuple[np.ndarray, list[FileResult]]:
     """Stored values of `images` as one array, and one result per file (errors included).
@@ -148,14 +152,19 @@ def decode_stack(images: Sequence[Any], *, handlers: Any = None,
     jobs = plan(images)
     shape = stack_shape(images[0], len(images))
     dtype = target_dtype(describe(images[0]))
-    count = parallel.resolve_workers(workers, len(jobs))
-    if count <= 1:
+    count = parallel.resolve_workers(workers, len(jobs) - 1)
+    small = int(np.prod(shape)) * dtype.itemsize < _PARALLEL_MIN_BYTES
+    if count <= 1 or (workers is None and small):
         stack = np.empty(shape, dtype=dtype)
         return stack, [_decode_job(job, stack, handlers) for job in jobs]
 
     shared = parallel.fork_is_safe()
     stack = parallel.shared_empty(shape, dtype) if shared else np.empty(shape, dtype=dtype)
-    chunks = [list(c) for c in parallel.split_evenly(jobs, count * 4)]
+    # Decode the first file here: it imports the codec (and anything it needs) once, in
+    # the parent, so forked workers inherit it instead of each importing it again.
+    first = _decode_job(jobs[0], stack, handlers)
+    jobs_left = jobs[1:]
+    chunks = [list(c) for c in parallel.split_evenly(jobs_left, count * 4)]
     _SHARED_STACK = stack if shared else None
     try:
         with parallel.pool(count, share_memory=shared) as executor:
@@ -163,9 +172,9 @@ def decode_stack(images: Sequence[Any], *, handlers: Any = None,
                                               [(c, handlers, shared) for c in chunks]))
     finally:
         _SHARED_STACK = None
-    results = [r for chunk in chunk_results for r in chunk]
+    results = [first] + [r for chunk in chunk_results for r in chunk]
     if not shared:
-        for job, result in zip(jobs, results, strict=True):
+        for job, result in zip(jobs[1:], results[1:], strict=True):
             if result.frames is not None:
                 stack[list(job.positions)] = result.frames
     return stack, results
