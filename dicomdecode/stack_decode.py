@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import parallel
+from . import allocator, parallel
 from . import transfer_syntax as ts
 from .dispatch import decode_source
 from .errors import DicomDecodeError
@@ -149,13 +149,14 @@ def decode_stack(images: Sequence[Any], *, handlers: Any = None,
     failure is in the results).
     """
     global _SHARED_STACK
+    allocator.tune_for_bulk_decoding()
     jobs = plan(images)
     shape = stack_shape(images[0], len(images))
     dtype = target_dtype(describe(images[0]))
     count = parallel.resolve_workers(workers, len(jobs) - 1)
     small = int(np.prod(shape)) * dtype.itemsize < _PARALLEL_MIN_BYTES
     if count <= 1 or (workers is None and small):
-        stack = np.empty(shape, dtype=dtype)
+        stack = parallel.output_empty(shape, dtype)
         return stack, [_decode_job(job, stack, handlers) for job in jobs]
 
     shared = parallel.fork_is_safe()
