@@ -278,6 +278,9 @@ def _pixel_element_offset(ds: Any) -> int:
     Decoding then reads pixels from there without parsing the header again."""
     if "ExtendedOffsetTable" in ds:
         return -1  # frames located through the extended table: pydicom's job
+    syntax = str(getattr(ds.get("file_meta", None), "TransferSyntaxUID", "") or "")
+    if syntax == "1.2.840.10008.1.2.1.99":
+        return -1  # deflated: offsets refer to the inflated stream, not the file
     if isinstance(ds, FastHeader):
         return ds.pixel_offset
     try:
