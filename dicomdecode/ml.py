@@ -23,7 +23,6 @@ Why it is shaped like this:
 
 from __future__ import annotations
 
-import functools
 import math
 import operator
 import os
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from .index import FileStamp, Index, check_stamp, is_index_file, read_index, series_files
+from .stack_decode import FileJob, decode_into, describe, stack_shape
 
 if TYPE_CHECKING:
     from .scan import ScanResult, SeriesInfo
@@ -182,6 +182,8 @@ class SliceDataset(_DatasetBase):
         #             mosaic (tile, n_tiles, tile_rows, tile_cols) or None)
         self._slices: list[tuple[str, int, tuple[float, ...] | None, int, float, float,
                                  tuple[int, int, int, int] | None]] = []
+        # per slice: what the fast readers need (pixel description and offset)
+        self._jobs: list[FileJob] = []
         for s_idx, series in enumerate(scan.series):
             images = list(series.images)
             scales, _ = _rs.effective_scales(
@@ -191,8 +193,11 @@ class SliceDataset(_DatasetBase):
             for im, sc in zip(images, scales, strict=True):
                 unique.setdefault((float(sc.slope), float(sc.intercept)), None)
                 path = os.fspath(im.path)
+                job = FileJob(path, (int(im.frame),), (0,), describe(im),
+                              int(getattr(im, "pixel_offset", -1)))
                 if im.mosaic_slices and im.mosaic_tile:
                     for k, pos in enumerate(_mosaic_positions(im)):
+                        self._jobs.append(job)
                         self._slices.append((path, int(im.frame), pos, s_idx, sc.slope,
                                              sc.intercept, (k, im.mosaic_slices,
                                                             *im.mosaic_tile)))
@@ -201,6 +206,7 @@ class SliceDataset(_DatasetBase):
                     else None
                 self._slices.append((path, int(im.frame), pos, s_idx, sc.slope,
                                      sc.intercept, None))
+                self._jobs.append(job)
             bits = series.meta.get("BitsStored")
             self._series.append((str(series.series_uid), str(series.uid), tuple(unique),
                                  int(bits) if isinstance(bits, int) else None))
@@ -218,7 +224,7 @@ class SliceDataset(_DatasetBase):
         path, frame, pos, s_idx, slope, intercept, tile = self._slices[i]
         series_uid, key, scales, bits = self._series[s_idx]
         self._check(path)
-        image = self._decode(path, frame, tile, scales, bits, slope, intercept)
+        image = self._decode(self._jobs[i], tile, scales, bits, slope, intercept)
         position = np.asarray(pos if pos is not None else (math.nan,) * 3, dtype=np.float64)
         return self._finish({
             "image": image, "position": position, "series_uid": series_uid,
@@ -226,14 +232,17 @@ class SliceDataset(_DatasetBase):
             "slope": slope, "intercept": intercept,
         })
 
-    def _decode(self, path: str, frame: int, tile: tuple[int, int, int, int] | None,
+    def _decode(self, job: FileJob, tile: tuple[int, int, int, int] | None,
                 scales: Sequence[tuple[float, float]], bits: int | None, slope: float,
                 intercept: float) -> np.ndarray:
         from . import rescale as _rs
-        from .decode import decode
+        from .pixels import target_dtype
 
-        stored = decode(path, frames=[frame], handlers=self.handlers,
-                        dataset=_read_pixel_module(path)).array[0]
+        # the load path's readers: native pixels and compressed frames by file offset,
+        # the general decode otherwise (same values, see tests)
+        target = np.empty(stack_shape(job.source, 1), dtype=target_dtype(job.source))
+        decode_into(job, target, self.handlers)
+        stored = target[0]
         if tile is not None:
             from .mosaic import untile
 
@@ -243,33 +252,6 @@ class SliceDataset(_DatasetBase):
         dtype = _rs.output_dtype(self.rescale, stored.dtype, all_scales, bits)
         out = _rs.apply(stored, _rs.Scale(slope, intercept), dtype, self.rescale)
         return np.ascontiguousarray(out)
-
-
-@functools.lru_cache(maxsize=1)
-def _pixel_tags() -> tuple[int, ...]:
-    """Every tag the pixel decode can need: the whole Image Pixel group (0028,xxxx), the
-    SOP Class, and the pixel data / offset table elements (7FE0,xxxx)."""
-    from pydicom.datadict import DicomDictionary
-
-    tags = [t for t in DicomDictionary if (t >> 16) in (0x0028, 0x7FE0)]
-    return tuple(sorted({*tags, 0x00080016, 0x00080008}))
-
-
-def _read_pixel_module(path: str) -> Any:
-    """Read only the pixel-related elements of a file: vendor headers (Philips private
-    sequences, enhanced functional groups) cost more to parse than a small slice costs to
-    decode, and the item needs none of them. None (decode reads the file itself, with its
-    fallbacks for odd files) when this quick read fails."""
-    import warnings
-
-    import pydicom
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return pydicom.dcmread(path, specific_tags=list(_pixel_tags()))
-    except Exception:
-        return None
 
 
 def _mosaic_positions(im: Any) -> list[tuple[float, ...] | None]:

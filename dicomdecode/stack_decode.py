@@ -96,27 +96,37 @@ def _contiguous(positions: Sequence[int]) -> bool:
     return all(b == a + 1 for a, b in zip(positions, positions[1:], strict=False))
 
 
-def _decode_job(job: FileJob, stack: np.ndarray | None, handlers: Any) -> FileResult:
-    """Decode one file's frames into `stack` (or return them when `stack` is None)."""
+def decode_into(job: FileJob, target: np.ndarray, handlers: Any = None) -> tuple[str, str]:
+    """Decode `job`'s frames into `target` (shape ``(len(frames), rows, cols[, s])``).
+
+    The fastest road that applies: native pixels by offset, compressed frames by offset,
+    else the general ``decode``. Returns (handler name, photometric interpretation);
+    raises the typed errors of :mod:`dicomdecode.errors`.
+    """
     from .decode import decode
 
+    if job.pixel_offset >= 0 and read_native_into(job.path, job.pixel_offset, job.source,
+                                                  job.frames, target):
+        return "native", job.source.photometric_interpretation
+    if job.pixel_offset >= 0 and _is_encapsulated(job.source):
+        frames = read_encapsulated_frames(job.path, job.pixel_offset, job.source)
+        if frames is not None:
+            source = replace(job.source, frames=frames)
+            _, photometric, handler = decode_source(source, list(job.frames),
+                                                    handlers=handlers, out=target)
+            return handler, photometric
+    result = decode(job.path, handlers=handlers, frames=list(job.frames), out=target)
+    return result.handler, result.photometric_interpretation
+
+
+def _decode_job(job: FileJob, stack: np.ndarray | None, handlers: Any) -> FileResult:
+    """Decode one file's frames into `stack` (or return them when `stack` is None)."""
     shape = (len(job.frames), *stack_shape(job.source, 1)[1:])
     direct = stack is not None and _contiguous(job.positions)
     target = (stack[job.positions[0]:job.positions[-1] + 1] if direct  # type: ignore[index]
               else np.empty(shape, dtype=target_dtype(job.source)))
     try:
-        if job.pixel_offset >= 0 and read_native_into(job.path, job.pixel_offset, job.source,
-                                                      job.frames, target):
-            handler, photometric = "native", job.source.photometric_interpretation
-        elif job.pixel_offset >= 0 and _is_encapsulated(job.source) and (
-                frames := read_encapsulated_frames(job.path, job.pixel_offset,
-                                                   job.source)) is not None:
-            source = replace(job.source, frames=frames)
-            _, photometric, handler = decode_source(source, list(job.frames),
-                                                    handlers=handlers, out=target)
-        else:
-            result = decode(job.path, handlers=handlers, frames=list(job.frames), out=target)
-            handler, photometric = result.handler, result.photometric_interpretation
+        handler, photometric = decode_into(job, target, handlers)
     except (DicomDecodeError, IndexError, ValueError, OSError) as exc:
         return FileResult(job.path, "", "", str(exc))
     if stack is None:
