@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings as _warnings
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,51 +22,6 @@ from .stack_decode import decode_stack
 from .volume import SliceInfo, Volume
 
 PathLike = str | os.PathLike[str]
-
-
-@dataclass
-class _DecodedImage:
-    """Stored pixels of one ImageRef (2D, or (tiles, r, c) for a mosaic)."""
-
-    array: np.ndarray
-    handler: str
-    photometric: str
-
-
-def _decode_images(images: Sequence[ImageRef], *, handlers: Any = None,
-                   workers: int | None = None
-                   ) -> tuple[list[_DecodedImage | None], dict[str, str]]:
-    """Decode every image; one decode call per file with just the frames needed.
-
-    Returns the per-image results (None where the file failed) and, for failed files,
-    path -> reason. Kept as one small function so it can be parallelised per file later
-    (``workers`` is accepted for that).
-    """
-    from .decode import decode
-
-    frames_of: dict[str, list[int]] = defaultdict(list)
-    for im in images:
-        frames_of[im.path].append(im.frame)
-    results: dict[tuple[str, int], _DecodedImage] = {}
-    failures: dict[str, str] = {}
-    for path, frames in frames_of.items():
-        wanted = sorted(set(frames))
-        try:
-            dec = decode(path, handlers=handlers, frames=wanted)
-        except (DicomDecodeError, IndexError, ValueError, OSError) as exc:
-            failures[path] = str(exc)
-            continue
-        for i, f in enumerate(wanted):
-            results[(path, f)] = _DecodedImage(dec.array[i], dec.handler,
-                                               dec.photometric_interpretation)
-    out: list[_DecodedImage | None] = []
-    for im in images:
-        item = results.get((im.path, im.frame))
-        if item is not None and im.mosaic_slices and im.mosaic_tile:
-            item = _DecodedImage(mosaic.untile(item.array, im.mosaic_slices, *im.mosaic_tile),
-                                 item.handler, item.photometric)
-        out.append(item)
-    return out, failures
 
 
 def _fail_or_warn(strict: bool, message: str, paths: Sequence[str],
@@ -104,25 +57,19 @@ def _kept_indices(series: SeriesInfo, ok: Sequence[bool], failures: dict[str, st
 def _decode_series(series: SeriesInfo, handlers: Any, workers: int | None
                    ) -> tuple[np.ndarray, list[str], list[str], dict[str, str]]:
     """Stored values of every image as one stack, with per-image handler and photometric
-    interpretation, and path -> reason for files that failed."""
+    interpretation, and path -> reason for files that failed. A mosaic image becomes its
+    tiles: ``(images, tiles, rows, cols)``."""
     images = series.images
-    if not images[0].mosaic_slices:
-        stack, results = decode_stack(images, handlers=handlers, workers=workers)
-        by_path = {r.path: r for r in results}
-        failures = {r.path: r.error for r in results if r.error}
-        return (stack, [by_path[im.path].handler for im in images],
-                [by_path[im.path].photometric for im in images], failures)
-    decoded, failures = _decode_images(images, handlers=handlers, workers=workers)
-    good = [d for d in decoded if d is not None]
-    if not good:
-        return np.empty((0,)), [""] * len(images), [""] * len(images), failures
-    template = good[0].array
-    stack = np.zeros((len(images), *template.shape), dtype=template.dtype)
-    for i, d in enumerate(decoded):
-        if d is not None:
-            stack[i] = d.array
-    return (stack, [d.handler if d else "" for d in decoded],
-            [d.photometric if d else "" for d in decoded], failures)
+    stack, results = decode_stack(images, handlers=handlers, workers=workers)
+    by_path = {r.path: r for r in results}
+    failures = {r.path: r.error for r in results if r.error}
+    first = images[0]
+    if first.mosaic_slices and first.mosaic_tile:
+        tiles = [mosaic.untile(stack[i], first.mosaic_slices, *first.mosaic_tile)
+                 for i in range(len(images))]
+        stack = np.stack(tiles)
+    return (stack, [by_path[im.path].handler for im in images],
+            [by_path[im.path].photometric for im in images], failures)
 
 
 def _slice_positions(first: ImageRef, n_tiles: int, spacing: float,
