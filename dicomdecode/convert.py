@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import parallel
 from .errors import DicomDecodeError, InconsistentSeriesError
 from .naming import is_within, mirrored_path, scrub_identifiers, series_name, short_hash
 from .writers import FORMATS, VOLUME_FORMATS, clean_temporaries, output_paths, write_json
@@ -332,7 +333,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
         raise ValueError(f"{dst_s}: the destination must not be inside the source folder")
     os.makedirs(dst_s, exist_ok=True)
     clean_temporaries(dst_s)
-    workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
+    # CPUs this process may use (affinity, cgroup quota), not the machine's count
+    workers = parallel.available_cpus() if workers is None else max(1, int(workers))
     opts = {"rescale": rescale, "strict": strict, "handlers": handlers, "force": force,
             "resume": resume, "load_workers": None if workers == 1 else 1,
             "include_patient": include_patient, "dst": dst_s}
