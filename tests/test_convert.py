@@ -212,7 +212,8 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 
 def test_killed_conversion_leaves_no_partial_output_and_resumes(corpus: Path,
                                                                 tmp_path: Path) -> None:
-    src = corpus / "dcm_qa_nih/In/20180918GE"
+    # the largest folder of the corpus, so the kill lands well before the end on any machine
+    src = corpus / "dcm_qa_nih/In"
     n_inputs = len([p for p in _walk(src) if not p.endswith(".txt")])
     dst = tmp_path / "dst"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
@@ -221,13 +222,14 @@ def test_killed_conversion_leaves_no_partial_output_and_resumes(corpus: Path,
                             cwd=ROOT, env=env)
     deadline = time.time() + 120
     while time.time() < deadline:
-        if dst.exists() and sum(1 for _ in dst.rglob("*.dcm")) >= 20:
+        if dst.exists() and sum(1 for p in dst.rglob("*.dcm")
+                                 if not p.name.startswith(".dicomdecode-tmp-")) >= 5:
             break
-        time.sleep(0.05)
+        time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     finished = [p for p in dst.rglob("*.dcm") if not p.name.startswith(".dicomdecode-tmp-")]
-    assert 20 <= len(finished) < n_inputs, "kill came too late to test anything"
+    assert 5 <= len(finished) < n_inputs, "kill came too late to test anything"
     for p in finished:  # every output under its final name is whole
         ds = pydicom.dcmread(p)
         assert ds.pixel_array.size == int(ds.Rows) * int(ds.Columns)
