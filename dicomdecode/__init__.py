@@ -31,6 +31,8 @@ __version__ = "0.1.0"
 # so `dicomdecode.decode(...)` is the function even after the module has been imported.
 # (Reach the modules with `from dicomdecode.scan import ScanResult` and the like.)
 from .decode import Decoded, decode, decode_file  # noqa: E402
+
+decode_frames = decode_file  # the name DESIGN.md uses for the same call
 from .scan import ScanResult, SeriesInfo, scan  # noqa: E402
 
 _LAZY = {
@@ -62,6 +64,7 @@ __all__ = [
     "SeriesInfo",
     "decode",
     "decode_file",
+    "decode_frames",
     "scan",
     "DecodeError",
     "DicomDecodeError",
