@@ -111,12 +111,14 @@ def _geometry(series: SeriesInfo, images: list[ImageRef], n_vol: int
 def load_series(series: SeriesInfo, *, rescale: _rs.RescaleMode = "auto",
                 strict: bool = False, handlers: Any = None, workers: int | None = None,
                 philips_scaling: _rs.PhilipsScaling = "precise",
-                invert_monochrome1: bool = False) -> Volume:
+                invert_monochrome1: bool = False, mask_padding: bool = False) -> Volume:
     """Decode and assemble one series into a Volume.
 
     ``strict=True`` raises InconsistentSeriesError (naming the files) for any problem
     found; otherwise problems become ``Volume.warnings``. A gantry tilt is always only
-    a warning: the affine is sheared to match the slice positions.
+    a warning: the affine is sheared to match the slice positions. ``mask_padding=True``
+    turns voxels whose stored value is the Pixel Padding Value (or within the Pixel
+    Padding Range) into NaN, in a float32 array.
     """
     warnings: list[str] = []
     if series.warnings:
@@ -154,10 +156,17 @@ def load_series(series: SeriesInfo, *, rescale: _rs.RescaleMode = "auto",
     if stored_dtype.kind in "ui" and rescale_mode == "auto":
         flat = stack.reshape(len(images), -1)
         ranges = list(zip(flat.min(axis=1).tolist(), flat.max(axis=1).tolist(), strict=True))
+    padding = _padding_mask(stack, series.meta) if mask_padding else None
+    if padding is not None:
+        rescale_mode = True if rescale_mode is not False else False
     dtype = _rs.output_dtype(rescale_mode, stored_dtype, scales,
                              int(bits_stored) if isinstance(bits_stored, int) else None,
                              ranges)
+    if padding is not None:
+        dtype = np.dtype(np.float32)  # NaN needs a float array, rescaled or not
     data = _rs.apply_stack(stack, scales, dtype, rescale_mode)
+    if padding is not None:
+        data[padding] = np.nan
     if first.mosaic_slices:
         vol = data  # one image per volume already holds all slices
     else:
@@ -165,6 +174,7 @@ def load_series(series: SeriesInfo, *, rescale: _rs.RescaleMode = "auto",
         vol = data.reshape(n_vol, per_vol, *data.shape[1:])
     photometric = photometrics[0]
     meta = _volume_meta(series, convention, rescale_mode, dtype, geo, photometric, n_vol)
+    meta["PaddingMaskedVoxels"] = int(padding.sum()) if padding is not None else None
     if photometric == "MONOCHROME1" and invert_monochrome1:
         vol = _invert(vol)
         meta["MONOCHROME1Inverted"] = True
@@ -173,6 +183,18 @@ def load_series(series: SeriesInfo, *, rescale: _rs.RescaleMode = "auto",
     slices = _slice_infos(images, handler_names, scales, positions, n_vol, rescale_mode)
     return Volume(array=np.ascontiguousarray(vol), affine=geo.affine, meta=meta,
                   slices=slices, warnings=warnings)
+
+
+def _padding_mask(stack: np.ndarray, meta: dict[str, Any]) -> np.ndarray | None:
+    """Stored values that are padding (PS3.3 C.7.5.1.1.2), or None without a padding value."""
+    value = meta.get("PixelPaddingValue")
+    if value is None or isinstance(value, list) or stack.dtype.kind not in "ui":
+        return None
+    limit = meta.get("PixelPaddingRangeLimit")
+    if isinstance(limit, int | float):
+        low, high = sorted((value, limit))
+        return (stack >= low) & (stack <= high)
+    return stack == value
 
 
 def rescale_mode_of(value: Any) -> _rs.RescaleMode:
@@ -227,7 +249,7 @@ def _slice_infos(images: list[ImageRef], handler_names: list[str], scales: list[
 def load(paths: PathLike | Sequence[PathLike], *, rescale: Any = "auto", strict: bool = False,
          handlers: Any = None, workers: int | None = None,
          philips_scaling: _rs.PhilipsScaling = "precise",
-         invert_monochrome1: bool = False) -> list[Volume]:
+         invert_monochrome1: bool = False, mask_padding: bool = False) -> list[Volume]:
     """Scan ``paths`` and assemble every series found (one Volume each).
 
     The files that were skipped are listed in each Volume's ``meta["SkippedFiles"]``
@@ -241,7 +263,8 @@ def load(paths: PathLike | Sequence[PathLike], *, rescale: Any = "auto", strict:
             volumes.append(load_series(series, rescale=rescale, strict=strict,
                                        handlers=handlers, workers=workers,
                                        philips_scaling=philips_scaling,
-                                       invert_monochrome1=invert_monochrome1))
+                                       invert_monochrome1=invert_monochrome1,
+                                       mask_padding=mask_padding))
         except DicomDecodeError as exc:
             if strict:
                 raise
