@@ -393,7 +393,6 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             if fmt in VOLUME_FORMATS:
                 series_rows.append(_series_row(series_by_uid[outcome.uid], outcome))
         if fmt in VOLUME_FORMATS:
-            _check_duplicates(result.skipped, entries, opts)
             for series, outcome in _rescue_duplicates(result.skipped, entries, dst_s, fmt, opts,
                                                       include_patient):
                 series_by_uid[outcome.uid] = series
@@ -409,34 +408,14 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     return report
 
 
-def _check_duplicates(skipped: list[Any], entries: dict[str, FileEntry],
-                      opts: dict[str, Any]) -> None:
-    """A skipped duplicate whose kept copy was converted is still decoded once, so a broken
-    copy (truncated, corrupt) is reported ``failed`` rather than silently skipped."""
-    from .decode import decode
-
-    for sk in skipped:
-        if not sk.reason.startswith("duplicate of "):
-            continue
-        original = sk.reason[len("duplicate of "):].split(" (same SOP")[0]
-        kept = entries.get(_key(original))
-        if kept is None or kept.status != CONVERTED:
-            continue
-        try:
-            decode(sk.path, handlers=opts["handlers"])
-        except Exception as exc:
-            entry = entries[_key(sk.path)]
-            entry.status = FAILED
-            entry.reason = f"{_error_reason(exc)} (a duplicate of {original}, which was converted)"
-
-
 def _rescue_duplicates(skipped: list[Any], entries: dict[str, FileEntry], dst: str, fmt: str,
                        opts: dict[str, Any], include_patient: bool
                        ) -> Iterator[tuple[Any, SeriesOutcome]]:
     """Convert the skipped copies of instances whose kept copy failed, each on its own.
 
-    Scan keeps one file per SOP Instance UID; when that one turns out to be broken, a
-    duplicate may still be good, and then it should not stay unconverted.
+    Scan skips only byte-identical copies of an instance (so a copy of a converted file
+    needs no second decode); when the kept copy could not be read, a copy may still be
+    readable, and then it should not stay unconverted.
     """
     from .scan import scan
 
