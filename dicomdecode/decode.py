@@ -172,27 +172,12 @@ def pixel_source(ds: Dataset, path: PathLike) -> PixelSource:
 
 
 def _encapsulated_frames(ds: Dataset, value: bytes, source: PixelSource) -> list[bytes]:
-    from pydicom.encaps import generate_frames
+    from .fragments import split_frames
 
     extended = None
     if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
         extended = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            frames = list(generate_frames(value, number_of_frames=source.number_of_frames,
-                                          extended_offsets=extended))
-    except Exception as exc:
-        raise DecodeError(f"encapsulated Pixel Data is corrupt or truncated: {exc}",
-                          source.path) from exc
-    if len(frames) < source.number_of_frames:
-        raise DecodeError(
-            f"encapsulated Pixel Data holds {len(frames)} frame(s), Number of Frames says "
-            f"{source.number_of_frames} (truncated?)", source.path)
-    if any(len(f) == 0 for f in frames):
-        raise DecodeError("encapsulated Pixel Data has an empty frame (truncated?)",
-                          source.path)
-    return frames
+    return split_frames(value, source, extended)
 
 
 def decode(

@@ -39,21 +39,35 @@ def read_encapsulated_frames(path: str, offset: int, source: PixelSource) -> lis
     if not _items_complete(value):
         raise DecodeError("file is truncated: encapsulated Pixel Data ends before its "
                           "sequence delimiter", path)
-    frames = _split_frames(value, source.number_of_frames)
+    return split_frames(value, source)
+
+
+def split_frames(value: bytes, source: PixelSource,
+                 extended_offsets: tuple[bytes, bytes] | None = None) -> list[bytes]:
+    """The encoded frames in an encapsulated Pixel Data value (from its first item on).
+
+    Unambiguous layouts are split here; the rest (and extended offset tables) go to
+    pydicom's ``generate_frames``. Missing or empty frames are a DecodeError."""
+    count = source.number_of_frames
+    frames = None if extended_offsets else _split_frames(value, count)
     if frames is None:
         from pydicom.encaps import generate_frames
 
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                frames = list(generate_frames(value, number_of_frames=source.number_of_frames))
+                frames = list(generate_frames(value, number_of_frames=count,
+                                              extended_offsets=extended_offsets))
         except Exception as exc:
             raise DecodeError(f"encapsulated Pixel Data is corrupt or truncated: {exc}",
-                              path) from exc
-    if len(frames) < source.number_of_frames or any(len(f) == 0 for f in frames):
+                              source.path) from exc
+    if len(frames) < count:
         raise DecodeError(
-            f"encapsulated Pixel Data holds {len(frames)} usable frame(s), Number of Frames "
-            f"says {source.number_of_frames} (truncated?)", path)
+            f"encapsulated Pixel Data holds {len(frames)} frame(s), Number of Frames says "
+            f"{count} (truncated?)", source.path)
+    if any(len(f) == 0 for f in frames):
+        raise DecodeError("encapsulated Pixel Data has an empty frame (truncated?)",
+                          source.path)
     return frames
 
 
