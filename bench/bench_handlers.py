@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import os
 import platform
 import statistics
@@ -39,13 +38,13 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
 if str(REPO) not in sys.path:
     sys.path.insert(1, str(REPO))
 
 import make_series  # noqa: E402
 import rawcodecs  # noqa: E402
+from results_io import write_results  # noqa: E402  (bench/ is on sys.path as the script's folder)
 
 # raw codec that a dicomdecode handler uses for a syntax
 HANDLER_CODEC = {
@@ -244,12 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             "the codec call on the frame already in memory.\n\n" + markdown(rows) + "\n")
     print(text)
     if not args.no_write:
-        RESULTS.mkdir(exist_ok=True)
-        base = RESULTS / f"handlers_{stamp.strftime('%Y%m%d-%H%M')}"
-        base.with_suffix(".md").write_text(text)
-        base.with_suffix(".json").write_text(json.dumps({"command": cmd, "rows": rows},
-                                                        indent=1))
-        print(f"wrote {base}.md and .json", file=sys.stderr)
+        write_results(f"handlers_{stamp.strftime('%Y%m%d-%H%M')}", text,
+                      {"command": cmd, "rows": rows})
     return 0
 
 

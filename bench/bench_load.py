@@ -46,9 +46,10 @@ import threading
 import time
 from pathlib import Path
 
+from results_io import write_results  # noqa: E402  (bench/ is on sys.path as the script's folder)
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-RESULTS = HERE / "results"
 WORK = HERE / "_work"
 
 ALL_METHODS = ["pydicom", "sitk", "dcm2niix", "dd", "dd_w1", "floor"]
@@ -641,13 +642,9 @@ def main(argv: list[str] | None = None) -> int:
     text = header + md + "\n"
     print(text)
     if not args.no_write:
-        RESULTS.mkdir(exist_ok=True)
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M")
-        base = RESULTS / f"load_{stamp}{('_' + args.tag) if args.tag else ''}"
-        base.with_suffix(".md").write_text(text)
-        base.with_suffix(".json").write_text(json.dumps(
-            {"env": env, "summary": {str(k): v for k, v in summary.items()}}, indent=1))
-        print(f"wrote {base}.md and .json", file=sys.stderr)
+        write_results(f"load_{stamp}{('_' + args.tag) if args.tag else ''}", text,
+                      {"env": env, "summary": {str(k): v for k, v in summary.items()}})
     return 0
 
 

@@ -26,9 +26,10 @@ import sys
 import time
 from pathlib import Path
 
+from results_io import write_results  # noqa: E402  (bench/ is on sys.path as the script's folder)
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-RESULTS = HERE / "results"
 METHODS = ["pydicom", "dd", "dd_w1"]
 
 
@@ -145,12 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{os.getloadavg()[0]:.1f}.\n\n" + "\n".join(lines) + "\n")
     print(text)
     if not args.no_write:
-        RESULTS.mkdir(exist_ok=True)
-        base = RESULTS / f"scan_{stamp.strftime('%Y%m%d-%H%M')}"
-        base.with_suffix(".md").write_text(text)
-        base.with_suffix(".json").write_text(json.dumps({"command": cmd, "rows": rows},
-                                                        indent=1))
-        print(f"wrote {base}.md and .json", file=sys.stderr)
+        write_results(f"scan_{stamp.strftime('%Y%m%d-%H%M')}", text,
+                      {"command": cmd, "rows": rows})
     return 0
 
 
