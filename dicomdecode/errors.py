@@ -59,6 +59,20 @@ class DecodeError(DicomDecodeError):
         super().__init__(message, path)
 
 
+class ResourceLimitError(DicomDecodeError):
+    """Decoding would need more memory (or frames, or time) than the configured budget.
+
+    Raised BEFORE anything is allocated, from header values checked against the data, so
+    a header claiming a billion frames costs nothing. ``.needed`` and ``.limit`` are bytes.
+    """
+
+    def __init__(self, message: str, path: str | os.PathLike[str] | None = None,
+                 needed: int = 0, limit: int = 0) -> None:
+        self.needed = needed
+        self.limit = limit
+        super().__init__(message, path)
+
+
 class InconsistentSeriesError(DicomDecodeError):
     """A series cannot be one volume (gaps, duplicates, mixed sizes) in strict mode.
 
@@ -81,6 +95,7 @@ __all__ = [
     "UnsupportedTransferSyntaxError",
     "MissingHandlerError",
     "DecodeError",
+    "ResourceLimitError",
     "InconsistentSeriesError",
     "StaleIndexError",
 ]
