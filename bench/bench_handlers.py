@@ -75,7 +75,7 @@ def timeit(fn, runs: int, warmup: int = 2) -> tuple[float, float]:
 def _dd_handlers():
     try:
         from dicomdecode.decode import decode
-        from dicomdecode.handlers import HANDLERS
+        from dicomdecode.decode.handlers import HANDLERS
     except Exception as exc:  # dicomdecode missing or broken: raw codecs still run
         return None, {}, f"{type(exc).__name__}: {exc}"
     return decode, HANDLERS, ""

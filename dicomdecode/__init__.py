@@ -36,12 +36,12 @@ decode_frames = decode_file  # the name DESIGN.md uses for the same call
 from .scan import ScanResult, SeriesInfo, scan  # noqa: E402
 
 _LAZY = {
-    "available_handlers": "dicomdecode.dispatch",
+    "available_handlers": "dicomdecode.decode.dispatch",
     "load_series": "dicomdecode.assemble",
     "load": "dicomdecode.assemble",
     "Volume": "dicomdecode.volume",
     "SliceInfo": "dicomdecode.volume",
-    "build_index": "dicomdecode.index",
+    "build_index": "dicomdecode.apps.index",
 }
 
 

@@ -15,7 +15,7 @@ import numpy as np
 if TYPE_CHECKING:
     import nibabel
 
-    from .volume import Volume
+    from dicomdecode.volume import Volume
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 

@@ -65,6 +65,6 @@ class Volume:
 
     def to_nifti(self) -> nibabel.Nifti1Image:
         """Return a nibabel image in the usual NIfTI convention (x, y, z[, t]) in RAS+."""
-        from .nifti import volume_to_nifti
+        from dicomdecode.nifti import volume_to_nifti
 
         return volume_to_nifti(self)

@@ -71,7 +71,7 @@ def corpus_params(rows: list[dict[str, str]], key: str) -> list:
 
 def fully_installed_handlers() -> set[str]:
     """Handlers whose every library imports (pylibjpeg: all three plugins)."""
-    from dicomdecode.handlers import HANDLERS
+    from dicomdecode.decode.handlers import HANDLERS
 
     return {
         name for name, handler in HANDLERS.items()

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from dicomdecode import transfer_syntax as ts
-from dicomdecode.dispatch import candidates
+from dicomdecode.decode.dispatch import candidates
+from dicomdecode.read import transfer_syntax as ts
 
 # Largest difference we accept between two decoders of the same lossy codestream.
 # Measured: JPEG baseline RGB differs by up to 2-3 between GDCM, libjpeg and pydicom's

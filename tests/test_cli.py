@@ -12,7 +12,7 @@ from typing import Any
 import pydicom
 import pytest
 
-from dicomdecode.cli import main
+from dicomdecode.apps.cli import main
 from tests.conftest import ROOT
 
 # These tests exercise the whole pipeline on compressed data too: they need every
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.needs_handler("pylibjpeg", "gdcm", "charls")
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, "-m", "dicomdecode.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "dicomdecode.apps.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -162,7 +162,7 @@ def test_dicom_output_names_hide_patient_name(corpus: Path, tmp_path: Path) -> N
 def test_progress_bar_on_a_terminal(corpus: Path, tmp_path: Path) -> None:
     pty = pytest.importorskip("pty")
     src = str(corpus / "dcm_qa_nih/In/20180918Si/mr_0003")
-    code = ("import sys; from dicomdecode.cli import main; "
+    code = ("import sys; from dicomdecode.apps.cli import main; "
             f"sys.exit(main(['convert', {src!r}, {str(tmp_path / 'o')!r}, '--workers', '1']))")
     pid, fd = pty.fork()
     if pid == 0:  # child: stderr is the pseudo-terminal

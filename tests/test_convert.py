@@ -22,7 +22,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from dicomdecode.cli import main
+from dicomdecode.apps.cli import main
 from tests.conftest import ROOT, corpus_params, read_tsv
 
 # These tests exercise the whole pipeline on compressed data too: they need every
@@ -144,7 +144,7 @@ def test_ts_1_nifti_equals_reference(corpus: Path, corpus_run: dict[str, Any]) -
 
 def _cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, "-m", "dicomdecode.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "dicomdecode.apps.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600, **kw)
 
 
@@ -217,7 +217,7 @@ def test_killed_conversion_leaves_no_partial_output_and_resumes(corpus: Path,
     n_inputs = len([p for p in _walk(src) if not p.endswith(".txt")])
     dst = tmp_path / "dst"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen([sys.executable, "-m", "dicomdecode.cli", "convert", str(src),
+    proc = subprocess.Popen([sys.executable, "-m", "dicomdecode.apps.cli", "convert", str(src),
                              str(dst), "--format", "dicom", "--workers", "1", "--quiet"],
                             cwd=ROOT, env=env)
     deadline = time.time() + 120

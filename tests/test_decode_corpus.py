@@ -100,7 +100,7 @@ def decode_info_uid(path) -> str:
     for relative, uid in _SYNTAX_OF.items():
         if str(path).endswith(relative) and uid:
             return uid
-    from dicomdecode.info import file_info
+    from dicomdecode.apps.info import file_info
 
     return file_info(path)["transfer_syntax"]
 

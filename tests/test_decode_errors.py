@@ -12,7 +12,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from dicomdecode import decode, decode_file
-from dicomdecode.dispatch import available_handlers, candidates
+from dicomdecode.decode.dispatch import available_handlers, candidates
+from dicomdecode.decode.handlers import HANDLERS
 from dicomdecode.errors import (
     DecodeError,
     DicomDecodeError,
@@ -21,7 +22,6 @@ from dicomdecode.errors import (
     NotDicomError,
     UnsupportedTransferSyntaxError,
 )
-from dicomdecode.handlers import HANDLERS
 
 from .decode_helpers import pydicom_reference
 

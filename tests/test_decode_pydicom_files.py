@@ -12,8 +12,8 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from dicomdecode import decode
+from dicomdecode.apps.info import file_info
 from dicomdecode.errors import DecodeError, DicomDecodeError, MissingHandlerError
-from dicomdecode.info import file_info
 
 from .decode_helpers import (
     assert_same_image,

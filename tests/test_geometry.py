@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from dicomdecode import geometry
-from dicomdecode.mosaic import corrected_position, untile
 from dicomdecode.nifti import nifti_affine
+from dicomdecode.scan.flavours.mosaic import corrected_position, untile
 
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 SAGITTAL = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)

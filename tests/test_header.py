@@ -1,4 +1,4 @@
-"""The fast header view (dicomdecode.header) gives the same scan records as pydicom.
+"""The fast header view (dicomdecode.read.header) gives the same scan records as pydicom.
 
 Compared on every real file of the corpus and of pydicom's shipped test files that the
 fast view accepts: the image records (geometry, pixel description, rescale) and the
@@ -65,7 +65,7 @@ def test_fast_view_matches_pydicom_records():
 
 @pytest.mark.parametrize("name", ["ExplVR_BigEnd.dcm", "image_dfl.dcm", "no_meta.dcm"])
 def test_fast_view_declines_what_it_does_not_cover(name):
-    from dicomdecode.header import read_fast_header
+    from dicomdecode.read.header import read_fast_header
 
     assert read_fast_header(get_testdata_file(name)) is None
 
@@ -73,7 +73,7 @@ def test_fast_view_declines_what_it_does_not_cover(name):
 def test_builtin_keyword_table_matches_pydicom_dictionary():
     from pydicom.datadict import dictionary_VR, tag_for_keyword
 
-    from dicomdecode.header import _KEYWORDS
+    from dicomdecode.read.header import _KEYWORDS
 
     for keyword, (tag, vr) in _KEYWORDS.items():
         assert tag_for_keyword(keyword) == tag, keyword

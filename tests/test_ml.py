@@ -322,8 +322,8 @@ def test_series_dataset_corpus_several_series(corpus: Path) -> None:
 def _count_frame_decodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     """Spy on every handler's decode_frame and on the native read-by-offset path: the list
     grows by one per frame decoded or read."""
-    from dicomdecode import stack_decode
-    from dicomdecode.handlers import HANDLERS
+    from dicomdecode.decode import stack as stack_decode
+    from dicomdecode.decode.handlers import HANDLERS
 
     calls: list[tuple[str, int]] = []
     original_read = stack_decode.read_native_into

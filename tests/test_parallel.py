@@ -1,4 +1,4 @@
-"""Worker sizing and work splitting (dicomdecode.parallel), allocator tuning."""
+"""Worker sizing and work splitting (dicomdecode.engine.parallel), allocator tuning."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from dicomdecode import allocator, parallel
+from dicomdecode.engine import allocator, parallel
 
 
 def test_available_cpus_respects_affinity():

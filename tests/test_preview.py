@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dicomdecode.cli import main
-from dicomdecode.preview import CELL, GAP, write_preview
+from dicomdecode.apps.cli import main
+from dicomdecode.apps.preview import CELL, GAP, write_preview
 from dicomdecode.volume import Volume
 
 # These tests exercise the whole pipeline on compressed data too: they need every

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dicomdecode.naming import is_within, mirrored_path, safe_component, series_name
+from dicomdecode.apps.naming import is_within, mirrored_path, safe_component, series_name
 from dicomdecode.volume import SliceInfo, Volume
 from dicomdecode.writers import atomic_path, clean_temporaries, write_volume
 from tests.conftest import corpus_params, read_tsv

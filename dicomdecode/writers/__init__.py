@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..volume import Volume
+    from dicomdecode.volume import Volume
 
 TMP_MARK = ".dicomdecode-tmp-"
 VOLUME_FORMATS = ("nifti", "npy", "npz", "zarr")
@@ -165,13 +165,13 @@ def write_volume(volume: Volume, base: str | os.PathLike[str], fmt: str) -> list
     """Write ``volume`` as ``fmt`` next to ``base`` (a path without suffix); return paths."""
     writer: Callable[[Volume, Path], list[Path]]
     if fmt == "nifti":
-        from .nifti import write_nifti as writer
+        from dicomdecode.writers.nifti import write_nifti as writer
     elif fmt == "npy":
-        from .numpy_io import write_npy as writer
+        from dicomdecode.writers.numpy_io import write_npy as writer
     elif fmt == "npz":
-        from .numpy_io import write_npz as writer
+        from dicomdecode.writers.numpy_io import write_npz as writer
     elif fmt == "zarr":
-        from .zarr_io import write_zarr as writer
+        from dicomdecode.writers.zarr_io import write_zarr as writer
     else:
         raise ValueError(f"unknown volume format {fmt!r}; choose one of {', '.join(VOLUME_FORMATS)}")
     return writer(volume, Path(base))

@@ -30,8 +30,8 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from ..errors import DecodeError, DicomDecodeError, NoPixelDataError, NotDicomError
-from . import atomic_path
+from dicomdecode.errors import DecodeError, DicomDecodeError, NoPixelDataError, NotDicomError
+from dicomdecode.writers import atomic_path
 
 # Transfer-syntax family -> Lossy Image Compression Method defined term (PS3.3 C.7.6.1.1.5.1)
 _LOSSY_METHOD = {
@@ -83,7 +83,7 @@ def _pixel_bytes(array: np.ndarray, bits_allocated: int) -> bytes:
 
 def _mark_lossy(ds: Dataset, ts_uid: str, compressed_len: int, uncompressed_len: int) -> None:
     """Add Lossy Image Compression 01 + ratio + method when a lossy source lacks them."""
-    from ..transfer_syntax import lookup
+    from dicomdecode.read.transfer_syntax import lookup
 
     ts = lookup(ts_uid)
     if ts is None or not ts.lossy or ts_uid in _MAYBE_LOSSLESS:
@@ -101,7 +101,7 @@ def _mark_lossy(ds: Dataset, ts_uid: str, compressed_len: int, uncompressed_len:
 def decompressed_dataset(src: str | os.PathLike[str], *, handlers: Any = None) -> Dataset:
     """The dataset of ``src`` with canonical, uncompressed pixels, ready to write as
     Explicit VR Little Endian. Raises :class:`NoPixelDataError` for non-image objects."""
-    from ..decode import decode
+    from dicomdecode.decode import decode
 
     ds = _read(src)
     meta = getattr(ds, "file_meta", None) or FileMetaDataset()

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import nibabel as nib
 import numpy as np
 
-from . import atomic_path, jsonable, output_paths, volume_metadata, write_json
+from dicomdecode.writers import atomic_path, jsonable, output_paths, volume_metadata, write_json
 
 if TYPE_CHECKING:
-    from ..volume import Volume
+    from dicomdecode.volume import Volume
 
 # DICOM keyword -> (sidecar key, factor): ms -> s for times, like BIDS.
 _SIDECAR_KEYS: dict[str, tuple[str, float | None]] = {

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import atomic_path, jsonable, output_paths, volume_metadata, write_json
+from dicomdecode.writers import atomic_path, jsonable, output_paths, volume_metadata, write_json
 
 if TYPE_CHECKING:
-    from ..volume import Volume
+    from dicomdecode.volume import Volume
 
 
 def write_npy(volume: Volume, base: Path) -> list[Path]:

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import DicomDecodeError
-from . import atomic_path, jsonable, output_paths, volume_metadata
+from dicomdecode.errors import DicomDecodeError
+from dicomdecode.writers import atomic_path, jsonable, output_paths, volume_metadata
 
 if TYPE_CHECKING:
-    from ..volume import Volume
+    from dicomdecode.volume import Volume
 
 INSTALL_HINT = 'pip install "dicomdecode[zarr]"'
 

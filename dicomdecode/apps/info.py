@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from . import transfer_syntax as ts
-from .decode import PathLike, pixel_source, read_dataset
-from .dispatch import candidates
+from dicomdecode.decode import PathLike, pixel_source, read_dataset
+from dicomdecode.decode.dispatch import candidates
+from dicomdecode.read import transfer_syntax as ts
 
 
 def file_info(path: PathLike) -> dict[str, Any]:

@@ -9,8 +9,8 @@ import functools
 
 import numpy as np
 
-from .. import transfer_syntax as ts
-from .base import PixelSource, RawFrame, import_flag
+from dicomdecode.decode.handlers.base import PixelSource, RawFrame, import_flag
+from dicomdecode.read import transfer_syntax as ts
 
 DEPENDENCIES: dict[str, tuple[str, ...]] = {
     uid: ("pyjpegls>=1.2",)

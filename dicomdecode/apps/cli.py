@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__
-from .errors import DicomDecodeError
+from dicomdecode import __version__
+from dicomdecode.errors import DicomDecodeError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -32,7 +32,7 @@ def _rescale(value: str) -> str | bool:
 
 
 def _handlers(value: str) -> str:
-    from .handlers import HANDLERS
+    from dicomdecode.decode.handlers import HANDLERS
 
     names = [n.strip() for n in value.split(",") if n.strip()]
     unknown = [n for n in names if n not in HANDLERS]
@@ -54,7 +54,7 @@ def _workers(value: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree (exposed for docs and tests)."""
-    from .writers import FORMATS
+    from dicomdecode.writers import FORMATS
 
     parser = argparse.ArgumentParser(
         prog="dicomdecode",
@@ -122,7 +122,7 @@ def _err(message: str) -> None:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from .convert import FAILED, convert, summary
+    from dicomdecode.apps.convert import FAILED, convert, summary
 
     if not os.path.exists(args.src):
         _err(f"{args.src}: no such file or folder")
@@ -145,8 +145,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from .naming import series_name
-    from .scan import scan
+    from dicomdecode.apps.naming import series_name
+    from dicomdecode.scan import scan
 
     missing = [s for s in args.src if not os.path.exists(s)]
     if missing:
@@ -174,7 +174,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    from .preview import preview
+    from dicomdecode.apps.preview import preview
 
     if not os.path.exists(args.src):
         _err(f"{args.src}: no such file or folder")
@@ -192,7 +192,7 @@ def _cmd_preview(args: argparse.Namespace) -> int:
 
 
 def _cmd_handlers(args: argparse.Namespace) -> int:
-    from .dispatch import handler_table
+    from dicomdecode.decode.dispatch import handler_table
 
     table = handler_table()
     if args.json:
@@ -214,7 +214,7 @@ def _cmd_handlers(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .info import file_info
+    from dicomdecode.apps.info import file_info
 
     if not os.path.exists(args.file):
         _err(f"{args.file}: no such file")
@@ -231,7 +231,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    from .index import main_index
+    from dicomdecode.apps.index import main_index
 
     missing = [s for s in args.src if not os.path.exists(s)]
     if missing:

@@ -19,10 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import parallel
-from .errors import DicomDecodeError, InconsistentSeriesError
-from .naming import is_within, mirrored_path, scrub_identifiers, series_name, short_hash
-from .writers import FORMATS, VOLUME_FORMATS, clean_temporaries, output_paths, write_json
+from dicomdecode.apps.naming import (
+    is_within,
+    mirrored_path,
+    scrub_identifiers,
+    series_name,
+    short_hash,
+)
+from dicomdecode.engine import parallel
+from dicomdecode.errors import DicomDecodeError, InconsistentSeriesError
+from dicomdecode.writers import FORMATS, VOLUME_FORMATS, clean_temporaries, output_paths, write_json
 
 CONVERTED, SKIPPED, FAILED = "converted", "skipped", "failed"
 RESUMED = "output already present (--resume)"
@@ -152,8 +158,8 @@ def _convert_series(series: Any, base: str, fmt: str, opts: dict[str, Any]) -> S
 
 def _convert_one(series: Any, base: str, fmt: str, opts: dict[str, Any]) -> SeriesOutcome:
     """Load ``series`` as one Volume and write it to ``base`` + format suffixes."""
-    from .assemble import load_series
-    from .writers import write_volume
+    from dicomdecode.assemble import load_series
+    from dicomdecode.writers import write_volume
 
     name = Path(base).name
     out = SeriesOutcome(name=name, uid=series.uid, files=list(series.files))
@@ -233,7 +239,7 @@ def _patient_identifiers(path: str) -> list[str]:
 
 def _convert_file(path: str, target: str, opts: dict[str, Any]) -> SeriesOutcome:
     """Rewrite one file as uncompressed DICOM."""
-    from .writers.dicom import write_decompressed
+    from dicomdecode.writers.dicom import write_decompressed
 
     if not opts["include_patient"]:
         scrubbed = scrub_identifiers(Path(target), opts["dst"], _patient_identifiers(path))
@@ -322,7 +328,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     ``progress=None`` shows a bar only when stderr is a terminal. ``workers`` > 1 spreads
     series (or files, for ``dicom``) over processes.
     """
-    from .scan import iter_files, scan
+    from dicomdecode.scan import iter_files, scan
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -417,7 +423,7 @@ def _rescue_duplicates(skipped: list[Any], entries: dict[str, FileEntry], dst: s
     needs no second decode); when the kept copy could not be read, a copy may still be
     readable, and then it should not stay unconverted.
     """
-    from .scan import scan
+    from dicomdecode.scan import scan
 
     for sk in skipped:
         if not sk.reason.startswith("duplicate of "):

@@ -11,8 +11,8 @@ import zlib
 
 import numpy as np
 
-from .. import transfer_syntax as ts
-from .base import PixelSource, RawFrame
+from dicomdecode.decode.handlers.base import PixelSource, RawFrame
+from dicomdecode.read import transfer_syntax as ts
 
 DEPENDENCIES: dict[str, tuple[str, ...]] = {
     uid: () for uid, row in ts.TRANSFER_SYNTAXES.items() if "native" in row.handlers

@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from . import geometry, mosaic
-from . import rescale as _rs
-from .errors import DicomDecodeError, InconsistentSeriesError
-from .scan import ImageRef, SeriesInfo, scan
-from .stack_decode import decode_stack
-from .volume import SliceInfo, Volume
+from dicomdecode import geometry
+from dicomdecode.assemble import rescale as _rs
+from dicomdecode.decode.stack import decode_stack
+from dicomdecode.errors import DicomDecodeError, InconsistentSeriesError
+from dicomdecode.scan import ImageRef, SeriesInfo, scan
+from dicomdecode.scan.flavours import mosaic
+from dicomdecode.volume import SliceInfo, Volume
 
 PathLike = str | os.PathLike[str]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .geometry import row_col_cosines
+from dicomdecode.geometry import row_col_cosines
 
 
 @dataclass(frozen=True)

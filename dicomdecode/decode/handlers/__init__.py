@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .base import Handler, HandlerDeclined, PixelSource, RawFrame
-from .charls import CharlsHandler
-from .gdcm import GdcmHandler
-from .native import NativeHandler
-from .pylibjpeg import PylibjpegHandler
+from dicomdecode.decode.handlers.base import Handler, HandlerDeclined, PixelSource, RawFrame
+from dicomdecode.decode.handlers.charls import CharlsHandler
+from dicomdecode.decode.handlers.gdcm import GdcmHandler
+from dicomdecode.decode.handlers.native import NativeHandler
+from dicomdecode.decode.handlers.pylibjpeg import PylibjpegHandler
 
 HANDLERS: dict[str, Handler] = {
     handler.name: handler

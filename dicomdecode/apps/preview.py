@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .writers import atomic_path
+from dicomdecode.writers import atomic_path
 
 if TYPE_CHECKING:
-    from .volume import Volume
+    from dicomdecode.volume import Volume
 
 CELL = 256
 GAP = 4
@@ -151,9 +151,9 @@ def preview(src: str | os.PathLike[str], out: str | os.PathLike[str], *, cell: i
 
     Returns the PNG path and the problems met (series that failed to load are left out).
     """
-    from .assemble import load_series
-    from .errors import DicomDecodeError
-    from .scan import scan
+    from dicomdecode.assemble import load_series
+    from dicomdecode.errors import DicomDecodeError
+    from dicomdecode.scan import scan
 
     result = scan(src)
     volumes: list[Volume] = []

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import transfer_syntax as ts
-from .dispatch import HandlerChoice, decode_source
-from .errors import DecodeError, DicomDecodeError, NoPixelDataError, NotDicomError
-from .handlers import PixelSource
+from dicomdecode.decode.dispatch import HandlerChoice, decode_source
+from dicomdecode.decode.handlers import PixelSource
+from dicomdecode.errors import DecodeError, DicomDecodeError, NoPixelDataError, NotDicomError
+from dicomdecode.read import transfer_syntax as ts
 
 if TYPE_CHECKING:  # pydicom is imported on first use: a scan of native files never needs it
     from pydicom.dataset import Dataset
@@ -172,7 +172,7 @@ def pixel_source(ds: Dataset, path: PathLike) -> PixelSource:
 
 
 def _encapsulated_frames(ds: Dataset, value: bytes, source: PixelSource) -> list[bytes]:
-    from .fragments import split_frames
+    from dicomdecode.read.fragments import split_frames
 
     extended = None
     if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:

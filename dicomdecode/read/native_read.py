@@ -16,11 +16,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import transfer_syntax as ts
-from .errors import DecodeError
-from .handlers.base import PixelSource
-from .handlers.native import frame_bytes
-from .pixels import fit_to_container, target_dtype
+from dicomdecode.decode.canonical import fit_to_container, target_dtype
+from dicomdecode.decode.handlers.base import PixelSource
+from dicomdecode.decode.handlers.native import frame_bytes
+from dicomdecode.errors import DecodeError
+from dicomdecode.read import transfer_syntax as ts
 
 _PIXEL_TAGS = {(0x7FE0, 0x0010), (0x7FE0, 0x0008), (0x7FE0, 0x0009)}
 _NATIVE = {ts.IMPLICIT_VR_LITTLE_ENDIAN, ts.EXPLICIT_VR_LITTLE_ENDIAN,

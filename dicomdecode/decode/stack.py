@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from . import allocator, parallel
-from . import transfer_syntax as ts
-from .dispatch import decode_source
-from .errors import DicomDecodeError
-from .fragments import read_encapsulated_frames
-from .handlers.base import PixelSource
-from .native_read import read_native_into
-from .pixels import target_dtype
+from dicomdecode.decode.canonical import target_dtype
+from dicomdecode.decode.dispatch import decode_source
+from dicomdecode.decode.handlers.base import PixelSource
+from dicomdecode.engine import allocator, parallel
+from dicomdecode.errors import DicomDecodeError
+from dicomdecode.read import transfer_syntax as ts
+from dicomdecode.read.fragments import read_encapsulated_frames
+from dicomdecode.read.native_read import read_native_into
 
 # The output stack that forked workers inherit (set only around a fork-based pool).
 _SHARED_STACK: np.ndarray | None = None
@@ -103,7 +103,7 @@ def decode_into(job: FileJob, target: np.ndarray, handlers: Any = None) -> tuple
     else the general ``decode``. Returns (handler name, photometric interpretation);
     raises the typed errors of :mod:`dicomdecode.errors`.
     """
-    from .decode import decode
+    from dicomdecode.decode import decode
 
     if job.pixel_offset >= 0 and read_native_into(job.path, job.pixel_offset, job.source,
                                                   job.frames, target):

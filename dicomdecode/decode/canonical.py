@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .handlers.base import PixelSource, RawFrame
+from dicomdecode.decode.handlers.base import PixelSource, RawFrame
 
 _YBR_TO_RGB = ("YBR_FULL", "YBR_FULL_422")
 # J2K codecs apply the inverse component transform themselves: the data comes back as RGB.

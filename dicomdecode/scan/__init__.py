@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from . import enhanced, geometry, mosaic, parallel
-from .header import FastHeader, NeedsFullParse, read_fast_header
+from dicomdecode import geometry
+from dicomdecode.engine import parallel
+from dicomdecode.read.header import FastHeader, NeedsFullParse, read_fast_header
+from dicomdecode.scan.flavours import enhanced, mosaic
 
 PathLike = str | os.PathLike[str]
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from . import transfer_syntax as ts
-from .errors import DecodeError, MissingHandlerError, UnsupportedTransferSyntaxError
-from .handlers import HANDLERS, Handler, HandlerDeclined, PixelSource
-from .pixels import finish_frame, target_dtype
+from dicomdecode.decode.canonical import finish_frame, target_dtype
+from dicomdecode.decode.handlers import HANDLERS, Handler, HandlerDeclined, PixelSource
+from dicomdecode.errors import DecodeError, MissingHandlerError, UnsupportedTransferSyntaxError
+from dicomdecode.read import transfer_syntax as ts
 
 HandlerChoice = str | Sequence[str] | None
 ENV_VAR = "DICOMDECODE_HANDLERS"

@@ -14,8 +14,8 @@ from __future__ import annotations
 import struct
 import warnings
 
-from .errors import DecodeError
-from .handlers.base import PixelSource
+from dicomdecode.decode.handlers.base import PixelSource
+from dicomdecode.errors import DecodeError
 
 _PIXEL_DATA = (0x7FE0, 0x0010)
 _UNDEFINED = 0xFFFFFFFF

@@ -11,8 +11,8 @@ import functools
 
 import numpy as np
 
-from .. import transfer_syntax as ts
-from .base import HandlerDeclined, PixelSource, RawFrame, import_flag
+from dicomdecode.decode.handlers.base import HandlerDeclined, PixelSource, RawFrame, import_flag
+from dicomdecode.read import transfer_syntax as ts
 
 DEPENDENCIES: dict[str, tuple[str, ...]] = {
     uid: ("python-gdcm>=3.0.10",)

@@ -1,0 +1,5 @@
+"""`python -m dicomdecode`: the command-line tool."""
+
+from dicomdecode.apps.cli import main
+
+raise SystemExit(main())

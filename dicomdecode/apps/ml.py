@@ -1,0 +1,337 @@
+"""Datasets for ML data loaders: one item per series or per 2D slice, safe in worker processes.
+
+Usage::
+
+    from dicomdecode.ml import SliceDataset, SeriesDataset
+    ds = SliceDataset("/data/ct")              # scans once, here, in the main process
+    ds = SliceDataset("ct.index.json")         # or a saved index (no rescan at all)
+    loader = torch.utils.data.DataLoader(ds, num_workers=4, batch_size=16)
+
+Why it is shaped like this:
+
+- The scan happens once, in the constructor (or not at all with a saved index from
+  :func:`dicomdecode.index.build_index`); workers receive the result by pickling.
+- Pickled state is lightweight: plain tuples, strings and numbers. No open files, no pydicom
+  datasets, no GDCM objects, no thread pools. Each ``__getitem__`` opens, decodes and closes,
+  so nothing breaks under ``fork`` or ``spawn`` and memory does not grow across epochs.
+- ``SliceDataset`` decodes only the frame it needs (one codestream of a multi-frame file).
+- Every file is ``os.stat``-ed before use and compared with the size/mtime recorded at scan
+  time, so a file changed under a running job raises ``StaleIndexError`` naming it.
+- torch is optional: without it these are plain :class:`collections.abc.Sequence` objects;
+  with ``as_tensor=True`` images come out as ``torch.Tensor`` via ``torch.from_numpy``.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from dicomdecode.apps.index import (
+    FileStamp,
+    Index,
+    check_stamp,
+    is_index_file,
+    read_index,
+    series_files,
+)
+from dicomdecode.decode.stack import FileJob, decode_into, describe, stack_shape
+
+if TYPE_CHECKING:
+    from dicomdecode.scan import ScanResult, SeriesInfo
+
+Rescale = bool | Literal["auto"]
+PhilipsScaling = Literal["precise", "display"]
+Item = dict[str, Any]
+Transform = Callable[[Item], Any]
+
+TORCH_HINT = 'as_tensor=True needs PyTorch: pip install "dicomdecode[torch]"'
+
+# ---------------------------------------------------------------------------------------
+# source resolution (runs once, in the constructor)
+
+
+def _resolve(source: Any, workers: int | None) -> Index:
+    """Turn what the user passed into an Index (scan result + file stamps)."""
+    if isinstance(source, Index):
+        return source
+    if hasattr(source, "series") and hasattr(source, "skipped"):  # a ScanResult
+        return Index(source, _stamp_all(series_files(source)))
+    if isinstance(source, str | os.PathLike):
+        if os.path.isfile(source) and is_index_file(source):
+            return read_index(source, verify=True)
+        paths: list[str] = [os.fspath(source)]
+    else:
+        paths = [os.fspath(p) for p in source]
+        if len(paths) == 1 and os.path.isfile(paths[0]) and is_index_file(paths[0]):
+            return read_index(paths[0], verify=True)
+    from dicomdecode.scan import scan
+
+    result = scan(paths, workers=workers)
+    return Index(result, _stamp_all(series_files(result)))
+
+
+def _stamp_all(paths: Iterable[str]) -> dict[str, FileStamp]:
+    out: dict[str, FileStamp] = {}
+    for p in paths:
+        try:
+            out[p] = FileStamp.of(p)
+        except OSError:  # reported as stale when an item needs it
+            continue
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# shared behaviour
+
+
+def _to_tensor(value: Any) -> Any:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - exercised only without torch
+        raise ImportError(TORCH_HINT) from exc
+    if isinstance(value, np.ndarray):
+        if not value.flags.writeable or not value.flags.c_contiguous:
+            value = np.ascontiguousarray(value).copy()
+        return torch.from_numpy(value)
+    return value
+
+
+def _check_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(TORCH_HINT) from exc
+
+
+class _DatasetBase(Sequence[Any]):
+    """Common constructor options, staleness checks, tensor conversion, transform."""
+
+    def __init__(self, source: Any, *, rescale: Rescale = "auto",
+                 transform: Transform | None = None, as_tensor: bool = False,
+                 handlers: str | Sequence[str] | None = None, verify: bool = True,
+                 scan_workers: int | None = None,
+                 philips_scaling: PhilipsScaling = "precise") -> None:
+        if rescale not in (True, False, "auto"):
+            raise ValueError(f"rescale must be True, False or 'auto', not {rescale!r}")
+        if as_tensor:
+            _check_torch()
+        index = _resolve(source, scan_workers)
+        self.rescale: Rescale = rescale
+        self.transform = transform
+        self.as_tensor = as_tensor
+        self.handlers = handlers
+        self.verify = verify
+        self.philips_scaling: PhilipsScaling = philips_scaling
+        self._index_path = index.path
+        self._stamps: dict[str, tuple[int, int]] = {
+            p: (s.size, s.mtime_ns) for p, s in index.files.items()}
+        self._setup(index.scan)
+
+    def _setup(self, scan: ScanResult) -> None:
+        raise NotImplementedError
+
+    def _check(self, path: str) -> None:
+        if not self.verify:
+            return
+        stamp = self._stamps.get(path)
+        check_stamp(path, FileStamp(*stamp) if stamp else None, self._index_path)
+
+    def _finish(self, item: Item) -> Any:
+        if self.as_tensor:
+            item = {k: _to_tensor(v) for k, v in item.items()}
+        return self.transform(item) if self.transform is not None else item
+
+    def _position(self, i: int) -> int:
+        i = operator.index(i)
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"index {i} out of range for {type(self).__name__} of {n}")
+        return i
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in range(len(self)):
+            yield self[i]
+
+
+# ---------------------------------------------------------------------------------------
+# one item per 2D slice / frame
+
+
+class SliceDataset(_DatasetBase):
+    """One item per 2D slice or frame, in series order then geometric order.
+
+    Item: ``{"image": (rows, cols[, samples]) array, "position": float64 (3,) LPS mm (NaN
+    when unknown), "series_uid": DICOM Series Instance UID, "series_key": the scan's unique
+    series key (differs from series_uid where one DICOM series was split), "path": file,
+    "frame": 0-based frame in the file, "index": item number, "slope", "intercept": the
+    scale applied (or to apply, with ``rescale=False``)}``. A Siemens mosaic gives one item
+    per tile.
+
+    Rescale is the assembler's policy (:mod:`dicomdecode.rescale`): each slice uses its own
+    slope/intercept (Philips precise scaling by default), and the dtype is chosen from the
+    header values of the whole series, so every slice of one series has the dtype
+    ``load_series`` gives it and batches collate.
+    """
+
+    def _setup(self, scan: ScanResult) -> None:
+        from dicomdecode.assemble import rescale as _rs
+
+        # per series: (series_uid, key, unique scales, Bits Stored or None)
+        self._series: list[tuple[str, str, tuple[tuple[float, float], ...], int | None]] = []
+        # per slice: (path, frame, position or None, series number, slope, intercept,
+        #             mosaic (tile, n_tiles, tile_rows, tile_cols) or None)
+        self._slices: list[tuple[str, int, tuple[float, ...] | None, int, float, float,
+                                 tuple[int, int, int, int] | None]] = []
+        # per slice: what the fast readers need (pixel description and offset)
+        self._jobs: list[FileJob] = []
+        for s_idx, series in enumerate(scan.series):
+            images = list(series.images)
+            scales, _ = _rs.effective_scales(
+                [im.slope for im in images], [im.intercept for im in images],
+                [im.private_scale_slope for im in images], self.philips_scaling)
+            unique: dict[tuple[float, float], None] = {}
+            for im, sc in zip(images, scales, strict=True):
+                unique.setdefault((float(sc.slope), float(sc.intercept)), None)
+                path = os.fspath(im.path)
+                job = FileJob(path, (int(im.frame),), (0,), describe(im),
+                              int(getattr(im, "pixel_offset", -1)))
+                if im.mosaic_slices and im.mosaic_tile:
+                    for k, pos in enumerate(_mosaic_positions(im)):
+                        self._jobs.append(job)
+                        self._slices.append((path, int(im.frame), pos, s_idx, sc.slope,
+                                             sc.intercept, (k, im.mosaic_slices,
+                                                            *im.mosaic_tile)))
+                    continue
+                pos = tuple(float(v) for v in im.position) if im.position is not None \
+                    else None
+                self._slices.append((path, int(im.frame), pos, s_idx, sc.slope,
+                                     sc.intercept, None))
+                self._jobs.append(job)
+            bits = series.meta.get("BitsStored")
+            self._series.append((str(series.series_uid), str(series.uid), tuple(unique),
+                                 int(bits) if isinstance(bits, int) else None))
+
+    def __len__(self) -> int:
+        return len(self._slices)
+
+    @property
+    def series_keys(self) -> list[str]:
+        """The unique series key of every item, in item order (for grouped samplers)."""
+        return [self._series[s[3]][1] for s in self._slices]
+
+    def __getitem__(self, i: int) -> Any:  # type: ignore[override]
+        i = self._position(i)
+        path, frame, pos, s_idx, slope, intercept, tile = self._slices[i]
+        series_uid, key, scales, bits = self._series[s_idx]
+        self._check(path)
+        image = self._decode(self._jobs[i], tile, scales, bits, slope, intercept)
+        position = np.asarray(pos if pos is not None else (math.nan,) * 3, dtype=np.float64)
+        return self._finish({
+            "image": image, "position": position, "series_uid": series_uid,
+            "series_key": key, "path": path, "frame": frame, "index": i,
+            "slope": slope, "intercept": intercept,
+        })
+
+    def _decode(self, job: FileJob, tile: tuple[int, int, int, int] | None,
+                scales: Sequence[tuple[float, float]], bits: int | None, slope: float,
+                intercept: float) -> np.ndarray:
+        from dicomdecode.assemble import rescale as _rs
+        from dicomdecode.decode.canonical import target_dtype
+
+        # the load path's readers: native pixels and compressed frames by file offset,
+        # the general decode otherwise (same values, see tests)
+        target = np.empty(stack_shape(job.source, 1), dtype=target_dtype(job.source))
+        decode_into(job, target, self.handlers)
+        stored = target[0]
+        if tile is not None:
+            from dicomdecode.scan.flavours.mosaic import untile
+
+            k, n, tr, tc = tile
+            stored = untile(stored, n, tr, tc)[k]
+        all_scales = [_rs.Scale(s, b) for s, b in scales]
+        dtype = _rs.output_dtype(self.rescale, stored.dtype, all_scales, bits)
+        out = _rs.apply(stored, _rs.Scale(slope, intercept), dtype, self.rescale)
+        return np.ascontiguousarray(out)
+
+
+def _mosaic_positions(im: Any) -> list[tuple[float, ...] | None]:
+    """Positions of a mosaic's tiles, as the assembler computes them."""
+    n = int(im.mosaic_slices)
+    if im.position is None or im.orientation is None:
+        return [None] * n
+    from dicomdecode import geometry
+
+    normal = (np.asarray(im.mosaic_normal, float) if im.mosaic_normal
+              else geometry.slice_normal(im.orientation))
+    spacing = float(im.spacing_between_slices or im.slice_thickness or 1.0)
+    p0 = np.asarray(im.position, float)
+    return [tuple(float(v) for v in p0 + k * spacing * normal) for k in range(n)]
+
+
+# ---------------------------------------------------------------------------------------
+# one item per series
+
+
+class SeriesDataset(_DatasetBase):
+    """One item per series: the assembled :class:`~dicomdecode.volume.Volume`.
+
+    Item: ``{"image": Volume.array, "affine": 4x4 float64 (index -> LPS mm), "spacing":
+    float64 (3,), "meta": Volume.meta, "series_uid", "series_key", "warnings": list[str],
+    "index": item number}``. Use ``batch_size=None`` (or 1) in a DataLoader: volumes differ
+    in shape. ``workers`` is passed to :func:`~dicomdecode.assemble.load_series`; the
+    default 1 keeps decoding serial inside each loader worker (no nested pools).
+    """
+
+    def __init__(self, source: Any, *, rescale: Rescale = "auto",
+                 transform: Transform | None = None, as_tensor: bool = False,
+                 handlers: str | Sequence[str] | None = None, verify: bool = True,
+                 scan_workers: int | None = None,
+                 philips_scaling: PhilipsScaling = "precise", strict: bool = False,
+                 workers: int | None = 1) -> None:
+        self.strict = strict
+        self.workers = workers
+        super().__init__(source, rescale=rescale, transform=transform, as_tensor=as_tensor,
+                         handlers=handlers, verify=verify, scan_workers=scan_workers,
+                         philips_scaling=philips_scaling)
+
+    def _setup(self, scan: ScanResult) -> None:
+        self._series_infos: list[SeriesInfo] = list(scan.series)
+
+    def __len__(self) -> int:
+        return len(self._series_infos)
+
+    @property
+    def series(self) -> list[SeriesInfo]:
+        """The series, in item order."""
+        return list(self._series_infos)
+
+    def __getitem__(self, i: int) -> Any:  # type: ignore[override]
+        from dicomdecode.assemble import load_series
+
+        i = self._position(i)
+        series = self._series_infos[i]
+        for ref in series.images:
+            self._check(os.fspath(ref.path))
+        volume = load_series(series, rescale=self.rescale, strict=self.strict,
+                             handlers=self.handlers, workers=self.workers,
+                             philips_scaling=self.philips_scaling)
+        return self._finish({
+            "image": volume.array,
+            "affine": np.asarray(volume.affine, dtype=np.float64),
+            "spacing": np.asarray(volume.spacing, dtype=np.float64),
+            "meta": volume.meta,
+            "series_uid": str(series.series_uid),
+            "series_key": str(series.uid),
+            "warnings": list(volume.warnings),
+            "index": i,
+        })
+
+
+__all__ = ["SliceDataset", "SeriesDataset", "TORCH_HINT"]
