@@ -21,6 +21,7 @@ from .errors import (
     MissingHandlerError,
     NoPixelDataError,
     NotDicomError,
+    ResourceLimitError,
     StaleIndexError,
     UnsupportedTransferSyntaxError,
 )
@@ -38,7 +39,8 @@ from .scan import ScanResult, SeriesInfo, scan  # noqa: E402
 _LAZY = {
     "available_handlers": "dicomdecode.decode.dispatch",
     "load_series": "dicomdecode.assemble",
-    "load": "dicomdecode.assemble",
+    "load": "dicomdecode.api",
+    "Options": "dicomdecode.options",
     "Volume": "dicomdecode.volume",
     "SliceInfo": "dicomdecode.volume",
     "build_index": "dicomdecode.apps.index",
@@ -72,6 +74,7 @@ __all__ = [
     "MissingHandlerError",
     "NoPixelDataError",
     "NotDicomError",
+    "ResourceLimitError",
     "StaleIndexError",
     "UnsupportedTransferSyntaxError",
     *_LAZY,

@@ -18,7 +18,7 @@ import pydicom
 import pytest
 from pydicom.pixels import apply_modality_lut
 
-from dicomdecode.assemble import load, load_series
+from dicomdecode import load, load_series
 from dicomdecode.errors import InconsistentSeriesError
 from dicomdecode.scan import scan
 from dicomdecode.volume import Volume
@@ -231,12 +231,15 @@ def _pydicom_file(name: str) -> str:
     return str(path)
 
 
-def test_ct_rescale_auto_keeps_int16_hounsfield() -> None:
+def test_ct_rescale_auto_dtype_from_header_range() -> None:
+    """The dtype holds every value the header allows: CT_small stores 16 signed bits with
+    intercept -1024, so HU can reach -33792: int32 (whatever the pixels happen to hold)."""
     path = _pydicom_file("CT_small.dcm")
     ds = _dcmread(path)
+    assert (ds.BitsStored, ds.PixelRepresentation, float(ds.RescaleIntercept)) == (16, 1, -1024)
     expected = apply_modality_lut(ds.pixel_array, ds)
     (vol,) = load(path)
-    assert vol.array.dtype == np.int16
+    assert vol.array.dtype == np.int32
     np.testing.assert_array_equal(vol.array[0], expected)
 
     (raw,) = load(path, rescale=False)

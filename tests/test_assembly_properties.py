@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from dicomdecode.assemble import load
+from dicomdecode import load
 
 
 def rotation(q: tuple[float, float, float, float]) -> np.ndarray:

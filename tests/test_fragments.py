@@ -10,7 +10,7 @@ from pathlib import Path
 from pydicom.data import get_testdata_file
 from pydicom.encaps import generate_frames
 
-from dicomdecode.read.fragments import _split_frames
+from dicomdecode.read.frames import _split_frames
 from dicomdecode.read.header import read_fast_header
 
 from .conftest import corpus_path

@@ -322,19 +322,19 @@ def test_series_dataset_corpus_several_series(corpus: Path) -> None:
 def _count_frame_decodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     """Spy on every handler's decode_frame and on the native read-by-offset path: the list
     grows by one per frame decoded or read."""
-    from dicomdecode.decode import stack as stack_decode
     from dicomdecode.decode.handlers import HANDLERS
+    from dicomdecode.decode.handlers import native as native_handler
 
     calls: list[tuple[str, int]] = []
-    original_read = stack_decode.read_native_into
+    original_read = native_handler.read_native_into
 
-    def read_spy(path, offset, source, indices, out):  # type: ignore[no-untyped-def]
-        done = original_read(path, offset, source, indices, out)
+    def read_spy(source, indices, out):  # type: ignore[no-untyped-def]
+        done = original_read(source, indices, out)
         if done:
             calls.extend(("native-offset", index) for index in indices)
         return done
 
-    monkeypatch.setattr(stack_decode, "read_native_into", read_spy)
+    monkeypatch.setattr(native_handler, "read_native_into", read_spy)
     for handler in HANDLERS.values():
         original = handler.decode_frame
 

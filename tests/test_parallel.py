@@ -18,8 +18,11 @@ def test_resolve_workers(monkeypatch):
     monkeypatch.delenv("DICOMDECODE_WORKERS", raising=False)
     assert parallel.resolve_workers(1, 100) == 1
     assert parallel.resolve_workers(8, 3) == 3  # never more workers than pieces of work
+    # the environment is read once, by Options; the engine takes the resolved number
+    from dicomdecode.options import Options
+
     monkeypatch.setenv("DICOMDECODE_WORKERS", "1")
-    assert parallel.resolve_workers(None, 100) == 1
+    assert parallel.resolve_workers(Options.resolve().workers, 100) == 1
     with pytest.raises(ValueError):
         parallel.resolve_workers(0, 10)
 

@@ -18,7 +18,7 @@ import pytest
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from dicomdecode.assemble import load
+from dicomdecode import load
 from dicomdecode.scan import ScanResult, scan
 
 

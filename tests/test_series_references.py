@@ -17,7 +17,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from dicomdecode.assemble import load
+from dicomdecode import load
 from dicomdecode.volume import Volume
 from tests.conftest import corpus_params, read_tsv
 

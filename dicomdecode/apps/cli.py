@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from dicomdecode import __version__
@@ -32,24 +32,60 @@ def _rescale(value: str) -> str | bool:
 
 
 def _handlers(value: str) -> str:
-    from dicomdecode.decode.handlers import HANDLERS
+    from dicomdecode.options import parse_handlers
 
-    names = [n.strip() for n in value.split(",") if n.strip()]
-    unknown = [n for n in names if n not in HANDLERS]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown handler(s) {', '.join(unknown) or value!r}; known: {', '.join(sorted(HANDLERS))}")
-    return ",".join(names)
-
-
-def _workers(value: str) -> int:
     try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError("--workers needs a whole number") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("--workers must be at least 1")
-    return n
+        names = parse_handlers(value, source="--handlers")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return ",".join(names or ())
+
+
+def _whole_number(flag: str) -> Callable[[str], int]:
+    """An argparse type for `flag`: a whole number >= 1, with the flag in its message."""
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} needs a whole number, not {value!r}") from None
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"{flag} must be at least 1, not {n}")
+        return n
+    parse.__name__ = flag.lstrip("-")  # argparse names the type in some messages
+    return parse
+
+
+def _decode_flags() -> argparse.ArgumentParser:
+    """The Options every reading subcommand takes (one definition, one meaning)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--handlers", type=_handlers, default=None, metavar="LIST",
+                        help="decoders to use, in order, e.g. gdcm,pylibjpeg "
+                             "(default: DICOMDECODE_HANDLERS or the measured order)")
+    common.add_argument("--rescale", type=_rescale, default="auto", metavar="auto|true|false",
+                        help="apply Rescale Slope/Intercept: auto (smallest exact dtype from "
+                             "the header), true (float32), false (stored values); default auto")
+    common.add_argument("--philips-scaling", choices=("precise", "display"), default="precise",
+                        help="Philips MR values: precise floating point (as dcm2niix, "
+                             "default) or the display Rescale Slope/Intercept")
+    common.add_argument("--invert-monochrome1", action="store_true",
+                        help="mirror MONOCHROME1 values so that higher means brighter")
+    common.add_argument("--mask-padding", action="store_true",
+                        help="Pixel Padding Value voxels become NaN (float32 output)")
+    common.add_argument("--keep-color", action="store_true",
+                        help="keep YCbCr data as stored instead of converting it to RGB")
+    common.add_argument("--max-bytes", type=_whole_number("--max-bytes"), default=None,
+                        metavar="N", help="refuse to decode a file or series needing more "
+                        "memory than N bytes (default: DICOMDECODE_MAX_BYTES or half the "
+                        "available memory)")
+    return common
+
+
+def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`dicomdecode.Options` keywords the decode flags set."""
+    return {"handlers": args.handlers, "rescale": args.rescale,
+            "philips_scaling": args.philips_scaling,
+            "invert_monochrome1": args.invert_monochrome1, "mask_padding": args.mask_padding,
+            "convert_color": not args.keep_color, "max_bytes": args.max_bytes}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,24 +99,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--handlers", type=_handlers, default=None, metavar="LIST",
-                        help="decoders to use, in order, e.g. gdcm,pylibjpeg")
+    common = _decode_flags()
 
     p = sub.add_parser("convert", parents=[common], help="convert a folder or file",
-                       description="Convert every series under SRC into DST.")
+                       description="Convert every series under SRC into DST, one output "
+                       "per series (or per file for --format dicom), and account for every "
+                       "input file (converted, skipped or failed) in the summary and report.")
     p.add_argument("src", metavar="SRC", help="a DICOM file or a folder (searched recursively)")
     p.add_argument("dst", metavar="DST", help="output folder (created if needed)")
     p.add_argument("--format", "-f", choices=FORMATS, default="nifti",
                    help="nifti (.nii.gz + .json), npy (+ .json), npz, zarr (one array per "
                         "series), dicom (each file uncompressed); default nifti")
-    p.add_argument("--workers", "-j", type=_workers, default=None,
-                   help="processes to use (default: all CPUs)")
+    p.add_argument("--workers", "-j", type=_whole_number("--workers"), default=None,
+                   help="processes to use (default: DICOMDECODE_WORKERS or all CPUs)")
     p.add_argument("--strict", action="store_true",
                    help="fail a series on any inconsistency instead of warning")
-    p.add_argument("--rescale", type=_rescale, default="auto", metavar="auto|true|false",
-                   help="apply Rescale Slope/Intercept: auto (smallest exact dtype), "
-                        "true (float32), false (stored values); default auto")
     p.add_argument("--report", metavar="PATH", default=None,
                    help="write a JSON report of every input file")
     again = p.add_mutually_exclusive_group()
@@ -92,28 +125,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-patient", action="store_true",
                    help="put Patient ID/Name in output names (off by default)")
 
-    p = sub.add_parser("scan", help="list the series that convert would write, and skips")
+    p = sub.add_parser("scan", help="list the series that convert would write, and skips",
+                       description="Read headers only (no pixels) and list each series "
+                       "convert would write, with the shape of its array, and every file "
+                       "skipped with the reason.")
     p.add_argument("src", metavar="SRC", nargs="+")
     p.add_argument("--json", action="store_true", help="print the scan result as JSON")
 
     p = sub.add_parser("preview", parents=[common],
-                       help="PNG of three orthogonal mid-slices per series")
+                       help="PNG of three orthogonal mid-slices per series",
+                       description="Load every series under SRC and draw three orthogonal "
+                       "mid-slices of each (windowed from the data) into one PNG at OUT.")
     p.add_argument("src", metavar="SRC")
     p.add_argument("out", metavar="OUT.png")
-    p.add_argument("--max-series", type=_workers, default=16)
-    p.add_argument("--size", type=_workers, default=256, help="panel size in pixels")
+    p.add_argument("--max-series", type=_whole_number("--max-series"), default=16,
+                   help="draw at most this many series (default 16)")
+    p.add_argument("--size", type=_whole_number("--size"), default=256,
+                   help="panel size in pixels (default 256)")
 
-    p = sub.add_parser("handlers", help="which decoder handles which transfer syntax")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("handlers", help="which decoder handles which transfer syntax",
+                       description="One row per transfer syntax of the standard: the "
+                       "decoders installed for it, in the order they are tried, and the pip "
+                       "extra that adds one where none is installed.")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
 
-    p = sub.add_parser("info", help="header facts about one file's pixel data")
+    p = sub.add_parser("info", help="header facts about one file's pixel data",
+                       description="Transfer syntax, image size, bits, colour space and the "
+                       "decoders that would be tried for one DICOM file (header only).")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the facts as JSON")
 
-    p = sub.add_parser("index", help="scan once and save what data loaders need (JSON)")
+    p = sub.add_parser("index", help="scan once and save what data loaders need (JSON)",
+                       description="Scan SRC once and save the series, the pixel offsets "
+                       "and each file's size and modification time to INDEX, so "
+                       "SliceDataset/SeriesDataset start without rescanning and notice "
+                       "files that changed since.")
     p.add_argument("src", metavar="SRC", nargs="+")
     p.add_argument("index", metavar="INDEX")
-    p.add_argument("-j", "--workers", type=_workers, default=None)
+    p.add_argument("-j", "--workers", type=_whole_number("--workers"), default=None,
+                   help="processes for the scan (default: all CPUs)")
     return parser
 
 
@@ -129,10 +179,10 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         report = convert(args.src, args.dst, fmt=args.format, workers=args.workers,
-                         handlers=args.handlers, strict=args.strict, rescale=args.rescale,
-                         force=args.force, resume=args.resume, report_path=args.report,
+                         strict=args.strict, force=args.force, resume=args.resume,
+                         report_path=args.report,
                          progress=False if args.quiet else (True if args.progress else None),
-                         include_patient=args.include_patient)
+                         include_patient=args.include_patient, **options_from_args(args))
     except (ValueError, OSError) as exc:  # bad option values, DST not a folder, ...
         _err(str(exc))
         return EXIT_USAGE
@@ -175,13 +225,14 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 def _cmd_preview(args: argparse.Namespace) -> int:
     from dicomdecode.apps.preview import preview
+    from dicomdecode.options import Options
 
     if not os.path.exists(args.src):
         _err(f"{args.src}: no such file or folder")
         return EXIT_USAGE
     try:
         out, problems = preview(args.src, args.out, cell=args.size, max_series=args.max_series,
-                                handlers=args.handlers)
+                                options=Options.resolve(None, **options_from_args(args)))
     except ValueError as exc:
         _err(str(exc))
         return EXIT_FAILED

@@ -14,7 +14,6 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from dicomdecode.apps.naming import (
 )
 from dicomdecode.engine import parallel
 from dicomdecode.errors import DicomDecodeError, InconsistentSeriesError
+from dicomdecode.options import HandlerChoice, Options, RescaleMode
 from dicomdecode.writers import FORMATS, VOLUME_FORMATS, clean_temporaries, output_paths, write_json
 
 CONVERTED, SKIPPED, FAILED = "converted", "skipped", "failed"
@@ -37,6 +37,19 @@ _BENIGN_SKIPS = ("not dicom", "no pixel data", "dicomdir", "duplicate of", "not 
 # an image header (Rows/Columns) without Pixel Data: a truncated or broken image file
 _TRUNCATED = "no pixel data element"
 _MAX_RETRIES = 8
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """What every conversion task needs besides its series: the checked decode options and
+    the output policy. Picklable, so tasks carry it to worker processes."""
+
+    options: Options
+    fmt: str
+    dst: str
+    force: bool = False
+    resume: bool = False
+    include_patient: bool = False
 
 
 @dataclass
@@ -129,14 +142,14 @@ def _error_reason(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- tasks
 
 
-def _convert_series(series: Any, base: str, fmt: str, opts: dict[str, Any]) -> SeriesOutcome:
+def _convert_series(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesOutcome:
     """Load one series and write it; files that could not be used are reported failed.
 
     When a multi-file series cannot be one volume at all (lenient mode), each file is
     converted on its own (``<name>_<hash>``) so one odd file does not sink the others.
     """
     out = _convert_one(series, base, fmt, opts)
-    if (out.status != FAILED or opts["strict"] or len(series.files) < 2
+    if (out.status != FAILED or opts.options.strict or len(series.files) < 2
             or out.reason.startswith("output exists")):
         return out
     whole_reason = out.reason
@@ -156,20 +169,20 @@ def _convert_series(series: Any, base: str, fmt: str, opts: dict[str, Any]) -> S
     return salvage
 
 
-def _convert_one(series: Any, base: str, fmt: str, opts: dict[str, Any]) -> SeriesOutcome:
+def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesOutcome:
     """Load ``series`` as one Volume and write it to ``base`` + format suffixes."""
-    from dicomdecode.assemble import load_series
+    from dicomdecode.assemble import assemble_series
     from dicomdecode.writers import write_volume
 
     name = Path(base).name
     out = SeriesOutcome(name=name, uid=series.uid, files=list(series.files))
     targets = output_paths(base, fmt)
     existing = [p for p in targets if p.exists()]
-    if existing and opts["resume"] and len(existing) == len(targets):
+    if existing and opts.resume and len(existing) == len(targets):
         out.outputs = [str(p) for p in targets]
         out.reason = RESUMED
         return out
-    if existing and not (opts["force"] or opts["resume"]):
+    if existing and not (opts.force or opts.resume):
         out.status, out.reason = FAILED, (f"output exists: {existing[0]} "
                                           "(use --resume to keep it or --force to overwrite)")
         return out
@@ -177,12 +190,11 @@ def _convert_one(series: Any, base: str, fmt: str, opts: dict[str, Any]) -> Seri
     volume = None
     for _ in range(_MAX_RETRIES):
         try:
-            volume = load_series(current, rescale=opts["rescale"], strict=opts["strict"],
-                                 handlers=opts["handlers"], workers=opts["load_workers"])
+            volume = assemble_series(current, opts.options)
             break
         except DicomDecodeError as exc:
             bad = exc.path if exc.path in current.files else None
-            if bad is None or opts["strict"] or len(current.files) < 2:
+            if bad is None or opts.options.strict or len(current.files) < 2:
                 out.status, out.reason = FAILED, _error_reason(exc)
                 if isinstance(exc, InconsistentSeriesError) and exc.paths:
                     out.info["paths"] = exc.paths
@@ -198,10 +210,11 @@ def _convert_one(series: Any, base: str, fmt: str, opts: dict[str, Any]) -> Seri
         out.status, out.reason = FAILED, "too many bad files in this series"
         return out
     used = {s.path for s in volume.slices}
+    decode_failures = volume.meta.get("FailedFiles") or {}
     if used:
         for path in current.files:
             if path not in used and path not in out.file_failures:
-                out.file_failures[path] = _reason_in_warnings(path, volume.warnings)
+                out.file_failures[path] = decode_failures.get(path, "not used in the volume")
     try:
         out.outputs = [str(p) for p in write_volume(volume, base, fmt)]
     except Exception as exc:
@@ -211,17 +224,6 @@ def _convert_one(series: Any, base: str, fmt: str, opts: dict[str, Any]) -> Seri
                 "spacing": [round(v, 6) for v in volume.spacing],
                 "warnings": list(volume.warnings)}
     return out
-
-
-def _reason_in_warnings(path: str, warnings: list[str]) -> str:
-    """The part of an assembly warning about ``path`` ("...: p1: reason1; p2: reason2")."""
-    ordered = sorted(warnings, key=lambda w: not w.startswith("could not decode"))
-    for w in ordered:
-        i = w.find(path)
-        if i >= 0:
-            segment = w[i + len(path):].lstrip(": ")
-            return segment.split("; ")[0] or w
-    return "not used in the volume"
 
 
 def _patient_identifiers(path: str) -> list[str]:
@@ -237,26 +239,32 @@ def _patient_identifiers(path: str) -> list[str]:
     return [str(ds.get("PatientID", "") or ""), name, *name.replace("=", "^").split("^")]
 
 
-def _convert_file(path: str, target: str, opts: dict[str, Any]) -> SeriesOutcome:
+def _patient_label(path: str) -> str | None:
+    """Patient ID, else Patient Name, of one file (for ``include_patient`` names)."""
+    ids = [i for i in _patient_identifiers(path)[:2] if i]
+    return ids[0] if ids else None
+
+
+def _convert_file(path: str, target: str, opts: JobSettings) -> SeriesOutcome:
     """Rewrite one file as uncompressed DICOM."""
     from dicomdecode.writers.dicom import write_decompressed
 
-    if not opts["include_patient"]:
-        scrubbed = scrub_identifiers(Path(target), opts["dst"], _patient_identifiers(path))
+    if not opts.include_patient:
+        scrubbed = scrub_identifiers(Path(target), opts.dst, _patient_identifiers(path))
         if str(scrubbed) != target:  # keep names unique: two patients may scrub alike
             scrubbed = scrubbed.with_name(
                 f"{scrubbed.stem}_{short_hash(_key(path))}{scrubbed.suffix}")
         target = str(scrubbed)
     out = SeriesOutcome(name=Path(target).name, uid=path, files=[path])
     t = Path(target)
-    if t.exists() and opts["resume"]:
+    if t.exists() and opts.resume:
         out.outputs, out.reason = [target], RESUMED
-    elif t.exists() and not opts["force"]:
+    elif t.exists() and not opts.force:
         out.status, out.reason = FAILED, (f"output exists: {target} "
                                           "(use --resume to keep it or --force to overwrite)")
     else:
         try:
-            out.outputs = [str(write_decompressed(path, t, handlers=opts["handlers"]))]
+            out.outputs = [str(write_decompressed(path, t, options=opts.options))]
         except Exception as exc:
             out.status, out.reason = FAILED, _error_reason(exc)
     if out.outputs:
@@ -283,27 +291,21 @@ def _dicom_targets(paths: Iterable[str], src: str, dst: str) -> dict[str, str]:
 
 def _run(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]],
          workers: int, tick: Callable[[int], None]) -> Iterator[SeriesOutcome]:
-    """Run tasks serially or in a process pool, yielding outcomes as they finish."""
-    if workers <= 1 or len(tasks) <= 1:
-        for fn, args, weight in tasks:
-            outcome = fn(*args)
-            tick(weight)
-            yield outcome
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(fn, *args): (args, weight) for fn, args, weight in tasks}
-        for fut in as_completed(futures):
-            args, weight = futures[fut]
-            try:
-                outcome = fut.result()
-            except Exception as exc:  # worker died (memory) or could not pickle
-                first = args[0]
-                files = list(getattr(first, "files", [first]))
-                outcome = SeriesOutcome(name=str(args[1]), uid=str(getattr(first, "uid", first)),
-                                        files=files, status=FAILED,
-                                        reason=f"worker failed: {_error_reason(exc)}")
-            tick(weight)
-            yield outcome
+    """Run tasks (serially or on the engine's process pool), yielding outcomes as they
+    finish; a task whose worker died is reported failed, never lost."""
+    runnable = [(fn, args) for fn, args, _ in tasks]
+    weights = {id(task): weight for task, (*_, weight) in zip(runnable, tasks, strict=True)}
+    for task, result in parallel.run_unordered(runnable, workers,
+                                               share_memory=parallel.fork_is_safe()):
+        args, weight = task[1], weights[id(task)]
+        if isinstance(result, BaseException):
+            first = args[0]
+            files = list(getattr(first, "files", [first]))
+            result = SeriesOutcome(name=str(args[1]), uid=str(getattr(first, "uid", first)),
+                                   files=files, status=FAILED,
+                                   reason=f"worker failed: {_error_reason(result)}")
+        tick(weight)
+        yield result
 
 
 def _progress(total: int, show: bool) -> Any:
@@ -319,15 +321,41 @@ def _progress(total: int, show: bool) -> Any:
 
 
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: str = "nifti",
-            workers: int | None = 1, handlers: Any = None, strict: bool = False,
-            rescale: str | bool = "auto", force: bool = False, resume: bool = False,
+            workers: int | None = None, handlers: HandlerChoice = None, strict: bool = False,
+            rescale: RescaleMode = "auto", force: bool = False, resume: bool = False,
             report_path: str | os.PathLike[str] | None = None, progress: bool | None = None,
-            include_patient: bool = False) -> ConvertReport:
+            include_patient: bool = False, options: Options | None = None,
+            **option_kwargs: Any) -> ConvertReport:
     """Convert every series under ``src`` into ``dst`` as ``fmt``; return the report.
 
-    ``progress=None`` shows a bar only when stderr is a terminal. ``workers`` > 1 spreads
-    series (or files, for ``dicom``) over processes.
+    Args:
+        src: a DICOM file or a folder (searched recursively).
+        dst: the output folder (created); must not lie inside ``src``.
+        fmt: ``nifti``, ``npy``, ``npz``, ``zarr`` (one output per series) or ``dicom``
+            (each file rewritten uncompressed).
+        workers: processes; default ``DICOMDECODE_WORKERS`` or every CPU this process may
+            use. Series (or files, for ``dicom``) are spread over them.
+        handlers, strict, rescale, options, and any other :class:`dicomdecode.Options`
+            field as a keyword (``philips_scaling``, ``invert_monochrome1``,
+            ``mask_padding``, ``convert_color``, ``max_bytes``): how series are decoded
+            and assembled, checked before any file is read.
+        force / resume: overwrite existing outputs / keep them.
+        report_path: write the JSON report there.
+        progress: show a progress bar (default: when stderr is a terminal).
+        include_patient: put Patient ID (or Name) in output names (off by default).
+
+    Returns:
+        A :class:`ConvertReport`: every input file once (converted, skipped or failed).
+
+    Raises:
+        FileNotFoundError: `src` does not exist. ValueError / TypeError: a bad option.
+
+    Example:
+        >>> report = convert("test_data/series", "out", fmt="npy")  # doctest: +SKIP
+        >>> report.counts                                          # doctest: +SKIP
     """
+    decode_options = Options.resolve(options, handlers=handlers, strict=strict,
+                                     rescale=rescale, workers=workers, **option_kwargs)
     from dicomdecode.scan import iter_files, scan
 
     if fmt not in FORMATS:
@@ -340,10 +368,12 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     os.makedirs(dst_s, exist_ok=True)
     clean_temporaries(dst_s)
     # CPUs this process may use (affinity, cgroup quota), not the machine's count
-    workers = parallel.available_cpus() if workers is None else max(1, int(workers))
-    opts = {"rescale": rescale, "strict": strict, "handlers": handlers, "force": force,
-            "resume": resume, "load_workers": None if workers == 1 else 1,
-            "include_patient": include_patient, "dst": dst_s}
+    pool_size = parallel.resolve_workers(decode_options.workers, 1 << 30)
+    # one level of parallelism: series across processes, or inside each series when serial
+    series_options = dataclasses.replace(decode_options,
+                                         workers=None if pool_size == 1 else 1)
+    opts = JobSettings(options=series_options, fmt=fmt, dst=dst_s, force=force,
+                       resume=resume, include_patient=include_patient)
 
     all_files = list(iter_files(src_s))
     result = scan(src_s)
@@ -372,7 +402,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]] = []
     names: dict[str, str] = {}
     for series in result.series:
-        name = series_name(series, include_patient=include_patient)
+        patient = _patient_label(series.files[0]) if include_patient else None
+        name = series_name(series, include_patient=include_patient, patient=patient)
         names[series.uid] = name
         for path in series.files:
             e = entry(path)
@@ -394,7 +425,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     series_by_uid = {s.uid: s for s in result.series}
     with _progress(len(entries), bool(show)) as bar:
         bar.update(max(skipped_count, 0))
-        for outcome in _run(tasks, workers, bar.update):
+        for outcome in _run(tasks, pool_size, bar.update):
             _apply(outcome, entries, fmt)
             if fmt in VOLUME_FORMATS:
                 series_rows.append(_series_row(series_by_uid[outcome.uid], outcome))
@@ -415,7 +446,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
 
 
 def _rescue_duplicates(skipped: list[Any], entries: dict[str, FileEntry], dst: str, fmt: str,
-                       opts: dict[str, Any], include_patient: bool
+                       opts: JobSettings, include_patient: bool
                        ) -> Iterator[tuple[Any, SeriesOutcome]]:
     """Convert the skipped copies of instances whose kept copy failed, each on its own.
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dicomdecode.decode import PathLike, pixel_source, read_dataset
 from dicomdecode.decode.dispatch import candidates
+from dicomdecode.options import Options
 from dicomdecode.read import transfer_syntax as ts
+from dicomdecode.read.dataset import PathLike, pixel_source, read_dataset
 
 
 def file_info(path: PathLike) -> dict[str, Any]:
@@ -32,5 +33,6 @@ def file_info(path: PathLike) -> dict[str, Any]:
         "planar_configuration": source.planar_configuration,
         "modality": str(ds.get("Modality", "")),
         "manufacturer": str(ds.get("Manufacturer", "")),
-        "handlers": [h.name for h in candidates(source.transfer_syntax)],
+        "handlers": [h.name for h in candidates(source.transfer_syntax,
+                                                Options.resolve().handlers)],
     }

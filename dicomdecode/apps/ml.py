@@ -27,7 +27,7 @@ import math
 import operator
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,13 +39,17 @@ from dicomdecode.apps.index import (
     read_index,
     series_files,
 )
-from dicomdecode.decode.stack import FileJob, decode_into, describe, stack_shape
+from dicomdecode.assemble import assemble_series
+from dicomdecode.assemble import rescale as _rs
+from dicomdecode.decode import decode_source
+from dicomdecode.decode.canonical import target_dtype
+from dicomdecode.options import HandlerChoice, Options, PhilipsScaling, RescaleMode
+from dicomdecode.read.pixel_source import PixelSource, pixel_source_of_image
 
 if TYPE_CHECKING:
     from dicomdecode.scan import ScanResult, SeriesInfo
 
-Rescale = bool | Literal["auto"]
-PhilipsScaling = Literal["precise", "display"]
+Rescale = RescaleMode
 Item = dict[str, Any]
 Transform = Callable[[Item], Any]
 
@@ -113,20 +117,22 @@ class _DatasetBase(Sequence[Any]):
 
     def __init__(self, source: Any, *, rescale: Rescale = "auto",
                  transform: Transform | None = None, as_tensor: bool = False,
-                 handlers: str | Sequence[str] | None = None, verify: bool = True,
+                 handlers: HandlerChoice = None, verify: bool = True,
                  scan_workers: int | None = None,
-                 philips_scaling: PhilipsScaling = "precise") -> None:
-        if rescale not in (True, False, "auto"):
-            raise ValueError(f"rescale must be True, False or 'auto', not {rescale!r}")
+                 philips_scaling: PhilipsScaling = "precise",
+                 options: Options | None = None, **more: Any) -> None:
+        # checked here, once, before the scan: a typo fails at construction
+        self.options = Options.resolve(options, rescale=rescale, handlers=handlers,
+                                       philips_scaling=philips_scaling, **more)
         if as_tensor:
             _check_torch()
         index = _resolve(source, scan_workers)
-        self.rescale: Rescale = rescale
+        self.rescale: Rescale = self.options.rescale
         self.transform = transform
         self.as_tensor = as_tensor
-        self.handlers = handlers
+        self.handlers = self.options.handlers
         self.verify = verify
-        self.philips_scaling: PhilipsScaling = philips_scaling
+        self.philips_scaling: PhilipsScaling = self.options.philips_scaling
         self._index_path = index.path
         self._stamps: dict[str, tuple[int, int]] = {
             p: (s.size, s.mtime_ns) for p, s in index.files.items()}
@@ -174,34 +180,33 @@ class SliceDataset(_DatasetBase):
     scale applied (or to apply, with ``rescale=False``)}``. A Siemens mosaic gives one item
     per tile.
 
-    Rescale is the assembler's policy (:mod:`dicomdecode.rescale`): each slice uses its own
-    slope/intercept (Philips precise scaling by default), and the dtype is chosen from the
-    header values of the whole series, so every slice of one series has the dtype
-    ``load_series`` gives it and batches collate.
+    Rescale is the assembler's one policy (:mod:`dicomdecode.assemble.rescale`): each
+    slice uses its own slope/intercept (Philips precise scaling by default), and the dtype
+    is the one ``load_series`` gives the whole series (chosen from its header), so every
+    slice of one series has that dtype and batches collate.
+
+    Options (``rescale``, ``handlers``, ``philips_scaling``, or ``options=Options(...)``)
+    are checked when the dataset is made. ``strict``, ``mask_padding`` and
+    ``invert_monochrome1`` are volume-level options: :class:`SeriesDataset` takes them.
     """
 
     def _setup(self, scan: ScanResult) -> None:
-        from dicomdecode.assemble import rescale as _rs
-
-        # per series: (series_uid, key, unique scales, Bits Stored or None)
-        self._series: list[tuple[str, str, tuple[tuple[float, float], ...], int | None]] = []
+        # per series: (series_uid, key, output dtype)
+        self._series: list[tuple[str, str, np.dtype]] = []
         # per slice: (path, frame, position or None, series number, slope, intercept,
         #             mosaic (tile, n_tiles, tile_rows, tile_cols) or None)
         self._slices: list[tuple[str, int, tuple[float, ...] | None, int, float, float,
                                  tuple[int, int, int, int] | None]] = []
-        # per slice: what the fast readers need (pixel description and offset)
-        self._jobs: list[FileJob] = []
+        # per slice: the pixel description (header values and pixel offset, no pixels)
+        self._jobs: list[PixelSource] = []
         for s_idx, series in enumerate(scan.series):
             images = list(series.images)
-            scales, _ = _rs.effective_scales(
-                [im.slope for im in images], [im.intercept for im in images],
-                [im.private_scale_slope for im in images], self.philips_scaling)
-            unique: dict[tuple[float, float], None] = {}
+            scales, _ = _rs.image_scales(images, self.philips_scaling)
+            stored = target_dtype(pixel_source_of_image(images[0]))
+            dtype = _rs.series_dtype(series, stored, self.rescale, self.philips_scaling)
             for im, sc in zip(images, scales, strict=True):
-                unique.setdefault((float(sc.slope), float(sc.intercept)), None)
                 path = os.fspath(im.path)
-                job = FileJob(path, (int(im.frame),), (0,), describe(im),
-                              int(getattr(im, "pixel_offset", -1)))
+                job = pixel_source_of_image(im)
                 if im.mosaic_slices and im.mosaic_tile:
                     for k, pos in enumerate(_mosaic_positions(im)):
                         self._jobs.append(job)
@@ -214,9 +219,7 @@ class SliceDataset(_DatasetBase):
                 self._slices.append((path, int(im.frame), pos, s_idx, sc.slope,
                                      sc.intercept, None))
                 self._jobs.append(job)
-            bits = series.meta.get("BitsStored")
-            self._series.append((str(series.series_uid), str(series.uid), tuple(unique),
-                                 int(bits) if isinstance(bits, int) else None))
+            self._series.append((str(series.series_uid), str(series.uid), dtype))
 
     def __len__(self) -> int:
         return len(self._slices)
@@ -229,9 +232,9 @@ class SliceDataset(_DatasetBase):
     def __getitem__(self, i: int) -> Any:  # type: ignore[override]
         i = self._position(i)
         path, frame, pos, s_idx, slope, intercept, tile = self._slices[i]
-        series_uid, key, scales, bits = self._series[s_idx]
+        series_uid, key, dtype = self._series[s_idx]
         self._check(path)
-        image = self._decode(self._jobs[i], tile, scales, bits, slope, intercept)
+        image = self._decode(self._jobs[i], frame, tile, dtype, slope, intercept)
         position = np.asarray(pos if pos is not None else (math.nan,) * 3, dtype=np.float64)
         return self._finish({
             "image": image, "position": position, "series_uid": series_uid,
@@ -239,24 +242,15 @@ class SliceDataset(_DatasetBase):
             "slope": slope, "intercept": intercept,
         })
 
-    def _decode(self, job: FileJob, tile: tuple[int, int, int, int] | None,
-                scales: Sequence[tuple[float, float]], bits: int | None, slope: float,
-                intercept: float) -> np.ndarray:
-        from dicomdecode.assemble import rescale as _rs
-        from dicomdecode.decode.canonical import target_dtype
-
-        # the load path's readers: native pixels and compressed frames by file offset,
-        # the general decode otherwise (same values, see tests)
-        target = np.empty(stack_shape(job.source, 1), dtype=target_dtype(job.source))
-        decode_into(job, target, self.handlers)
-        stored = target[0]
+    def _decode(self, source: PixelSource, frame: int, tile: tuple[int, int, int, int] | None,
+                dtype: np.dtype, slope: float, intercept: float) -> np.ndarray:
+        # the same road as every decode: one frame of the described file
+        stored = decode_source(source, [frame], self.options).array[0]
         if tile is not None:
             from dicomdecode.scan.flavours.mosaic import untile
 
             k, n, tr, tc = tile
             stored = untile(stored, n, tr, tc)[k]
-        all_scales = [_rs.Scale(s, b) for s, b in scales]
-        dtype = _rs.output_dtype(self.rescale, stored.dtype, all_scales, bits)
         out = _rs.apply(stored, _rs.Scale(slope, intercept), dtype, self.rescale)
         return np.ascontiguousarray(out)
 
@@ -291,15 +285,18 @@ class SeriesDataset(_DatasetBase):
 
     def __init__(self, source: Any, *, rescale: Rescale = "auto",
                  transform: Transform | None = None, as_tensor: bool = False,
-                 handlers: str | Sequence[str] | None = None, verify: bool = True,
+                 handlers: HandlerChoice = None, verify: bool = True,
                  scan_workers: int | None = None,
                  philips_scaling: PhilipsScaling = "precise", strict: bool = False,
-                 workers: int | None = 1) -> None:
-        self.strict = strict
-        self.workers = workers
+                 workers: int | None = 1, invert_monochrome1: bool = False,
+                 mask_padding: bool = False, options: Options | None = None) -> None:
         super().__init__(source, rescale=rescale, transform=transform, as_tensor=as_tensor,
                          handlers=handlers, verify=verify, scan_workers=scan_workers,
-                         philips_scaling=philips_scaling)
+                         philips_scaling=philips_scaling, options=options, strict=strict,
+                         workers=workers, invert_monochrome1=invert_monochrome1,
+                         mask_padding=mask_padding)
+        self.strict = self.options.strict
+        self.workers = self.options.workers
 
     def _setup(self, scan: ScanResult) -> None:
         self._series_infos: list[SeriesInfo] = list(scan.series)
@@ -313,15 +310,11 @@ class SeriesDataset(_DatasetBase):
         return list(self._series_infos)
 
     def __getitem__(self, i: int) -> Any:  # type: ignore[override]
-        from dicomdecode.assemble import load_series
-
         i = self._position(i)
         series = self._series_infos[i]
         for ref in series.images:
             self._check(os.fspath(ref.path))
-        volume = load_series(series, rescale=self.rescale, strict=self.strict,
-                             handlers=self.handlers, workers=self.workers,
-                             philips_scaling=self.philips_scaling)
+        volume = assemble_series(series, self.options)
         return self._finish({
             "image": volume.array,
             "affine": np.asarray(volume.affine, dtype=np.float64),

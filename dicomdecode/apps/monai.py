@@ -24,6 +24,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without monai
     raise ImportError('dicomdecode.monai needs MONAI: pip install "dicomdecode[monai]"') from exc
 
 from dicomdecode.nifti import nifti_affine, nifti_data
+from dicomdecode.options import Options
 from dicomdecode.volume import Volume
 
 PathLike = str | os.PathLike[str]
@@ -36,14 +37,15 @@ class DicomDecodeReader(ImageReader):
 
     ``series``: which series to load when the input holds several (an index into the scan's
     series list, or a series key / Series Instance UID); by default more than one is an error
-    rather than a silent pick. Other keyword arguments go to
-    :func:`dicomdecode.assemble.load_series` (``rescale``, ``strict``, ``handlers``...).
+    rather than a silent pick. Other keyword arguments are :class:`dicomdecode.Options`
+    fields (``rescale``, ``strict``, ``handlers``...), checked when the reader is made.
     """
 
-    def __init__(self, series: int | str | None = None, **load_kwargs: Any) -> None:
+    def __init__(self, series: int | str | None = None, *, options: Options | None = None,
+                 **load_kwargs: Any) -> None:
         super().__init__()
         self.series = series
-        self.load_kwargs = load_kwargs
+        self.options = Options.resolve(options, **load_kwargs)
 
     def verify_suffix(self, filename: Sequence[PathLike] | PathLike) -> bool:
         """Folders, DICOM-looking names (.dcm, .ima, no extension) and index files."""
@@ -60,7 +62,7 @@ class DicomDecodeReader(ImageReader):
     def read(self, data: Sequence[PathLike] | PathLike, **kwargs: Any) -> Volume:
         """Scan the input (or load the index) and assemble the chosen series."""
         from dicomdecode.apps.index import is_index_file, load_index
-        from dicomdecode.assemble import load_series
+        from dicomdecode.assemble import assemble_series
         from dicomdecode.scan import scan
 
         names = [os.fspath(data)] if isinstance(data, str | os.PathLike) \
@@ -73,7 +75,7 @@ class DicomDecodeReader(ImageReader):
             reasons = "; ".join(f"{s.path}: {s.reason}" for s in result.skipped[:5])
             raise ValueError(f"no DICOM series in {names}" + (f" ({reasons})" if reasons else ""))
         chosen = self._choose(result.series, names)
-        return load_series(chosen, **{**self.load_kwargs, **kwargs})
+        return assemble_series(chosen, Options.resolve(self.options, **kwargs))
 
     def _choose(self, series: list[Any], names: list[str]) -> Any:
         if self.series is None:

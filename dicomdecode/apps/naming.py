@@ -41,11 +41,13 @@ def short_hash(text: str, n: int = 8) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:n]
 
 
-def series_name(series: Any, *, include_patient: bool = False) -> str:
+def series_name(series: Any, *, include_patient: bool = False, patient: str | None = None
+                ) -> str:
     """Base name for one series' outputs, e.g. ``0003_EPI_PE_AP_MR_1a2b3c4d``.
 
     Built from Series Number, Series Description and Modality (sanitised), plus a hash of
-    the series key (``series.uid``). Patient Name/ID only with ``include_patient=True``.
+    the series key (``series.uid``). `patient` (Patient ID or Name, read by the caller from
+    a file of the series) only with ``include_patient=True``.
     """
     number = getattr(series, "series_number", None)
     try:
@@ -54,7 +56,8 @@ def series_name(series: Any, *, include_patient: bool = False) -> str:
         num = safe_component(number, max_len=8)
     parts = [num]
     if include_patient:
-        pid = getattr(series, "patient_id", None) or getattr(series, "patient_name", None)
+        pid = patient or getattr(series, "patient_id", None) or getattr(series, "patient_name",
+                                                                          None)
         if pid:
             parts.append(safe_component(pid, max_len=32))
     desc = safe_component(getattr(series, "description", "") or "", max_len=48) \

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dicomdecode.options import HandlerChoice, Options
 from dicomdecode.writers import atomic_path
 
 if TYPE_CHECKING:
@@ -146,26 +147,28 @@ def write_preview(volumes: Sequence[Volume], out: str | os.PathLike[str], *,
 
 
 def preview(src: str | os.PathLike[str], out: str | os.PathLike[str], *, cell: int = CELL,
-            max_series: int = 16, handlers: object = None) -> tuple[Path, list[str]]:
+            max_series: int = 16, handlers: HandlerChoice = None,
+            options: Options | None = None) -> tuple[Path, list[str]]:
     """Scan ``src``, load up to ``max_series`` series, write the PNG.
 
     Returns the PNG path and the problems met (series that failed to load are left out).
+    Raises FileNotFoundError for a missing ``src`` and ValueError for a bad option.
     """
-    from dicomdecode.assemble import load_series
-    from dicomdecode.errors import DicomDecodeError
-    from dicomdecode.scan import scan
+    from dicomdecode.api import as_path_list, iter_volumes
+    from dicomdecode.scan import ScanResult, scan
 
-    result = scan(src)
-    volumes: list[Volume] = []
+    opts = Options.resolve(options, handlers=handlers)
+    result = scan(as_path_list(src), workers=opts.workers)
     problems: list[str] = []
-    for series in result.series:
-        if len(volumes) >= max_series:
-            problems.append(f"only the first {max_series} series are shown")
-            break
-        try:
-            volumes.append(load_series(series, handlers=handlers))
-        except DicomDecodeError as exc:
-            problems.append(f"series {series.uid}: {exc}")
+    if len(result.series) > max_series:
+        problems.append(f"only the first {max_series} series are shown")
+    shown = ScanResult(series=result.series[:max_series], skipped=result.skipped)
+    volumes: list[Volume] = []
+    for outcome in iter_volumes(shown, opts):
+        if outcome.volume is not None:
+            volumes.append(outcome.volume)
+        else:
+            problems.append(f"series {outcome.series.uid}: {outcome.error}")
     return write_preview(volumes, out, cell=cell), problems
 
 

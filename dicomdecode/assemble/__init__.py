@@ -1,14 +1,14 @@
 """SeriesInfo + decoded frames -> Volume: order, geometry checks, affine, rescale, 4D.
 
 ``scan`` has already put the images in (volume, slice) order from headers; this module
-decodes them (through :func:`dicomdecode.decode.decode`, so the dispatcher picks the
-handler), checks the geometry, builds the affine and applies the rescale policy.
+decodes them (the stack decode of :mod:`dicomdecode.decode.stack`, so the dispatcher
+picks the handler for every image), checks the geometry, builds the affine and applies
+the one dtype/rescale policy of :mod:`dicomdecode.assemble.rescale`.
 """
 
 from __future__ import annotations
 
 import os
-import warnings as _warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,8 +17,9 @@ import numpy as np
 from dicomdecode import geometry
 from dicomdecode.assemble import rescale as _rs
 from dicomdecode.decode.stack import decode_stack
-from dicomdecode.errors import DicomDecodeError, InconsistentSeriesError
-from dicomdecode.scan import ImageRef, SeriesInfo, scan
+from dicomdecode.errors import InconsistentSeriesError
+from dicomdecode.options import HandlerChoice, Options, PhilipsScaling, RescaleMode
+from dicomdecode.scan import ImageRef, SeriesInfo
 from dicomdecode.scan.flavours import mosaic
 from dicomdecode.volume import SliceInfo, Volume
 
@@ -55,13 +56,13 @@ def _kept_indices(series: SeriesInfo, ok: Sequence[bool], failures: dict[str, st
     return keep, n_vol
 
 
-def _decode_series(series: SeriesInfo, handlers: Any, workers: int | None
+def _decode_series(series: SeriesInfo, options: Options
                    ) -> tuple[np.ndarray, list[str], list[str], dict[str, str]]:
     """Stored values of every image as one stack, with per-image handler and photometric
     interpretation, and path -> reason for files that failed. A mosaic image becomes its
     tiles: ``(images, tiles, rows, cols)``."""
     images = series.images
-    stack, results = decode_stack(images, handlers=handlers, workers=workers)
+    stack, results = decode_stack(images, options)
     by_path = {r.path: r for r in results}
     failures = {r.path: r.error for r in results if r.error}
     first = images[0]
@@ -109,18 +110,40 @@ def _geometry(series: SeriesInfo, images: list[ImageRef], n_vol: int
     return g, positions  # type: ignore[return-value]
 
 
-def load_series(series: SeriesInfo, *, rescale: _rs.RescaleMode = "auto",
-                strict: bool = False, handlers: Any = None, workers: int | None = None,
-                philips_scaling: _rs.PhilipsScaling = "precise",
-                invert_monochrome1: bool = False, mask_padding: bool = False) -> Volume:
-    """Decode and assemble one series into a Volume.
+def load_series(series: SeriesInfo, *, rescale: RescaleMode = "auto", strict: bool = False,
+                handlers: HandlerChoice = None, workers: int | None = None,
+                philips_scaling: PhilipsScaling = "precise", invert_monochrome1: bool = False,
+                mask_padding: bool = False, options: Options | None = None) -> Volume:
+    """Decode and assemble one series (from :func:`dicomdecode.scan`) into a Volume.
 
-    ``strict=True`` raises InconsistentSeriesError (naming the files) for any problem
-    found; otherwise problems become ``Volume.warnings``. A gantry tilt is always only
-    a warning: the affine is sheared to match the slice positions. ``mask_padding=True``
-    turns voxels whose stored value is the Pixel Padding Value (or within the Pixel
-    Padding Range) into NaN, in a float32 array.
+    Args:
+        series: one :class:`~dicomdecode.series.SeriesInfo` of a scan result.
+        rescale, strict, handlers, workers, philips_scaling, invert_monochrome1,
+        mask_padding: see :class:`dicomdecode.Options` (each checked before decoding).
+        options: an Options object; the keywords override it.
+
+    Returns:
+        A :class:`~dicomdecode.volume.Volume`: ``array`` (slices, rows, cols[, samples]),
+        with a leading volume axis for 4D series; ``affine``; ``meta``; ``warnings``.
+
+    Raises:
+        InconsistentSeriesError: with ``strict=True``, for any problem found (naming the
+            files); otherwise problems become ``Volume.warnings``. A gantry tilt is only
+            a warning: the affine is sheared to match the slice positions.
+
+    Example:
+        >>> series = dicomdecode.scan("test_data/series").series[0]   # doctest: +SKIP
+        >>> dicomdecode.load_series(series, rescale=False).array.dtype  # doctest: +SKIP
     """
+    opts = Options.resolve(options, rescale=rescale, strict=strict, handlers=handlers,
+                           workers=workers, philips_scaling=philips_scaling,
+                           invert_monochrome1=invert_monochrome1, mask_padding=mask_padding)
+    return assemble_series(series, opts)
+
+
+def assemble_series(series: SeriesInfo, options: Options) -> Volume:
+    """:func:`load_series` with checked options (the form every entry point calls)."""
+    strict = options.strict
     warnings: list[str] = []
     if series.warnings:
         _fail_or_warn(strict, f"series {series.uid}: " + "; ".join(series.warnings),
@@ -130,7 +153,7 @@ def load_series(series: SeriesInfo, *, rescale: _rs.RescaleMode = "auto",
         problem = geometry.orientation_problem(first.orientation)
         if problem:
             _fail_or_warn(strict, problem, [first.path], warnings)
-    stack, handler_names, photometrics, failures = _decode_series(series, handlers, workers)
+    stack, handler_names, photometrics, failures = _decode_series(series, options)
     ok = [bool(h) for h in handler_names]
     keep, n_vol = _kept_indices(series, ok, failures, strict, warnings)
     images = [series.images[i] for i in keep]
@@ -147,24 +170,15 @@ def load_series(series: SeriesInfo, *, rescale: _rs.RescaleMode = "auto",
             bad = [images[i].path for i in geo.problem_slices if i < len(images)]
             _fail_or_warn(strict, f"series {series.uid}: {w}", bad or series.files, warnings)
 
-    rescale_mode = rescale_mode_of(rescale)
-    scales, convention = _rs.effective_scales(
-        [im.slope for im in images], [im.intercept for im in images],
-        [im.private_scale_slope for im in images], philips_scaling)
-    stored_dtype = stack.dtype
-    bits_stored = series.meta.get("BitsStored")
-    ranges = None
-    if stored_dtype.kind in "ui" and rescale_mode == "auto":
-        flat = stack.reshape(len(images), -1)
-        ranges = list(zip(flat.min(axis=1).tolist(), flat.max(axis=1).tolist(), strict=True))
-    padding = _padding_mask(stack, series.meta) if mask_padding else None
-    if padding is not None:
-        rescale_mode = True if rescale_mode is not False else False
-    dtype = _rs.output_dtype(rescale_mode, stored_dtype, scales,
-                             int(bits_stored) if isinstance(bits_stored, int) else None,
-                             ranges)
+    rescale_mode = options.rescale
+    scales, convention = _rs.image_scales(images, options.philips_scaling)
+    # The dtype comes from the header of the WHOLE series (not the data, not a subset), so
+    # every entry point and every subset of slices gets the same dtype.
+    dtype = _rs.series_dtype(series, stack.dtype, options.rescale, options.philips_scaling)
+    padding = _padding_mask(stack, series.meta) if options.mask_padding else None
     if padding is not None:
         dtype = np.dtype(np.float32)  # NaN needs a float array, rescaled or not
+        rescale_mode = rescale_mode is not False
     data = _rs.apply_stack(stack, scales, dtype, rescale_mode)
     if padding is not None:
         data[padding] = np.nan
@@ -176,7 +190,9 @@ def load_series(series: SeriesInfo, *, rescale: _rs.RescaleMode = "auto",
     photometric = photometrics[0]
     meta = _volume_meta(series, convention, rescale_mode, dtype, geo, photometric, n_vol)
     meta["PaddingMaskedVoxels"] = int(padding.sum()) if padding is not None else None
-    if photometric == "MONOCHROME1" and invert_monochrome1:
+    # structured: path -> why it is not in the volume (read by convert's report)
+    meta["FailedFiles"] = dict(sorted(failures.items()))
+    if photometric == "MONOCHROME1" and options.invert_monochrome1:
         vol = _invert(vol)
         meta["MONOCHROME1Inverted"] = True
     if n_vol == 1:
@@ -196,13 +212,6 @@ def _padding_mask(stack: np.ndarray, meta: dict[str, Any]) -> np.ndarray | None:
         low, high = sorted((value, limit))
         return (stack >= low) & (stack <= high)
     return stack == value
-
-
-def rescale_mode_of(value: Any) -> _rs.RescaleMode:
-    """Validate the ``rescale`` argument."""
-    if value is True or value is False or value == "auto":
-        return value  # type: ignore[no-any-return]
-    raise ValueError(f"rescale must be 'auto', True or False, not {value!r}")
 
 
 def _invert(vol: np.ndarray) -> np.ndarray:
@@ -247,41 +256,4 @@ def _slice_infos(images: list[ImageRef], handler_names: list[str], scales: list[
     return out
 
 
-def load(paths: PathLike | Sequence[PathLike], *, rescale: Any = "auto", strict: bool = False,
-         handlers: Any = None, workers: int | None = None,
-         philips_scaling: _rs.PhilipsScaling = "precise",
-         invert_monochrome1: bool = False, mask_padding: bool = False) -> list[Volume]:
-    """Scan ``paths`` and assemble every series found (one Volume each).
-
-    The files that were skipped are listed in each Volume's ``meta["SkippedFiles"]``
-    only when ``strict`` is False; use :func:`dicomdecode.scan.scan` for the full account.
-    """
-    result = scan(paths, workers=workers)
-    volumes: list[Volume] = []
-    failed: list[tuple[str, str]] = []
-    for series in result.series:
-        try:
-            volumes.append(load_series(series, rescale=rescale, strict=strict,
-                                       handlers=handlers, workers=workers,
-                                       philips_scaling=philips_scaling,
-                                       invert_monochrome1=invert_monochrome1,
-                                       mask_padding=mask_padding))
-        except DicomDecodeError as exc:
-            if strict:
-                raise
-            # One series that cannot be loaded never loses the others.
-            failed.append((series.uid, str(exc)))
-            _warnings.warn(f"series {series.uid} could not be loaded: {exc}", stacklevel=2)
-    if strict and result.skipped:
-        unreadable = [s for s in result.skipped if s.reason.startswith(("unreadable", "unusable"))]
-        if unreadable:
-            raise InconsistentSeriesError(
-                "unreadable files: " + "; ".join(f"{s.path}: {s.reason}" for s in unreadable),
-                [s.path for s in unreadable])
-    for v in volumes:
-        v.meta["SkippedFiles"] = [(s.path, s.reason) for s in result.skipped]
-        v.meta["FailedSeries"] = failed
-    return volumes
-
-
-__all__ = ["load", "load_series"]
+__all__ = ["assemble_series", "load_series"]

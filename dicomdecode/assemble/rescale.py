@@ -1,21 +1,28 @@
 """dtype and rescale policy: which slope/intercept apply, and which dtype holds the result.
 
-The output dtype is decided from every slice's slope and intercept and the range of its
-stored values (all handlers give identical stored values, and min/max ignore order), so
-the same input gives the same dtype whatever the handler or the file order. Integer
-results never get a dtype narrower than the stored one.
+ONE rule, used by ``load_series``, ``SliceDataset``, the MONAI reader and ``convert``:
+the output dtype of a series is decided from its HEADER alone: every image's slope and
+intercept (after the Philips rule) and the stored-value range that Bits Stored and Pixel
+Representation allow. Never from the decoded values, so the same series gets the same
+dtype whatever the handler, the file order, the entry point, or the subset of slices
+read (a data loader reading one slice agrees with the full volume).
+
+``rescale="auto"``: identity scales keep the stored dtype; integer slopes/intercepts give
+the smallest integer dtype, at least as wide as the stored one, that holds every value
+the header allows (CT stored in 12 bits with intercept -1024 stays int16; CT declaring 16
+stored bits with intercept -1024 can reach -33792 and becomes int32); anything
+fractional gives float32. ``True`` always float32, ``False`` the stored dtype.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
 import numpy as np
 
-RescaleMode = Literal["auto"] | bool
-PhilipsScaling = Literal["precise", "display"]
+from dicomdecode.options import PhilipsScaling, RescaleMode
 
 _INT_CANDIDATES = (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.int64)
 
@@ -43,8 +50,6 @@ def effective_scales(slopes: Sequence[float], intercepts: Sequence[float],
                      private_scale_slopes: Sequence[float | None],
                      philips_scaling: PhilipsScaling = "precise") -> tuple[list[Scale], str]:
     """Per-slice scales and the name of the convention used ("standard" or "philips-...")."""
-    if philips_scaling not in ("precise", "display"):
-        raise ValueError(f"philips_scaling must be 'precise' or 'display', not {philips_scaling!r}")
     has_private = any(s not in (None, 0) for s in private_scale_slopes)
     if philips_scaling == "precise" and has_private:
         return ([philips_precise(s, i, p) for s, i, p in
@@ -52,6 +57,21 @@ def effective_scales(slopes: Sequence[float], intercepts: Sequence[float],
                 "philips-precise (FP = (SV*RS+RI)/(RS*SS))")
     name = "philips-display (RescaleSlope/Intercept)" if has_private else "standard"
     return [Scale(float(s), float(i)) for s, i in zip(slopes, intercepts, strict=True)], name
+
+
+def image_scales(images: Sequence[Any], philips_scaling: PhilipsScaling
+                 ) -> tuple[list[Scale], str]:
+    """:func:`effective_scales` of a scan's ImageRefs."""
+    return effective_scales([im.slope for im in images], [im.intercept for im in images],
+                            [im.private_scale_slope for im in images], philips_scaling)
+
+
+def series_dtype(series: Any, stored_dtype: np.dtype, mode: RescaleMode,
+                 philips_scaling: PhilipsScaling) -> np.dtype:
+    """The output dtype of `series` (a SeriesInfo): the one policy of this module."""
+    scales, _ = image_scales(series.images, philips_scaling)
+    bits = series.meta.get("BitsStored")
+    return output_dtype(mode, stored_dtype, scales, int(bits) if isinstance(bits, int) else None)
 
 
 def stored_range(bits_stored: int, signed: bool) -> tuple[int, int]:
@@ -66,16 +86,10 @@ def _is_integral(x: float) -> bool:
 
 
 def output_dtype(mode: RescaleMode, stored_dtype: np.dtype, scales: Sequence[Scale],
-                 bits_stored: int | None = None,
-                 stored_ranges: Sequence[tuple[int, int]] | None = None) -> np.dtype:
-    """dtype of the assembled array for this rescale mode.
+                 bits_stored: int | None = None) -> np.dtype:
+    """dtype of the assembled array for this rescale mode (the rule in the module text).
 
-    ``False`` keeps the stored dtype; ``True`` gives float32; ``"auto"`` keeps the stored
-    dtype for identity scales, picks the smallest integer dtype (at least as wide as the
-    stored one) that holds every rescaled value for integer slopes/intercepts, and
-    float32 otherwise. ``stored_ranges`` are per-slice (min, max) of the stored values;
-    without them the full range Bits Stored allows is assumed.
-    """
+    `bits_stored` bounds the stored values (default: the whole stored dtype)."""
     stored_dtype = np.dtype(stored_dtype)
     if mode is False:
         return stored_dtype
@@ -91,11 +105,9 @@ def output_dtype(mode: RescaleMode, stored_dtype: np.dtype, scales: Sequence[Sca
         return np.dtype(np.float32)
     if stored_dtype.kind not in "ui":  # e.g. bool masks: nothing sensible to rescale
         return np.dtype(np.float32)
-    if stored_ranges is None:
-        bits = bits_stored or stored_dtype.itemsize * 8
-        stored_ranges = [stored_range(bits, stored_dtype.kind == "i")] * len(scales)
-    values = [v for s, (lo, hi) in zip(scales, stored_ranges, strict=True)
-              for v in (lo * s.slope + s.intercept, hi * s.slope + s.intercept)]
+    bits = min(bits_stored or stored_dtype.itemsize * 8, stored_dtype.itemsize * 8)
+    lo, hi = stored_range(bits, stored_dtype.kind == "i")
+    values = [v for s in scales for v in (lo * s.slope + s.intercept, hi * s.slope + s.intercept)]
     vmin, vmax = min(values), max(values)
     for cand in _INT_CANDIDATES:
         info = np.iinfo(cand)
@@ -111,8 +123,7 @@ def apply(stored: np.ndarray, scale: Scale, dtype: np.dtype, mode: RescaleMode) 
     if mode is False or (scale.slope == 1 and scale.intercept == 0):
         return stored.astype(dtype, copy=False)
     if np.dtype(dtype).kind == "f":
-        work = np.float64 if np.dtype(dtype).itemsize >= 8 else np.float64
-        out = stored.astype(work) * scale.slope + scale.intercept
+        out = stored.astype(np.float64) * scale.slope + scale.intercept
         return out.astype(dtype)
     out_i = stored.astype(np.int64) * int(scale.slope) + int(scale.intercept)
     return out_i.astype(dtype)

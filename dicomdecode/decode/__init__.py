@@ -1,183 +1,55 @@
 """One file in, canonical frames out: the public ``decode`` / ``decode_file`` calls.
 
-Reads the file with pydicom, describes its pixel data as a :class:`PixelSource`, and
-hands it to the dispatcher. Every failure becomes a typed error naming the file.
+``decode(path)`` is the stack decode of a series of one: the file is described by the
+reading layer (:func:`dicomdecode.read.describe.describe_file`), then decoded through
+the same :func:`dicomdecode.decode.dispatch.decode_into` as every image of ``load``,
+``convert`` and the data-loader datasets, so the same file gives the same pixels, dtype,
+handler record and errors on every road.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dicomdecode.decode.dispatch import HandlerChoice, decode_source
-from dicomdecode.decode.handlers import PixelSource
-from dicomdecode.errors import DecodeError, DicomDecodeError, NoPixelDataError, NotDicomError
-from dicomdecode.read import transfer_syntax as ts
+from dicomdecode.decode.canonical import target_dtype
+from dicomdecode.decode.dispatch import decode_into
+from dicomdecode.options import HandlerChoice, Options
+from dicomdecode.read.dataset import has_pixel_data, pixel_source
+from dicomdecode.read.describe import describe_file
+from dicomdecode.read.pixel_source import PixelSource
 
-if TYPE_CHECKING:  # pydicom is imported on first use: a scan of native files never needs it
+if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
 PathLike = str | os.PathLike[str]
 
-_PIXEL_KEYWORDS = (
-    ("PixelData", 0),
-    ("FloatPixelData", 32),
-    ("DoubleFloatPixelData", 64),
-)
-
 
 @dataclass
 class Decoded:
-    """Canonical frames of one file and how they were obtained."""
+    """Canonical frames of one file and how they were obtained.
 
-    array: np.ndarray  # (frames, rows, cols[, samples])
-    photometric_interpretation: str  # of `array` (e.g. RGB after YBR conversion)
+    ``array`` is ``(frames, rows, cols[, samples])`` with the dtype Bits Allocated and
+    Pixel Representation give (uint8 ... int32, float32/64 for float pixel data);
+    ``photometric_interpretation`` is the colour space of ``array`` (RGB after a YCbCr
+    conversion); ``handler`` the decoder that produced it.
+    """
+
+    array: np.ndarray
+    photometric_interpretation: str
     handler: str
     transfer_syntax: str
     path: str
 
 
-def read_dataset(path: PathLike, *, stop_before_pixels: bool = False) -> Dataset:
-    """Read a DICOM file, with or without the Part 10 header, as a typed error if not DICOM."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    name = os.fspath(path)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            ds = pydicom.dcmread(name, stop_before_pixels=stop_before_pixels)
-        _raise_if_truncated(caught, name)
-        return ds
-    except InvalidDicomError:
-        pass
-    except DicomDecodeError:
-        raise
-    except (OSError, MemoryError) as exc:
-        raise DecodeError(f"cannot read file: {exc}", name) from exc
-    except Exception as exc:  # pydicom raises many kinds on corrupt headers
-        raise DecodeError(f"unreadable DICOM header: {type(exc).__name__}: {exc}", name) from exc
-    # No 'DICM' preamble: old ACR-NEMA style or raw dataset. Accept it only if it parses to
-    # something that looks like an image or a DICOM object, never a random file.
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(name, force=True, stop_before_pixels=stop_before_pixels)
-            plausible = "SOPClassUID" in ds or ("Rows" in ds and "Columns" in ds)
-    except Exception:
-        plausible = False
-    if not plausible:
-        raise NotDicomError("not a DICOM file (no DICM preamble and no DICOM dataset)", name)
-    return ds
-
-
-def _raise_if_truncated(caught: list[warnings.WarningMessage], name: str) -> None:
-    """pydicom reads a truncated file as a partial dataset with only a warning: refuse it."""
-    for warning in caught:
-        text = str(warning.message)
-        if "End of file reached" in text or "truncated" in text.lower():
-            raise DecodeError(f"file is truncated: {text}", name)
-
-
-def transfer_syntax_of(ds: Dataset) -> str:
-    """The file's Transfer Syntax UID; inferred from the encoding when File Meta is absent."""
-    meta = getattr(ds, "file_meta", None)
-    uid = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
-    if uid:
-        return str(uid).strip().rstrip("\x00")
-    implicit, little = getattr(ds, "original_encoding", (True, True))
-    if implicit is None:
-        implicit, little = True, True
-    if implicit:
-        return ts.IMPLICIT_VR_LITTLE_ENDIAN
-    return ts.EXPLICIT_VR_LITTLE_ENDIAN if little else ts.EXPLICIT_VR_BIG_ENDIAN
-
-
-def _int(ds: Dataset, keyword: str, default: int) -> int:
-    value = ds.get(keyword, None)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def describe_pixels(ds: Dataset, path: PathLike, *, float_bits: int = 0,
-                    pixel_vr: str = "OW") -> PixelSource:
-    """The pixel description of `ds` (header attributes only; no pixel bytes attached)."""
-    name = os.fspath(path)
-    uid = transfer_syntax_of(ds)
-    samples = _int(ds, "SamplesPerPixel", 1)
-    bits_allocated = _int(ds, "BitsAllocated", float_bits or 16)
-    default_pi = "MONOCHROME2" if samples == 1 else "RGB"
-    source = PixelSource(
-        path=name,
-        transfer_syntax=uid,
-        rows=_int(ds, "Rows", 0),
-        columns=_int(ds, "Columns", 0),
-        samples_per_pixel=samples,
-        bits_allocated=bits_allocated,
-        bits_stored=_int(ds, "BitsStored", bits_allocated),
-        pixel_representation=_int(ds, "PixelRepresentation", 0),
-        photometric_interpretation=str(ds.get("PhotometricInterpretation", default_pi)).strip()
-        or default_pi,
-        planar_configuration=_int(ds, "PlanarConfiguration", 0),
-        number_of_frames=max(_int(ds, "NumberOfFrames", 1), 1),
-        float_pixels=float_bits,
-        big_endian=uid == ts.EXPLICIT_VR_BIG_ENDIAN,
-        pixel_vr=pixel_vr,
-    )
-    if source.rows <= 0 or source.columns <= 0:
-        raise DecodeError(f"invalid image size {source.rows}x{source.columns}", name)
-    return source
-
-
-def pixel_source(ds: Dataset, path: PathLike) -> PixelSource:
-    """Describe `ds`'s pixel data for the handlers; raise if there is none or it's broken."""
-    name = os.fspath(path)
-    keyword, float_bits = next(((k, b) for k, b in _PIXEL_KEYWORDS if k in ds), ("", 0))
-    if not keyword:
-        if "Rows" in ds and "Columns" in ds:
-            raise DecodeError("image attributes present but Pixel Data is missing "
-                              "(truncated file?)", name)
-        sop = ds.get("SOPClassUID", "")
-        label = getattr(sop, "name", "") or str(sop) or "unknown SOP class"
-        raise NoPixelDataError(f"no pixel data ({label})", name)
-    for required in ("Rows", "Columns"):
-        if required not in ds:
-            raise DecodeError(f"pixel data present but ({required}) is missing", name)
-
-    uid = transfer_syntax_of(ds)
-    element = ds[keyword]
-    value = element.value
-    if value is None or len(value) == 0:
-        raise DecodeError("Pixel Data is empty (truncated file?)", name)
-    source = describe_pixels(ds, name, float_bits=float_bits, pixel_vr=str(element.VR))
-    if element.is_undefined_length:
-        source.frames = _encapsulated_frames(ds, value, source)
-    else:
-        row = ts.lookup(uid)
-        if row is not None and row.encapsulated:
-            raise DecodeError(
-                f"transfer syntax '{row.name}' ({uid}) needs encapsulated pixel data, "
-                "but Pixel Data has a defined length", name)
-        source.native = bytes(value) if not isinstance(value, bytes) else value
-    return source
-
-
-def _encapsulated_frames(ds: Dataset, value: bytes, source: PixelSource) -> list[bytes]:
-    from dicomdecode.read.fragments import split_frames
-
-    extended = None
-    if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
-        extended = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
-    return split_frames(value, source, extended)
+def frames_shape(source: PixelSource, count: int) -> tuple[int, ...]:
+    """Shape of `count` canonical frames of `source`."""
+    shape: tuple[int, ...] = (count, source.rows, source.columns)
+    return shape + ((source.samples_per_pixel,) if source.samples_per_pixel > 1 else ())
 
 
 def decode(
@@ -188,29 +60,71 @@ def decode(
     convert_color: bool = True,
     dataset: Dataset | None = None,
     out: np.ndarray | None = None,
+    options: Options | None = None,
 ) -> Decoded:
     """Decode one file's pixel data into canonical frames.
 
-    `frames` picks 0-based frame indices (default: all). `dataset` is an already-read
-    Dataset of that file (read again if it lacks pixel data). `out` is an optional array to
-    decode into, shaped like the result.
+    Args:
+        path: the DICOM file.
+        handlers: decoders to try, in order (``"gdcm,pylibjpeg"`` or a list); default
+            ``DICOMDECODE_HANDLERS`` or the measured preference order.
+        frames: 0-based frame indices to decode (default: all).
+        convert_color: YCbCr data as RGB (default) or as stored.
+        dataset: an already-read pydicom Dataset of that file, used for its pixel data.
+        out: an array to decode into, shaped and typed like the result.
+        options: an :class:`~dicomdecode.options.Options`; the keywords above override it.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: an unknown option value (before the file is read).
+        IndexError: a frame index outside the file's frames.
+        NotDicomError, NoPixelDataError, DecodeError, MissingHandlerError,
+        UnsupportedTransferSyntaxError: the typed errors of :mod:`dicomdecode.errors`,
+        each naming the file.
+
+    Example:
+        >>> frames = dicomdecode.decode("test_data/u8_mono__rle.dcm").array  # doctest: +SKIP
     """
+    opts = Options.resolve(options, handlers=handlers, convert_color=convert_color)
     name = os.fspath(path)
-    ds = dataset
-    if ds is None or not any(k in ds for k, _ in _PIXEL_KEYWORDS):
-        ds = read_dataset(name)
-    source = pixel_source(ds, name)
+    if dataset is not None and has_pixel_data(dataset):
+        source = pixel_source(dataset, name)
+    else:
+        if not os.path.exists(name):
+            raise FileNotFoundError(f"no such file: {name!r}")
+        source = describe_file(name)
+    return decode_source(source, frames, opts, out=out)
+
+
+def decode_source(source: PixelSource, frames: Sequence[int] | None, options: Options, *,
+                  out: np.ndarray | None = None) -> Decoded:
+    """Decode frames of an already described file (``decode`` after its header read).
+
+    For callers that keep descriptions around, such as the data-loader datasets, which
+    describe every image once from a scan (:func:`dicomdecode.read.pixel_source.
+    pixel_source_of_image`) and then decode one frame per item. `options` must come
+    from :meth:`Options.resolve`.
+    """
     indices = list(range(source.number_of_frames)) if frames is None else list(frames)
     bad = [i for i in indices if not 0 <= i < source.number_of_frames]
     if bad:
-        raise IndexError(f"{name}: frame(s) {bad} out of range (file has "
+        raise IndexError(f"{source.path}: frame(s) {bad} out of range (file has "
                          f"{source.number_of_frames})")
-    array, colour, handler = decode_source(
-        source, indices, handlers=handlers, convert_color=convert_color, out=out
-    )
-    return Decoded(array, colour, handler, source.transfer_syntax, name)
+    if out is None:
+        out = np.empty(frames_shape(source, len(indices)), dtype=target_dtype(source))
+    handler, colour = decode_into(source, indices, out, options)
+    return Decoded(out, colour, handler, source.transfer_syntax, source.path)
 
 
-def decode_file(path: PathLike, *, handlers: HandlerChoice = None) -> np.ndarray:
-    """The canonical frames of `path`: ``(frames, rows, cols[, samples])``."""
-    return decode(path, handlers=handlers).array
+def decode_file(path: PathLike, *, handlers: HandlerChoice = None,
+                options: Options | None = None) -> np.ndarray:
+    """The canonical frames of `path`: ``(frames, rows, cols[, samples])``.
+
+    Same arguments, errors and values as :func:`decode` (of which it returns ``.array``):
+    the dtype follows Bits Allocated and Pixel Representation, values are stored values
+    (no rescale), YCbCr comes back as RGB.
+    """
+    return decode(path, handlers=handlers, options=options).array
+
+
+__all__ = ["Decoded", "decode", "decode_file", "decode_source", "frames_shape"]

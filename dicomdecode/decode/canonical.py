@@ -8,18 +8,28 @@ into the *canonical frame* of DESIGN.md:
 - values taken from the low Bits Stored bits: masked when unsigned, sign-extended from
   bit (Bits Stored - 1) when signed, so garbage in unused high bits (dcm_qa_12bit) and
   codec/header sign mismatches (J2K, JPEG-LS) come out as the header says;
-- samples interleaved, colour converted to RGB once (unless asked not to).
+- shape ``(rows, columns[, samples])``, samples interleaved, whatever the codec's layout
+  (the handler declares it in its RawFrame);
+- colour converted to RGB once (unless asked not to): YBR_FULL / YBR_FULL_422 here, and
+  YBR_ICT / YBR_RCT relabelled RGB because every JPEG 2000 decoder applies the inverse
+  component transform itself.
+
+A frame whose sample count differs from what the header promises is an error, never a
+reshaped or zero-filled array.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from dicomdecode.decode.handlers.base import PixelSource, RawFrame
+from dicomdecode.decode.handlers.base import RawFrame
+from dicomdecode.read import transfer_syntax as ts
+from dicomdecode.read.pixel_source import PixelSource
 
 _YBR_TO_RGB = ("YBR_FULL", "YBR_FULL_422")
 # J2K codecs apply the inverse component transform themselves: the data comes back as RGB.
 _J2K_MCT = ("YBR_ICT", "YBR_RCT")
+_J2K_FAMILIES = ("j2k", "htj2k")
 
 
 def container_bits(bits_allocated: int) -> int:
@@ -68,14 +78,41 @@ def fit_to_container(array: np.ndarray, source: PixelSource) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def interleave(array: np.ndarray, source: PixelSource, planar: bool) -> np.ndarray:
-    """Reshape a flat or planar frame to (rows, cols[, samples]) with samples interleaved."""
+def to_frame_shape(raw: RawFrame, source: PixelSource) -> np.ndarray:
+    """The raw samples as ``(rows, cols[, samples])``, interleaved; ValueError when the
+    codec delivered another number of samples than the header promises."""
     rows, cols, spp = source.rows, source.columns, source.samples_per_pixel
+    array = raw.array
+    if (spp == 3 and raw.colour_space == "YBR_FULL_422" and array.dtype.itemsize == 1
+            and array.size == rows * cols * 2):
+        return _expand_ybr422(array, rows, cols)  # native 4:2:2 layout: Y1 Y2 Cb Cr
+    if array.size != rows * cols * spp:
+        raise ValueError(f"decoder returned {array.size} samples, the header promises "
+                         f"{rows}x{cols}x{spp} = {rows * cols * spp}")
+    if array.ndim > 1:  # a shaped result must be the header's shape, not just its size
+        planar_shape = (spp, rows, cols) if raw.planar else (rows, cols, spp)
+        allowed = {(rows, cols), planar_shape} if spp == 1 else {planar_shape}
+        if array.shape not in allowed:
+            raise ValueError(f"codestream is {'x'.join(map(str, array.shape))}, the header "
+                             f"says {rows}x{cols}" + (f"x{spp}" if spp > 1 else ""))
     if spp == 1:
         return array.reshape(rows, cols)
-    if planar:
+    if raw.planar:
         return array.reshape(spp, rows, cols).transpose(1, 2, 0)
     return array.reshape(rows, cols, spp)
+
+
+def _expand_ybr422(array: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """YBR_FULL_422 native layout (Y1 Y2 Cb Cr per pixel pair) to full-resolution YCbCr."""
+    if cols % 2:
+        raise ValueError(f"YBR_FULL_422 needs an even number of columns, not {cols}")
+    quads = array.reshape(-1, 4)
+    out = np.empty((quads.shape[0], 2, 3), dtype=np.uint8)
+    out[:, 0, 0] = quads[:, 0]
+    out[:, 1, 0] = quads[:, 1]
+    out[:, :, 1] = quads[:, 2:3]
+    out[:, :, 2] = quads[:, 3:4]
+    return out.reshape(rows, cols, 3)
 
 
 def ybr_full_to_rgb(array: np.ndarray) -> np.ndarray:
@@ -87,13 +124,15 @@ def ybr_full_to_rgb(array: np.ndarray) -> np.ndarray:
 
 def finish_frame(raw: RawFrame, source: PixelSource, convert_color: bool) -> tuple[np.ndarray, str]:
     """Canonical form of one raw frame, and the photometric interpretation it is in now."""
-    array = fit_to_container(raw.array, source)
+    array = fit_to_container(to_frame_shape(raw, source), source)
     colour = raw.colour_space
-    if source.samples_per_pixel == 3 and convert_color:
-        if colour in _YBR_TO_RGB:
-            if array.dtype.itemsize == 1:
-                array = ybr_full_to_rgb(array)
-                colour = "RGB"
-        elif colour in _J2K_MCT:
+    if colour == "YBR_FULL_422" and raw.array.size != array.size:
+        colour = "YBR_FULL"  # expanded above: now one chroma pair per pixel
+    row = ts.lookup(source.transfer_syntax)
+    if colour in _J2K_MCT and row is not None and row.family in _J2K_FAMILIES:
+        colour = "RGB"  # the J2K decoder applied the inverse component transform
+    if source.samples_per_pixel == 3 and convert_color and colour in _YBR_TO_RGB:
+        if array.dtype.itemsize == 1:
+            array = ybr_full_to_rgb(array)
             colour = "RGB"
     return array, colour

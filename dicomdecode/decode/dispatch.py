@@ -1,53 +1,47 @@
-"""Which handler decodes what: preference, availability, user override, fallback.
+"""Which handler decodes what: preference, availability, user override, fallback; and
+the ONE road from a file's pixel description to canonical frames (:func:`decode_into`).
 
 The order to try comes from the transfer-syntax table (fastest correct first). A caller
-can force or reorder handlers per call (``handlers="gdcm"`` or ``["gdcm", "pylibjpeg"]``)
-or for a whole process with ``DICOMDECODE_HANDLERS=gdcm,pylibjpeg``. Uncompressed syntaxes
-are always decoded by the native handler, whatever the override, since no codec is
-involved. A handler that raises is followed by the next one; if all fail the
-:class:`DecodeError` lists each handler's reason.
+can force or reorder handlers (``Options(handlers="gdcm,pylibjpeg")``, or for a whole
+process ``DICOMDECODE_HANDLERS``; both checked once, in :mod:`dicomdecode.options`).
+Uncompressed syntaxes are always decoded by the native handler, whatever the override,
+since no codec is involved. A handler that raises is followed by the next one; if all
+fail the :class:`DecodeError` lists each handler's reason.
+
+``decode``, the stack decode of ``load``/``convert`` and the data-loader datasets all
+end in :func:`decode_into`: the same checks, the same handler order, the same canonical
+frames and the same handler record, whichever entry point a file came through.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from dicomdecode.decode.canonical import finish_frame, target_dtype
-from dicomdecode.decode.handlers import HANDLERS, Handler, HandlerDeclined, PixelSource
+from dicomdecode.decode.canonical import finish_frame, fit_to_container, target_dtype
+from dicomdecode.decode.handlers import HANDLERS, Handler, HandlerDeclined
 from dicomdecode.errors import DecodeError, MissingHandlerError, UnsupportedTransferSyntaxError
+from dicomdecode.options import Options
 from dicomdecode.read import transfer_syntax as ts
+from dicomdecode.read.dataset import pixel_source, read_dataset
+from dicomdecode.read.frames import read_encapsulated_frames
+from dicomdecode.read.pixel_source import PixelSource
 
-HandlerChoice = str | Sequence[str] | None
-ENV_VAR = "DICOMDECODE_HANDLERS"
-
-
-def _requested(handlers: HandlerChoice) -> list[str] | None:
-    """The user's ordered handler names (argument first, then environment), or None."""
-    if handlers is None:
-        handlers = os.environ.get(ENV_VAR) or None
-    if handlers is None:
-        return None
-    names = [h.strip() for h in handlers.split(",")] if isinstance(handlers, str) else list(handlers)
-    names = [n for n in names if n]
-    unknown = [n for n in names if n not in HANDLERS]
-    if unknown:
-        raise ValueError(
-            f"unknown handler name(s) {unknown}; known: {sorted(HANDLERS)}"
-        )
-    return names
+Requested = tuple[str, ...] | None  # Options.handlers: checked names, or None for default
 
 
-def candidates(transfer_syntax: str, handlers: HandlerChoice = None) -> list[Handler]:
-    """Installed handlers for `transfer_syntax`, in the order they will be tried."""
+def candidates(transfer_syntax: str, requested: Requested = None) -> list[Handler]:
+    """Installed handlers for `transfer_syntax`, in the order they will be tried.
+
+    `requested` is :attr:`Options.handlers` (already checked); None means the measured
+    preference order of the transfer-syntax table."""
     row = ts.lookup(transfer_syntax)
     if row is None:
         return []
     order = list(row.handlers)
-    requested = _requested(handlers)
     if requested is not None and order != ["native"]:
         order = [name for name in requested if name in row.handlers]
     return [HANDLERS[name] for name in order if HANDLERS[name].supports(row.uid)]
@@ -85,7 +79,7 @@ def _install_hint(row: ts.TransferSyntax) -> str:
     return " or ".join(ts.INSTALL_EXTRA[name] for name in missing)
 
 
-def check_decodable(source: PixelSource, handlers: HandlerChoice = None) -> list[Handler]:
+def check_decodable(source: PixelSource, requested: Requested = None) -> list[Handler]:
     """The handlers to try for `source`, or the typed error saying why there are none."""
     uid = source.transfer_syntax
     row = ts.lookup(uid)
@@ -100,9 +94,8 @@ def check_decodable(source: PixelSource, handlers: HandlerChoice = None) -> list
             f"(no handler decodes the {row.family} family)",
             source.path, uid=uid, name=row.name,
         )
-    found = candidates(uid, handlers)
+    found = candidates(uid, requested)
     if not found:
-        requested = _requested(handlers)
         if requested is not None and any(HANDLERS[n].supports(uid) for n in row.handlers):
             raise MissingHandlerError(
                 f"none of the requested handlers {requested} decodes '{row.name}' ({uid}); "
@@ -118,33 +111,67 @@ def check_decodable(source: PixelSource, handlers: HandlerChoice = None) -> list
     return found
 
 
-def decode_source(
-    source: PixelSource,
-    indices: Sequence[int],
-    *,
-    handlers: HandlerChoice = None,
-    convert_color: bool = True,
-    out: np.ndarray | None = None,
-) -> tuple[np.ndarray, str, str]:
-    """Decode frames `indices` of `source` into canonical form.
+def decode_into(source: PixelSource, indices: Sequence[int], out: np.ndarray,
+                options: Options) -> tuple[str, str]:
+    """Decode frames `indices` of `source` into `out` (``(len(indices), rows, cols[, s])``
+    of the canonical dtype). Returns ``(handler name, photometric interpretation of the
+    frames)``; raises the typed errors of :mod:`dicomdecode.errors`.
 
-    Returns ``(array, photometric interpretation of the array, handler name)``. With
-    `out`, frames are written straight into it (shape ``(len(indices), rows, cols[, s])``).
+    Pixels are fetched the cheapest way that applies: native frames straight from the
+    file into `out`; encapsulated frames by the recorded offset; else pydicom reads the
+    file (the single fallback, :mod:`dicomdecode.read.dataset`).
     """
+    found = check_decodable(source, options.handlers)
+    expected: tuple[int, ...] = (len(indices), source.rows, source.columns)
+    if source.samples_per_pixel > 1:
+        expected += (source.samples_per_pixel,)
+    if out.shape != expected or out.dtype != target_dtype(source):
+        # never cast silently (float parametric maps into integers, signed into unsigned)
+        raise ValueError(f"output array is {out.shape} {out.dtype}, frames are {expected} "
+                         f"{target_dtype(source)}")
+    first = found[0]
+    read_into = getattr(first, "read_into", None)
+    if read_into is not None and read_into(source, indices, out):
+        for frame in out:
+            fitted = fit_to_container(frame, source)
+            if not np.shares_memory(fitted, frame):
+                frame[...] = fitted
+        return first.name, source.photometric_interpretation
+    source = _with_pixels(source)
+    return _decode_with_fallback(found, source, indices, out, options)
+
+
+def _with_pixels(source: PixelSource) -> PixelSource:
+    """`source` with its encoded frames or native bytes attached."""
+    if source.has_pixels:
+        return source
+    if ts.is_encapsulated(source.transfer_syntax) and source.pixel_offset >= 0:
+        frames = read_encapsulated_frames(source)
+        if frames is not None:
+            return replace(source, frames=frames)
+    full = pixel_source(read_dataset(source.path), source.path)
+    return replace(source, frames=full.frames, native=full.native, pixel_vr=full.pixel_vr)
+
+
+def _decode_with_fallback(found: Sequence[Handler], source: PixelSource,
+                          indices: Sequence[int], out: np.ndarray,
+                          options: Options) -> tuple[str, str]:
     failures: list[tuple[str, str]] = []
     declined = 0
-    for handler in check_decodable(source, handlers):
+    for handler in found:
         try:
-            array, colour = _decode_with(handler, source, indices, convert_color, out)
-        except Exception as exc:  # a codec may raise anything; the next handler may cope
+            colour = _decode_with(handler, source, indices, options.convert_color, out)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a codec may raise anything, even a Rust panic
             failures.append((handler.name, f"{type(exc).__name__}: {exc}"))
             declined += isinstance(exc, HandlerDeclined)
             continue
-        return array, colour, handler.name
+        return handler.name, colour
     reasons = "; ".join(f"{name}: {reason}" for name, reason in failures)
     row = ts.lookup(source.transfer_syntax)
     absent = [n for n in (row.handlers if row else ()) if not HANDLERS[n].is_available()]
-    if declined == len(failures) and absent and _requested(handlers) is None:
+    if declined == len(failures) and absent and options.handlers is None:
         hint = " or ".join(ts.INSTALL_EXTRA[n] for n in absent if n in ts.INSTALL_EXTRA)
         raise MissingHandlerError(
             f"the installed handlers do not decode this '{ts.name_of(source.transfer_syntax)}' "
@@ -157,25 +184,11 @@ def decode_source(
     )
 
 
-def _decode_with(
-    handler: Handler,
-    source: PixelSource,
-    indices: Sequence[int],
-    convert_color: bool,
-    out: np.ndarray | None,
-) -> tuple[np.ndarray, str]:
-    shape: tuple[int, ...] = (len(indices), source.rows, source.columns)
-    if source.samples_per_pixel > 1:
-        shape += (source.samples_per_pixel,)
-    dtype = target_dtype(source)
-    if out is None:
-        out = np.empty(shape, dtype=dtype)
-    elif out.shape != shape or out.dtype != dtype:
-        # never cast silently (float parametric maps into integers, signed into unsigned)
-        raise ValueError(f"output array is {out.shape} {out.dtype}, frames are {shape} {dtype}")
+def _decode_with(handler: Handler, source: PixelSource, indices: Sequence[int],
+                 convert_color: bool, out: np.ndarray) -> str:
     colour = source.photometric_interpretation
     for position, index in enumerate(indices):
         raw = handler.decode_frame(source, index)
         frame, colour = finish_frame(raw, source, convert_color)
         out[position] = frame
-    return out, colour
+    return colour

@@ -13,19 +13,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from dicomdecode.decode.canonical import target_dtype
-from dicomdecode.decode.dispatch import decode_source
-from dicomdecode.decode.handlers.base import PixelSource
+from dicomdecode.decode.dispatch import decode_into
 from dicomdecode.engine import allocator, parallel
 from dicomdecode.errors import DicomDecodeError
-from dicomdecode.read import transfer_syntax as ts
-from dicomdecode.read.fragments import read_encapsulated_frames
-from dicomdecode.read.native_read import read_native_into
+from dicomdecode.options import Options
+from dicomdecode.read.pixel_source import PixelSource, pixel_source_of_image
 
 # The output stack that forked workers inherit (set only around a fork-based pool).
 _SHARED_STACK: np.ndarray | None = None
@@ -38,8 +36,7 @@ class FileJob:
     path: str
     frames: tuple[int, ...]
     positions: tuple[int, ...]
-    source: PixelSource  # pixel description from the header scan (no pixel bytes)
-    pixel_offset: int
+    source: PixelSource  # pixel description from the header (no pixel bytes yet)
 
 
 @dataclass(frozen=True)
@@ -49,23 +46,6 @@ class FileResult:
     photometric: str
     error: str | None
     frames: np.ndarray | None = None  # only when workers cannot share memory
-
-
-def describe(image: Any) -> PixelSource:
-    """The pixel description of an ImageRef, for the handlers and the fast reader."""
-    bits = image.bits_allocated
-    return PixelSource(
-        path=image.path, transfer_syntax=image.transfer_syntax, rows=image.rows,
-        columns=image.columns, samples_per_pixel=image.samples_per_pixel,
-        bits_allocated=bits, bits_stored=image.bits_stored or bits,
-        pixel_representation=image.pixel_representation,
-        photometric_interpretation=image.photometric or (
-            "MONOCHROME2" if image.samples_per_pixel == 1 else "RGB"),
-        planar_configuration=image.planar_configuration,
-        number_of_frames=image.number_of_frames,
-        big_endian=image.transfer_syntax == "1.2.840.10008.1.2.2",
-        float_pixels=getattr(image, "float_pixels", 0),
-    )
 
 
 def plan(images: Sequence[Any]) -> list[FileJob]:
@@ -83,7 +63,7 @@ def plan(images: Sequence[Any]) -> list[FileJob]:
         pairs = sorted(by_path[path], key=lambda fp: fp[1])
         image = first[path]
         jobs.append(FileJob(path, tuple(f for f, _ in pairs), tuple(p for _, p in pairs),
-                            describe(image), getattr(image, "pixel_offset", -1)))
+                            pixel_source_of_image(image)))
     return jobs
 
 
@@ -96,38 +76,15 @@ def _contiguous(positions: Sequence[int]) -> bool:
     return all(b == a + 1 for a, b in zip(positions, positions[1:], strict=False))
 
 
-def decode_into(job: FileJob, target: np.ndarray, handlers: Any = None) -> tuple[str, str]:
-    """Decode `job`'s frames into `target` (shape ``(len(frames), rows, cols[, s])``).
-
-    The fastest road that applies: native pixels by offset, compressed frames by offset,
-    else the general ``decode``. Returns (handler name, photometric interpretation);
-    raises the typed errors of :mod:`dicomdecode.errors`.
-    """
-    from dicomdecode.decode import decode
-
-    if job.pixel_offset >= 0 and read_native_into(job.path, job.pixel_offset, job.source,
-                                                  job.frames, target):
-        return "native", job.source.photometric_interpretation
-    if job.pixel_offset >= 0 and _is_encapsulated(job.source):
-        frames = read_encapsulated_frames(job.path, job.pixel_offset, job.source)
-        if frames is not None:
-            source = replace(job.source, frames=frames)
-            _, photometric, handler = decode_source(source, list(job.frames),
-                                                    handlers=handlers, out=target)
-            return handler, photometric
-    result = decode(job.path, handlers=handlers, frames=list(job.frames), out=target)
-    return result.handler, result.photometric_interpretation
-
-
-def _decode_job(job: FileJob, stack: np.ndarray | None, handlers: Any) -> FileResult:
+def _decode_job(job: FileJob, stack: np.ndarray | None, options: Options) -> FileResult:
     """Decode one file's frames into `stack` (or return them when `stack` is None)."""
     shape = (len(job.frames), *stack_shape(job.source, 1)[1:])
     direct = stack is not None and _contiguous(job.positions)
     target = (stack[job.positions[0]:job.positions[-1] + 1] if direct  # type: ignore[index]
               else np.empty(shape, dtype=target_dtype(job.source)))
     try:
-        handler, photometric = decode_into(job, target, handlers)
-    except (DicomDecodeError, IndexError, ValueError, OSError) as exc:
+        handler, photometric = decode_into(job.source, job.frames, target, options)
+    except (DicomDecodeError, OSError) as exc:
         return FileResult(job.path, "", "", str(exc))
     if stack is None:
         return FileResult(job.path, handler, photometric, None, target)
@@ -136,23 +93,18 @@ def _decode_job(job: FileJob, stack: np.ndarray | None, handlers: Any) -> FileRe
     return FileResult(job.path, handler, photometric, None)
 
 
-def _is_encapsulated(source: PixelSource) -> bool:
-    row = ts.lookup(source.transfer_syntax)
-    return bool(row and row.encapsulated)
-
-
 def _run_chunk(args: tuple[list[FileJob], Any, bool]) -> list[FileResult]:
-    jobs, handlers, shared = args
+    jobs, options, shared = args
     stack = _SHARED_STACK if shared else None
-    return [_decode_job(job, stack, handlers) for job in jobs]
+    return [_decode_job(job, stack, options) for job in jobs]
 
 
 # Below this output size (and unless workers are asked for) a pool costs more than it saves.
 _PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 
 
-def decode_stack(images: Sequence[Any], *, handlers: Any = None,
-                 workers: int | None = None) -> tuple[np.ndarray, list[FileResult]]:
+def decode_stack(images: Sequence[Any], options: Options
+                 ) -> tuple[np.ndarray, list[FileResult]]:
     """Stored values of `images` as one array, and one result per file (errors included).
 
     Frames of files that failed are left uninitialised: callers must drop them (every
@@ -162,25 +114,25 @@ def decode_stack(images: Sequence[Any], *, handlers: Any = None,
     allocator.tune_for_bulk_decoding()
     jobs = plan(images)
     shape = stack_shape(images[0], len(images))
-    dtype = target_dtype(describe(images[0]))
-    count = parallel.resolve_workers(workers, len(jobs) - 1)
+    dtype = target_dtype(jobs[0].source)
+    count = parallel.resolve_workers(options.workers, len(jobs) - 1)
     small = int(np.prod(shape)) * dtype.itemsize < _PARALLEL_MIN_BYTES
-    if count <= 1 or (workers is None and small):
+    if count <= 1 or (options.workers is None and small):
         stack = parallel.output_empty(shape, dtype)
-        return stack, [_decode_job(job, stack, handlers) for job in jobs]
+        return stack, [_decode_job(job, stack, options) for job in jobs]
 
     shared = parallel.fork_is_safe()
     stack = parallel.shared_empty(shape, dtype) if shared else np.empty(shape, dtype=dtype)
     # Decode the first file here: it imports the codec (and anything it needs) once, in
     # the parent, so forked workers inherit it instead of each importing it again.
-    first = _decode_job(jobs[0], stack, handlers)
+    first = _decode_job(jobs[0], stack, options)
     jobs_left = jobs[1:]
     chunks = [list(c) for c in parallel.split_evenly(jobs_left, count * 4)]
     _SHARED_STACK = stack if shared else None
     try:
         with parallel.pool(count, share_memory=shared) as executor:
             chunk_results = list(executor.map(_run_chunk,
-                                              [(c, handlers, shared) for c in chunks]))
+                                              [(c, options, shared) for c in chunks]))
     finally:
         _SHARED_STACK = None
     results = [first] + [r for chunk in chunk_results for r in chunk]

@@ -17,10 +17,12 @@ from __future__ import annotations
 import mmap
 import multiprocessing
 import os
+import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 import numpy as np
@@ -46,10 +48,12 @@ def available_cpus() -> int:
 
 
 def resolve_workers(workers: int | None, tasks: int) -> int:
-    """The number of processes to use for `tasks` pieces of work."""
+    """The number of processes to use for `tasks` pieces of work.
+
+    `workers` is :attr:`Options.workers` (already resolved from ``DICOMDECODE_WORKERS``);
+    None means every CPU this process may use."""
     if workers is None:
-        env = os.environ.get("DICOMDECODE_WORKERS")
-        workers = int(env) if env else available_cpus()
+        workers = available_cpus()
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if _in_daemon_process():
@@ -104,6 +108,115 @@ def map_ordered(function: Callable[[T], R], items: Iterable[T], workers: int,
     chunks = max(1, len(items) // (workers * 8))
     with pool(workers, share_memory=share_memory) as executor:
         return list(executor.map(function, items, chunksize=chunks))
+
+
+class WorkerDied(RuntimeError):
+    """A task's worker process died (a codec aborted, the OOM killer) or hung past the
+    timeout, twice: once among others, once alone. ``.exitcode`` is the process's exit
+    status (negative: killed by that signal), None for a timeout."""
+
+    def __init__(self, message: str, exitcode: int | None) -> None:
+        self.exitcode = exitcode
+        super().__init__(message)
+
+
+Task = tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+def run_unordered(tasks: Sequence[Task], workers: int, *, share_memory: bool = False,
+                  timeout: float | None = None) -> Iterator[tuple[Task, Any]]:
+    """Run ``fn(*args)`` for every task; yield ``(task, result)`` as each finishes.
+
+    A task that raises yields its exception as the result (KeyboardInterrupt and
+    SystemExit excepted); nothing is lost. With more than one worker the tasks run in a
+    process pool; when a worker dies (a codec that aborts the process) or no task
+    finishes for `timeout` seconds (a codec that spins), the pool is replaced, the tasks
+    that were not finished are run again one at a time, each alone in a fresh process,
+    and the one that kills (or hangs) its worker again gets a :class:`WorkerDied` with
+    the signal. So one hostile file costs one file, never the batch.
+    """
+    tasks = list(tasks)
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield task, _call(task)
+        return
+    unfinished = yield from _pooled(tasks, workers, share_memory, timeout)
+    for task in unfinished:  # isolation: each alone, so a death names its task
+        leftover = yield from _pooled([task], 1, share_memory, timeout)
+        for lost in leftover:
+            yield lost, _death_of(lost)
+
+
+def _call(task: Task) -> Any:
+    fn, args = task
+    try:
+        return fn(*args)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        return exc
+
+
+_LAST_EXITCODES: dict[int, int | None] = {}
+
+
+def _death_of(task: Task) -> WorkerDied:
+    code = _LAST_EXITCODES.get(id(task))
+    if code is None:
+        return WorkerDied("worker process did not finish in time (hung) and was stopped", None)
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return WorkerDied(f"decoder aborted the worker process ({name})", code)
+    return WorkerDied(f"worker process exited with status {code}", code)
+
+
+def _pooled(tasks: list[Task], workers: int, share_memory: bool, timeout: float | None
+            ) -> Generator[tuple[Task, Any], None, list[Task]]:
+    """Run `tasks` on one pool; yield finished ones; return those a broken pool lost."""
+    executor = pool(min(workers, len(tasks)), share_memory=share_memory)
+    lost: list[Task] = []
+    try:
+        futures: dict[Future[Any], Task] = {executor.submit(_call, t): t for t in tasks}
+        pending = set(futures)
+        known: dict[int, Any] = {}  # the pool forgets its processes once broken: we don't
+        while pending:
+            known.update(getattr(executor, "_processes", None) or {})
+            done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+            if not done:  # nothing finished in `timeout` seconds: a hang
+                lost.extend(futures[f] for f in pending)
+                _stop(list(known.values()), lost, None)
+                return lost
+            for future in done:
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    lost.append(futures[future])
+                    continue
+                yield futures[future], result
+        if lost:
+            _stop(list(known.values()), lost, "died")
+        return lost
+    finally:
+        executor.shutdown(wait=not lost, cancel_futures=True)
+
+
+def _stop(processes: list[Any], lost: list[Task], reason: str | None) -> None:
+    """Kill what is left of a pool's worker `processes`; remember how they ended."""
+    died = [p.exitcode for p in processes if not p.is_alive() and p.exitcode not in (0, None)]
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    for process in processes:
+        process.join(timeout=5)
+    # the pool itself SIGTERMs the survivors of a death: prefer any other cause
+    own = (-signal.SIGTERM, -signal.SIGKILL)
+    culprit = [c for c in died if c not in own] or died
+    code = None if reason is None else (culprit[0] if culprit else -signal.SIGKILL)
+    for task in lost:
+        _LAST_EXITCODES[id(task)] = code
 
 
 def split_evenly(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:

@@ -19,14 +19,24 @@ import functools
 import struct
 from typing import Any
 
-_IMPLICIT = "1.2.840.10008.1.2"
-_EXPLICIT = "1.2.840.10008.1.2.1"
-_LITTLE_ENDIAN_SYNTAXES_WITHOUT_DEFLATE = {_IMPLICIT, _EXPLICIT}
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR",
-             b"UT", b"UV"}
-_PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
-_ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_UNDEFINED = 0xFFFFFFFF
+from dicomdecode.read import transfer_syntax as ts
+from dicomdecode.read.elements import (
+    ITEM,
+    ITEM_END,
+    KNOWN_VRS,
+    LONG_VRS,
+    PIXEL_TAGS,
+    SEQUENCE_END,
+    UNDEFINED_LENGTH,
+)
+
+_IMPLICIT = ts.IMPLICIT_VR_LITTLE_ENDIAN
+_LITTLE_ENDIAN_SYNTAXES_WITHOUT_DEFLATE = {ts.IMPLICIT_VR_LITTLE_ENDIAN,
+                                           ts.EXPLICIT_VR_LITTLE_ENDIAN}
+_LONG_VRS = LONG_VRS
+_PIXEL_TAGS = PIXEL_TAGS
+_ITEM, _ITEM_END, _SEQ_END = ITEM, ITEM_END, SEQUENCE_END
+_UNDEFINED = UNDEFINED_LENGTH
 _TEXT_SINGLE = {"LT", "ST", "UT", "UR"}
 _TEXT = {"AE", "AS", "CS", "DA", "DT", "LO", "PN", "SH", "TM", "UC", "UI", "LT", "ST", "UT",
          "UR"}
@@ -349,9 +359,7 @@ def _skip_undefined(reader: _Reader, implicit: bool) -> None:
                 reader.skip(length)
 
 
-_KNOWN_VRS = {v.encode() for v in (
-    "AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI "
-    "UL UN UR US UT UV").split()}
+_KNOWN_VRS = KNOWN_VRS
 
 
 def _walk_top_level(reader: _Reader, implicit: bool,
@@ -433,10 +441,7 @@ def _parse(reader: _Reader) -> FastHeader | None:
             return None
         meta[tag] = reader.take(length)
     syntax = meta.get(0x00020010, b"").decode("latin-1").strip(" \x00")
-    if syntax not in _LITTLE_ENDIAN_SYNTAXES_WITHOUT_DEFLATE and not syntax.startswith(
-            "1.2.840.10008.1.2.4") and syntax not in ("1.2.840.10008.1.2.5",
-                                                     "1.2.840.10008.1.2.1.98",
-                                                     "1.2.840.10008.1.2.8.1"):
+    if syntax not in _LITTLE_ENDIAN_SYNTAXES_WITHOUT_DEFLATE and not ts.is_encapsulated(syntax):
         return None  # big endian, deflated dataset, or unknown: pydicom's job
     implicit = syntax == _IMPLICIT
     sop_class = meta.get(0x00020002, b"").decode("latin-1").strip(" \x00")

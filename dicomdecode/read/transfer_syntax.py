@@ -150,6 +150,19 @@ EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 DEFLATED_IMAGE_FRAME = "1.2.840.10008.1.2.8.1"
 ENCAPSULATED_UNCOMPRESSED = "1.2.840.10008.1.2.1.98"
+DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
+#: syntaxes whose Pixel Data is a plain byte array (read by offset, no codec, no inflate)
+PLAIN_NATIVE = frozenset({IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN,
+                          EXPLICIT_VR_BIG_ENDIAN})
+
+#: syntaxes the table calls lossy that may hold reversible (lossless) data: only a file's own
+#: Lossy Image Compression (0028,2110) can tell (J2K/HTJ2K "lossy", JPEG XL, J2K Part 2)
+MAY_BE_REVERSIBLE = frozenset({"1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.203",
+                               "1.2.840.10008.1.2.4.93", "1.2.840.10008.1.2.4.112",
+                               "1.2.840.10008.1.2.4.205"})
+
+#: every handler name the table uses (what ``handlers=`` accepts)
+HANDLER_NAMES = frozenset(name for row in _ROWS for name in row.handlers)
 
 # Which optional extra installs which handler's libraries.
 INSTALL_EXTRA = {
@@ -162,6 +175,12 @@ INSTALL_EXTRA = {
 def lookup(uid: str) -> TransferSyntax | None:
     """The table row for `uid`, or None for a UID the standard does not define."""
     return TRANSFER_SYNTAXES.get(str(uid).strip().rstrip("\x00"))
+
+
+def is_encapsulated(uid: str) -> bool:
+    """True when `uid`'s Pixel Data is a sequence of items (compressed frames)."""
+    row = lookup(uid)
+    return bool(row and row.encapsulated)
 
 
 def name_of(uid: str) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pydicom
@@ -30,7 +29,10 @@ from pydicom.uid import (
     generate_uid,
 )
 
+from dicomdecode.decode import decode
 from dicomdecode.errors import DecodeError, DicomDecodeError, NoPixelDataError, NotDicomError
+from dicomdecode.options import HandlerChoice, Options
+from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.writers import atomic_path
 
 # Transfer-syntax family -> Lossy Image Compression Method defined term (PS3.3 C.7.6.1.1.5.1)
@@ -41,14 +43,9 @@ _LOSSY_METHOD = {
     "htj2k": "ISO_15444_15",
     "jpegxl": "ISO_18181_1",
 }
-# Syntaxes that may hold reversible (lossless) data although the table calls them lossy:
-# only the source's own Lossy Image Compression can tell, so we do not guess for them.
-_MAYBE_LOSSLESS = {"1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.203",
-                   "1.2.840.10008.1.2.4.93", "1.2.840.10008.1.2.4.112",
-                   "1.2.840.10008.1.2.4.205"}
 _SWAP_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 _ENCAPSULATION_ONLY = (0x7FE00001, 0x7FE00002)
-BIG_ENDIAN = "1.2.840.10008.1.2.2"
+BIG_ENDIAN = ts.EXPLICIT_VR_BIG_ENDIAN
 
 
 def _read(path: str | os.PathLike[str]) -> Dataset:
@@ -83,26 +80,27 @@ def _pixel_bytes(array: np.ndarray, bits_allocated: int) -> bytes:
 
 def _mark_lossy(ds: Dataset, ts_uid: str, compressed_len: int, uncompressed_len: int) -> None:
     """Add Lossy Image Compression 01 + ratio + method when a lossy source lacks them."""
-    from dicomdecode.read.transfer_syntax import lookup
-
-    ts = lookup(ts_uid)
-    if ts is None or not ts.lossy or ts_uid in _MAYBE_LOSSLESS:
+    row = ts.lookup(ts_uid)
+    if row is None or not row.lossy or ts_uid in ts.MAY_BE_REVERSIBLE:
         return
     if "LossyImageCompression" in ds:
         return  # the source says what it is; keep it (and its ratio/method) unchanged
     ds.LossyImageCompression = "01"
     if compressed_len > 0 and "LossyImageCompressionRatio" not in ds:
         ds.LossyImageCompressionRatio = [f"{uncompressed_len / compressed_len:.4g}"[:16]]
-    method = _LOSSY_METHOD.get(ts.family)
+    method = _LOSSY_METHOD.get(row.family)
     if method and "LossyImageCompressionMethod" not in ds:
         ds.LossyImageCompressionMethod = [method]
 
 
-def decompressed_dataset(src: str | os.PathLike[str], *, handlers: Any = None) -> Dataset:
+def decompressed_dataset(src: str | os.PathLike[str], *, handlers: HandlerChoice = None,
+                         options: Options | None = None) -> Dataset:
     """The dataset of ``src`` with canonical, uncompressed pixels, ready to write as
-    Explicit VR Little Endian. Raises :class:`NoPixelDataError` for non-image objects."""
-    from dicomdecode.decode import decode
+    Explicit VR Little Endian. Raises :class:`NoPixelDataError` for non-image objects.
 
+    The file is read once: its pixels are decoded from the same Dataset (the public
+    :func:`dicomdecode.decode` road, so pixels and handler equal ``decode_file``'s)."""
+    opts = Options.resolve(options, handlers=handlers)
     ds = _read(src)
     meta = getattr(ds, "file_meta", None) or FileMetaDataset()
     ts_uid = str(meta.get("TransferSyntaxUID", "") or "")
@@ -112,7 +110,7 @@ def decompressed_dataset(src: str | os.PathLike[str], *, handlers: Any = None) -
         else:
             raise NoPixelDataError("no Pixel Data element to decompress", src)
     else:
-        decoded = decode(src, handlers=handlers)
+        decoded = decode(src, dataset=ds, options=opts)
     compressed_len = len(ds["PixelData"].value or b"") if "PixelData" in ds else 0
     if ts_uid == BIG_ENDIAN:
         _swap_to_little_endian(ds)
@@ -157,9 +155,9 @@ def decompressed_dataset(src: str | os.PathLike[str], *, handlers: Any = None) -
 
 
 def write_decompressed(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
-                       handlers: Any = None) -> Path:
+                       handlers: HandlerChoice = None, options: Options | None = None) -> Path:
     """Rewrite ``src`` as uncompressed Explicit VR Little Endian DICOM at ``dst`` (atomic)."""
-    ds = decompressed_dataset(src, handlers=handlers)
+    ds = decompressed_dataset(src, handlers=handlers, options=options)
     final = Path(dst)
     try:
         with atomic_path(final) as tmp:

@@ -1,63 +1,39 @@
-"""The handler protocol and the description of one file's pixel data.
+"""The handler protocol: what a decoding backend must say and do.
 
-A handler turns one *encoded frame* into a *raw frame*: a NumPy array shaped
-``(rows, columns)`` or ``(rows, columns, samples)`` (samples interleaved), in whatever
-integer container its codec produced. Everything after that (dtype from Bits Allocated
-and Pixel Representation, Bits Stored masking and sign extension, colour conversion) is
-done once, for every handler alike, in :mod:`dicomdecode.pixels`. That split is what
-makes two handlers give bit-identical arrays for the same lossless file.
+A handler turns one *encoded frame* into a :class:`RawFrame`: the codec's samples as it
+delivered them (any shape, any integer container) plus a DECLARATION of their layout
+(planar or interleaved, colour space as delivered). It never reshapes, converts colour or
+fixes the sign: :mod:`dicomdecode.decode.canonical` alone does that, for every handler
+alike, which is what makes two handlers give bit-identical arrays for the same lossless
+file (pydicom's ``pixels/decoders`` split, for the same reason).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-
-@dataclass
-class PixelSource:
-    """Everything a handler needs to know about one file's pixel data.
-
-    ``frames`` holds one encoded byte string per frame for encapsulated syntaxes;
-    ``native`` holds the whole uncompressed Pixel Data value for native ones.
-    """
-
-    path: str
-    transfer_syntax: str
-    rows: int
-    columns: int
-    samples_per_pixel: int
-    bits_allocated: int
-    bits_stored: int
-    pixel_representation: int
-    photometric_interpretation: str
-    planar_configuration: int
-    number_of_frames: int
-    frames: list[bytes] = field(default_factory=list)
-    native: bytes | None = None
-    float_pixels: int = 0  # 32 for Float Pixel Data, 64 for Double Float Pixel Data
-    big_endian: bool = False
-    pixel_vr: str = "OW"
-
-    @property
-    def frame_pixels(self) -> int:
-        return self.rows * self.columns * self.samples_per_pixel
+from dicomdecode.read.pixel_source import PixelSource
 
 
 @dataclass
 class RawFrame:
-    """A decoded frame before normalisation.
+    """A decoded frame before normalisation, and how its samples are laid out.
 
-    ``colour_space`` is the photometric interpretation the values are in now (a codec may
-    already have turned YCbCr into RGB). ``signed`` says whether the codec's container
-    type carries a sign that must be reinterpreted, not just masked.
+    ``array`` holds Rows x Columns x Samples values in any shape (flat is fine) and any
+    integer container. ``colour_space`` is the photometric interpretation the values are
+    in as delivered: the header's, unless the codec converted (a JPEG 2000 decoder
+    applies the inverse ICT/RCT itself; :mod:`~dicomdecode.decode.canonical` knows that
+    rule, handlers just pass the header's value). ``planar`` is True when the samples
+    come colour-by-plane (all R, then all G, then all B).
     """
 
     array: np.ndarray
     colour_space: str
+    planar: bool = False
 
 
 class Handler(Protocol):

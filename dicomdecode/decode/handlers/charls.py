@@ -47,9 +47,6 @@ class CharlsHandler:
                 f"codestream is {rows}x{cols}x{spp}, the header says "
                 f"{source.rows}x{source.columns}x{source.samples_per_pixel}"
             )
-        colour = source.photometric_interpretation
-        if spp == 1:
-            return RawFrame(array.reshape(rows, cols), colour)
-        if int(info["interleave_mode"]) == 0:  # one scan per component: planar
-            return RawFrame(array.reshape(spp, rows, cols).transpose(1, 2, 0), colour)
-        return RawFrame(array.reshape(rows, cols, spp), colour)
+        # interleave mode 0: one scan per component, so the samples come back planar
+        return RawFrame(array, source.photometric_interpretation,
+                        planar=spp > 1 and int(info["interleave_mode"]) == 0)

@@ -84,22 +84,10 @@ class GdcmHandler:
         data = buffer.encode("utf-8", "surrogateescape")
         kind = "i" if source.pixel_representation else "u"
         array = np.frombuffer(data, dtype=f"<{kind}{allocated // 8}")
-        expected = source.rows * source.columns * source.samples_per_pixel
-        if array.size != expected:
-            raise ValueError(f"GDCM returned {array.size} samples, expected {expected}")
-
-        colour = source.photometric_interpretation
-        if row.family in ("j2k", "htj2k") and colour in ("YBR_ICT", "YBR_RCT"):
-            colour = "RGB"
-        spp = source.samples_per_pixel
-        if spp == 1:
-            return RawFrame(array.reshape(source.rows, source.columns), colour)
         # GDCM's codecs hand back interleaved samples, except RLE keeps the file's layout.
-        planar = row.family == "rle" and source.planar_configuration == 1
-        if planar:
-            return RawFrame(array.reshape(spp, source.rows, source.columns).transpose(1, 2, 0),
-                            colour)
-        return RawFrame(array.reshape(source.rows, source.columns, spp), colour)
+        planar = (source.samples_per_pixel > 1 and row.family == "rle"
+                  and source.planar_configuration == 1)
+        return RawFrame(array, source.photometric_interpretation, planar=planar)
 
 
 def _container_bits(source: PixelSource, family: str) -> int:

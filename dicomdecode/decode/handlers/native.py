@@ -8,11 +8,14 @@ Needs nothing beyond NumPy and zlib, so it is always available.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 
 import numpy as np
 
-from dicomdecode.decode.handlers.base import PixelSource, RawFrame
+from dicomdecode.decode.handlers.base import RawFrame
 from dicomdecode.read import transfer_syntax as ts
+from dicomdecode.read.frames import read_native_into
+from dicomdecode.read.pixel_source import PixelSource, frame_nbytes
 
 DEPENDENCIES: dict[str, tuple[str, ...]] = {
     uid: () for uid, row in ts.TRANSFER_SYNTAXES.items() if "native" in row.handlers
@@ -39,26 +42,23 @@ class NativeHandler:
             raise ValueError("no native pixel data")
         return _frame_from_buffer(source.native, source, index)
 
-
-def frame_bytes(source: PixelSource) -> int:
-    """Bytes one frame takes in a native buffer (bit-packed frames: rounded up)."""
-    pixels = source.rows * source.columns * source.samples_per_pixel
-    if source.photometric_interpretation == "YBR_FULL_422" and source.bits_allocated == 8:
-        pixels = source.rows * source.columns * 2
-    bits = source.float_pixels or source.bits_allocated
-    return (pixels * bits + 7) // 8
+    def read_into(self, source: PixelSource, indices: Sequence[int], out: np.ndarray) -> bool:
+        """Plain native frames straight from the file into `out` (stored bytes; the
+        canonical rules are applied by the caller). False when the layout needs
+        :meth:`decode_frame`."""
+        if source.has_pixels or source.pixel_offset < 0:
+            return False
+        return read_native_into(source, indices, out)
 
 
 def _frame_from_buffer(buffer: bytes, source: PixelSource, index: int) -> RawFrame:
-    rows, cols, spp = source.rows, source.columns, source.samples_per_pixel
     colour = source.photometric_interpretation
     if source.bits_allocated == 1 and not source.float_pixels:
         return RawFrame(_unpack_bits(buffer, source, index), colour)
-
     bits = source.float_pixels or source.bits_allocated
     if bits % 8:
         raise ValueError(f"Bits Allocated {bits} is not a whole number of bytes")
-    size = frame_bytes(source)
+    size = frame_nbytes(source)
     start = index * size
     if start + size > len(buffer):
         raise ValueError(
@@ -70,24 +70,13 @@ def _frame_from_buffer(buffer: bytes, source: PixelSource, index: int) -> RawFra
         even = len(buffer) - len(buffer) % 2
         buffer = np.frombuffer(buffer, dtype=">u2", count=even // 2).byteswap().tobytes()
     chunk = memoryview(buffer)[start:start + size]
-
-    if source.float_pixels:
-        kind = "f"
-    else:
-        kind = "u"  # signedness is applied later, from Pixel Representation
+    kind = "f" if source.float_pixels else "u"  # the sign comes later, from the header
     order = ">" if source.big_endian else "<"
     array = np.frombuffer(chunk, dtype=f"{order}{kind}{bits // 8}")
     if source.big_endian and bits > 8:
         array = array.astype(array.dtype.newbyteorder("="))
-
-    if colour == "YBR_FULL_422" and spp == 3 and bits == 8:
-        return RawFrame(_expand_ybr422(array, rows, cols), "YBR_FULL")
-    planar = spp > 1 and source.planar_configuration == 1
-    if spp == 1:
-        return RawFrame(array.reshape(rows, cols), colour)
-    if planar:
-        return RawFrame(array.reshape(spp, rows, cols).transpose(1, 2, 0), colour)
-    return RawFrame(array.reshape(rows, cols, spp), colour)
+    planar = source.samples_per_pixel > 1 and source.planar_configuration == 1
+    return RawFrame(array, colour, planar=planar)
 
 
 def _unpack_bits(buffer: bytes, source: PixelSource, index: int) -> np.ndarray:
@@ -103,18 +92,4 @@ def _unpack_bits(buffer: bytes, source: PixelSource, index: int) -> np.ndarray:
         )
     bits = np.unpackbits(np.frombuffer(buffer, dtype=np.uint8, count=stop - start, offset=start),
                          bitorder="little")
-    flat = bits[skip:skip + pixels]
-    if source.samples_per_pixel == 1:
-        return flat.reshape(source.rows, source.columns)
-    return flat.reshape(source.rows, source.columns, source.samples_per_pixel)
-
-
-def _expand_ybr422(array: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """YBR_FULL_422 native layout (Y1 Y2 Cb Cr per pixel pair) to full YCbCr."""
-    quads = array.reshape(-1, 4)
-    out = np.empty((quads.shape[0], 2, 3), dtype=np.uint8)
-    out[:, 0, 0] = quads[:, 0]
-    out[:, 1, 0] = quads[:, 1]
-    out[:, :, 1] = quads[:, 2:3]
-    out[:, :, 2] = quads[:, 3:4]
-    return out.reshape(rows, cols, 3)
+    return bits[skip:skip + pixels]

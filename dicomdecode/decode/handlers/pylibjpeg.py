@@ -75,17 +75,17 @@ def _decode_libjpeg(data: bytes, source: PixelSource) -> RawFrame:
         if repaired is None:
             raise
         array = libjpeg.decode(repaired, colour_transform=0, reshape=True)
-    return RawFrame(_check_shape(array, source), source.photometric_interpretation)
+    return RawFrame(array, source.photometric_interpretation)
 
 
 def _decode_openjpeg(data: bytes, source: PixelSource) -> RawFrame:
     import openjpeg
 
     array = openjpeg.decode(data)
-    colour = source.photometric_interpretation
-    if colour in ("YBR_ICT", "YBR_RCT"):
-        colour = "RGB"  # OpenJPEG applies the inverse multiple-component transform itself
-    return RawFrame(_check_shape(array, source), colour)
+    spp = source.samples_per_pixel
+    planar = (spp > 1 and array.ndim == 3 and array.shape == (spp, source.rows, source.columns)
+              and array.shape != (source.rows, source.columns, spp))
+    return RawFrame(array, source.photometric_interpretation, planar=planar)
 
 
 def _decode_rle(data: bytes, source: PixelSource) -> RawFrame:
@@ -96,31 +96,10 @@ def _decode_rle(data: bytes, source: PixelSource) -> RawFrame:
         # 1-bit frames are RLE-coded as packed bytes (8 pixels a byte, LSB first).
         packed = decode_frame(data, (pixels + 7) // 8, 8, "<")
         unpacked = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), bitorder="little")
-        return RawFrame(unpacked[:pixels].reshape(source.rows, source.columns),
-                        source.photometric_interpretation)
+        return RawFrame(unpacked[:pixels], source.photometric_interpretation)
     decoded = decode_frame(data, pixels, source.bits_allocated, "<")
     bits = max(source.bits_allocated, 8)
     array = np.frombuffer(decoded, dtype=f"<u{bits // 8}")
-    spp = source.samples_per_pixel
-    expected = pixels * spp
-    if array.size != expected:
-        raise ValueError(f"RLE frame holds {array.size} samples, expected {expected}")
     # RLE stores each sample as its own segment group: the frame comes back planar.
-    if spp == 1:
-        return RawFrame(array.reshape(source.rows, source.columns), source.photometric_interpretation)
-    planar = array.reshape(spp, source.rows, source.columns).transpose(1, 2, 0)
-    return RawFrame(planar, source.photometric_interpretation)
-
-
-def _check_shape(array: np.ndarray, source: PixelSource) -> np.ndarray:
-    """Codec output must match Rows x Columns x Samples; anything else is a bad file."""
-    spp = source.samples_per_pixel
-    want = (source.rows, source.columns) if spp == 1 else (source.rows, source.columns, spp)
-    if array.shape != want:
-        if array.size == int(np.prod(want)) and array.ndim == 3 and array.shape[0] == spp:
-            return array.transpose(1, 2, 0)  # planar codec output
-        raise ValueError(
-            f"codestream is {'x'.join(map(str, array.shape))}, the header says "
-            f"{'x'.join(map(str, want))}"
-        )
-    return array
+    return RawFrame(array, source.photometric_interpretation,
+                    planar=source.samples_per_pixel > 1)

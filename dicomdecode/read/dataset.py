@@ -1,0 +1,150 @@
+"""pydicom, the single fallback reader, called here and nowhere else in the pipeline.
+
+The fast header view (:mod:`dicomdecode.read.header`) answers the plain cases; this module
+reads what it does not cover (deflated datasets, big endian, sequences, vendor private
+data, files without the Part 10 preamble) and describes their pixel data with the same
+builder as every other road (:func:`dicomdecode.read.pixel_source.make_pixel_source`).
+Every failure becomes a typed error naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from dicomdecode.errors import DecodeError, DicomDecodeError, NoPixelDataError, NotDicomError
+from dicomdecode.read import transfer_syntax as ts
+from dicomdecode.read.frames import split_frames
+from dicomdecode.read.pixel_source import PixelSource, make_pixel_source
+
+if TYPE_CHECKING:  # pydicom is imported on first use: a scan of native files never needs it
+    from pydicom.dataset import Dataset
+
+PathLike = str | os.PathLike[str]
+
+#: (keyword, float bits) of the three Pixel Data elements
+PIXEL_KEYWORDS = (
+    ("PixelData", 0),
+    ("FloatPixelData", 32),
+    ("DoubleFloatPixelData", 64),
+)
+
+
+def read_dataset(path: PathLike, *, stop_before_pixels: bool = False) -> Dataset:
+    """Read a DICOM file, with or without the Part 10 header, as a typed error if not DICOM."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    name = os.fspath(path)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = pydicom.dcmread(name, stop_before_pixels=stop_before_pixels)
+        _raise_if_truncated(caught, name)
+        return ds
+    except InvalidDicomError:
+        pass
+    except DicomDecodeError:
+        raise
+    except (OSError, MemoryError) as exc:
+        raise DecodeError(f"cannot read file: {exc}", name) from exc
+    except Exception as exc:  # pydicom raises many kinds on corrupt headers
+        raise DecodeError(f"unreadable DICOM header: {type(exc).__name__}: {exc}", name) from exc
+    # No 'DICM' preamble: old ACR-NEMA style or raw dataset. Accept it only if it parses to
+    # something that looks like an image or a DICOM object, never a random file.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(name, force=True, stop_before_pixels=stop_before_pixels)
+            plausible = "SOPClassUID" in ds or ("Rows" in ds and "Columns" in ds)
+    except Exception:
+        plausible = False
+    if not plausible:
+        raise NotDicomError("not a DICOM file (no DICM preamble and no DICOM dataset)", name)
+    return ds
+
+
+def _raise_if_truncated(caught: list[warnings.WarningMessage], name: str) -> None:
+    """pydicom reads a truncated file as a partial dataset with only a warning: refuse it."""
+    for warning in caught:
+        text = str(warning.message)
+        if "End of file reached" in text or "truncated" in text.lower():
+            raise DecodeError(f"file is truncated: {text}", name)
+
+
+def transfer_syntax_of(ds: Any) -> str:
+    """The file's Transfer Syntax UID; inferred from the encoding when File Meta is absent."""
+    meta = getattr(ds, "file_meta", None)
+    uid = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    if uid:
+        return str(uid).strip().rstrip("\x00")
+    implicit, little = getattr(ds, "original_encoding", (True, True))
+    if implicit is None:
+        implicit, little = True, True
+    if implicit:
+        return ts.IMPLICIT_VR_LITTLE_ENDIAN
+    return ts.EXPLICIT_VR_LITTLE_ENDIAN if little else ts.EXPLICIT_VR_BIG_ENDIAN
+
+
+def _getter(ds: Any, name: str) -> Any:
+    def get(keyword: str) -> Any:
+        try:
+            return ds.get(keyword, None)
+        except Exception as exc:  # pydicom parses lazily: a corrupt value raises here
+            raise DecodeError(f"unreadable ({keyword}) value: {type(exc).__name__}: {exc}",
+                              name) from exc
+    return get
+
+
+def describe_dataset(ds: Any, path: PathLike, *, float_bits: int = 0,
+                     pixel_vr: str = "OW") -> PixelSource:
+    """The pixel description of `ds` (header attributes only; no pixel bytes attached)."""
+    name = os.fspath(path)
+    return make_pixel_source(name, transfer_syntax_of(ds), _getter(ds, name),
+                             float_bits=float_bits, pixel_vr=pixel_vr)
+
+
+def pixel_source(ds: Any, path: PathLike) -> PixelSource:
+    """Describe `ds`'s pixel data with its bytes attached; raise if there is none."""
+    name = os.fspath(path)
+    try:
+        keyword, float_bits = next(((k, b) for k, b in PIXEL_KEYWORDS if k in ds), ("", 0))
+    except Exception as exc:
+        raise DecodeError(f"unreadable DICOM header: {type(exc).__name__}: {exc}", name) from exc
+    if not keyword:
+        if "Rows" in ds and "Columns" in ds:
+            raise DecodeError("image attributes present but Pixel Data is missing "
+                              "(truncated file?)", name)
+        sop = ds.get("SOPClassUID", "")
+        label = getattr(sop, "name", "") or str(sop) or "unknown SOP class"
+        raise NoPixelDataError(f"no pixel data ({label})", name)
+    for required in ("Rows", "Columns"):
+        if required not in ds:
+            raise DecodeError(f"pixel data present but ({required}) is missing", name)
+    uid = transfer_syntax_of(ds)
+    try:
+        element = ds[keyword]
+        value = element.value
+    except Exception as exc:
+        raise DecodeError(f"unreadable Pixel Data: {type(exc).__name__}: {exc}", name) from exc
+    if value is None or len(value) == 0:
+        raise DecodeError("Pixel Data is empty (truncated file?)", name)
+    source = describe_dataset(ds, name, float_bits=float_bits, pixel_vr=str(element.VR))
+    if element.is_undefined_length:
+        extended = None
+        if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
+            extended = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
+        source.frames = split_frames(value, source, extended)
+    else:
+        if ts.is_encapsulated(uid):
+            raise DecodeError(
+                f"transfer syntax '{ts.name_of(uid)}' ({uid}) needs encapsulated pixel data, "
+                "but Pixel Data has a defined length", name)
+        source.native = bytes(value) if not isinstance(value, bytes) else value
+    return source
+
+
+def has_pixel_data(ds: Any) -> bool:
+    """True if `ds` holds one of the three Pixel Data elements."""
+    return any(k in ds for k, _ in PIXEL_KEYWORDS)

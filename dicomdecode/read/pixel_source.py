@@ -1,0 +1,137 @@
+"""The description of one file's pixel data, built in ONE place.
+
+Every road to pixels (``decode`` of one file, the stack decode of a series, the data-loader
+datasets) describes a file's pixel data as a :class:`PixelSource`: the image attributes
+the codecs and the canonical-frame rules need, where the Pixel Data element is in the file,
+and (once read) the encoded frames or the native bytes. The defaults for missing
+attributes (Bits Stored = Bits Allocated, MONOCHROME2 for one sample, ...) live in
+:func:`make_pixel_source` and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dicomdecode.read import transfer_syntax as ts
+
+
+@dataclass
+class PixelSource:
+    """Everything a handler needs to know about one file's pixel data.
+
+    ``frames`` holds one encoded byte string per frame for encapsulated syntaxes;
+    ``native`` holds the whole uncompressed Pixel Data value for native ones. Both stay
+    empty until the pixels are read: ``pixel_offset`` (the file offset of the Pixel Data
+    element, -1 when unknown) lets the readers of :mod:`dicomdecode.read.frames` fetch
+    them without parsing the header again.
+    """
+
+    path: str
+    transfer_syntax: str
+    rows: int
+    columns: int
+    samples_per_pixel: int
+    bits_allocated: int
+    bits_stored: int
+    pixel_representation: int
+    photometric_interpretation: str
+    planar_configuration: int
+    number_of_frames: int
+    frames: list[bytes] = field(default_factory=list)
+    native: bytes | None = None
+    float_pixels: int = 0  # 32 for Float Pixel Data, 64 for Double Float Pixel Data
+    big_endian: bool = False
+    pixel_vr: str = "OW"
+    pixel_offset: int = -1
+
+    @property
+    def has_pixels(self) -> bool:
+        """True once the encoded frames or the native bytes are attached."""
+        return bool(self.frames) or self.native is not None
+
+
+def frame_nbytes(source: PixelSource) -> int:
+    """Bytes one native frame takes (bit-packed frames rounded up; YBR_FULL_422 8-bit
+    data keeps two chroma samples per pixel pair)."""
+    pixels = source.rows * source.columns * source.samples_per_pixel
+    if source.photometric_interpretation == "YBR_FULL_422" and source.bits_allocated == 8:
+        pixels = source.rows * source.columns * 2
+    bits = source.float_pixels or source.bits_allocated
+    return (pixels * bits + 7) // 8
+
+
+def native_nbytes(source: PixelSource) -> int:
+    """Bytes the whole native Pixel Data value holds (1-bit frames are packed back to back)."""
+    if source.bits_allocated == 1 and not source.float_pixels:
+        pixels = source.rows * source.columns * source.samples_per_pixel
+        return (pixels * source.number_of_frames + 7) // 8
+    return frame_nbytes(source) * source.number_of_frames
+
+
+def _as_int(value: Any, default: int) -> int:
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def make_pixel_source(path: str, transfer_syntax: str, get: Callable[[str], Any], *,
+                      float_bits: int = 0, pixel_vr: str = "OW",
+                      pixel_offset: int = -1) -> PixelSource:
+    """A PixelSource from header values: ``get(keyword)`` returns the attribute or None.
+
+    Works for a pydicom Dataset, the fast header view and a scan's ImageRef alike (the
+    callers pass a getter), so the defaults are applied the same way on every road.
+    A header value that is not a number (``NumberOfFrames = "abc"``) becomes the default
+    here; the guard (:mod:`dicomdecode.decode.validate`) judges the result.
+    """
+    uid = str(transfer_syntax or ts.IMPLICIT_VR_LITTLE_ENDIAN).strip().rstrip("\x00")
+    samples = _as_int(get("SamplesPerPixel"), 1)
+    bits_allocated = _as_int(get("BitsAllocated"), float_bits or 16)
+    default_pi = "MONOCHROME2" if samples == 1 else "RGB"
+    photometric = str(get("PhotometricInterpretation") or "").strip() or default_pi
+    frames_value = get("NumberOfFrames")
+    frames = _as_int(frames_value, 1) if frames_value not in (None, "") else 1
+    return PixelSource(
+        path=path,
+        transfer_syntax=uid,
+        rows=_as_int(get("Rows"), 0),
+        columns=_as_int(get("Columns"), 0),
+        samples_per_pixel=samples,
+        bits_allocated=bits_allocated,
+        bits_stored=_as_int(get("BitsStored"), bits_allocated) or bits_allocated,
+        pixel_representation=_as_int(get("PixelRepresentation"), 0),
+        photometric_interpretation=photometric,
+        planar_configuration=_as_int(get("PlanarConfiguration"), 0),
+        number_of_frames=frames,
+        float_pixels=float_bits,
+        big_endian=uid == ts.EXPLICIT_VR_BIG_ENDIAN,
+        pixel_vr=pixel_vr,
+        pixel_offset=pixel_offset,
+    )
+
+
+#: ImageRef field -> DICOM keyword (the scan stores these under its own names)
+_IMAGE_FIELDS = {
+    "Rows": "rows", "Columns": "columns", "SamplesPerPixel": "samples_per_pixel",
+    "BitsAllocated": "bits_allocated", "BitsStored": "bits_stored",
+    "PixelRepresentation": "pixel_representation",
+    "PhotometricInterpretation": "photometric",
+    "PlanarConfiguration": "planar_configuration", "NumberOfFrames": "number_of_frames",
+}
+
+
+def pixel_source_of_image(image: Any) -> PixelSource:
+    """The PixelSource of a scan's ImageRef (header values only, no pixel bytes)."""
+    def get(keyword: str) -> Any:
+        return getattr(image, _IMAGE_FIELDS[keyword], None)
+
+    return make_pixel_source(image.path, image.transfer_syntax, get,
+                             float_bits=int(getattr(image, "float_pixels", 0) or 0),
+                             pixel_offset=int(getattr(image, "pixel_offset", -1)))
