@@ -128,7 +128,7 @@ def _dd_load(d: str, workers: int | None):
     kw = {} if workers is None else {"workers": workers}
     load = getattr(dicomdecode, "load", None)
     if load is None:
-        from dicomdecode.assemble import load  # type: ignore
+        from dicomdecode import load  # type: ignore
     try:
         vols = load(d, **kw)
     except TypeError:
