@@ -1,0 +1,671 @@
+"""The guard: header, size, codestream and memory checks that run BEFORE any codec.
+
+Hostile or broken DICOM must cost one file, never the process. The codecs we call trust
+their input more than we can afford to: GDCM, CharLS, OpenJPEG and libjpeg allocate the
+output from the *codestream* header (a 65535x65535 SOF inside a 512x512 file asks for
+gigabytes), some abort() on inconsistent parameters, and the RLE and native paths index
+into buffers whose size comes from the *DICOM* header. Every function here looks only at
+header values and a bounded prefix of the data, allocates nothing proportional to the
+claimed image size, and raises a typed error (``DecodeError`` / ``ResourceLimitError``)
+that states both the value found and the value expected.
+
+This module is self-contained on purpose (it will move to ``dicomdecode/decode/``): from
+the package it imports only :mod:`dicomdecode.errors`.
+
+Decisions (documented here because callers rely on them):
+
+* Samples per Pixel 4 is accepted only with the retired ARGB and CMYK Photometric
+  Interpretations, the only ones the standard ever defined with four samples.
+* High Bit is not part of :class:`PixelHeader` and is tolerated whatever its value:
+  decoders use Bits Stored, and real files with High Bit != Bits Stored - 1 decode fine.
+* Planar Configuration is checked only when Samples per Pixel > 1 (the standard says it
+  is absent / meaningless otherwise, and files with junk there decode fine).
+* Native Pixel Data must be exactly the expected length; one extra trailing byte (the
+  even-length pad) is allowed; a longer value is *never* accepted, because it means Rows,
+  Columns, Frames or Bits disagree with the data and the pixels would be silently wrong.
+* Native YBR_FULL_422 / YBR_PARTIAL_422 store two samples per pixel on average (PS3.3
+  C.7.6.3.1.2): Columns must be even and the frame is Rows*Columns*2 samples.
+* More fragments than frames (fragmented frames) is accepted when there is an offset
+  table, when there is one frame, or when the codec family marks frame ends in the
+  codestream (JPEG, JPEG-LS, J2K, HTJ2K end with FFD9, which the splitter uses); else
+  the frames cannot be found and it is a DecodeError.
+* Codestream precision is checked against Bits Allocated (it may exceed Bits Stored:
+  encoders often write 16-bit codestreams for 12-bit data), and against what the coding
+  process allows (baseline 8; extended/progressive 8 or 12; lossless and JPEG-LS 2..16).
+* JPEG SOF Y = 0 (height from a later DNL marker) is "rows unknown", not an error; in
+  JPEG-LS Y or X = 0 needs an oversize-dimension LSE that no DICOM image (<= 65535)
+  needs, so it is compared as 0 and refused.
+* Bits Allocated 1 is monochrome only (Samples per Pixel 1); with float pixels Bits
+  Allocated must equal the float size and Bits Stored is not checked (not in those IODs).
+* An RLE header's count of segments must be Samples per Pixel * ceil(Bits Allocated/8);
+  offsets beyond the count are ignored (encoders leave junk there).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import os
+import struct
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol
+
+from dicomdecode.errors import DecodeError, ResourceLimitError
+
+__all__ = [
+    "PixelHeader",
+    "CodestreamInfo",
+    "FAMILIES",
+    "PHOTOMETRIC_SAMPLES",
+    "check_header",
+    "frame_nbytes",
+    "native_nbytes",
+    "decoded_nbytes",
+    "check_native_size",
+    "check_frame_count",
+    "check_offsets",
+    "codestream_info",
+    "check_rle_header",
+    "check_codestream",
+    "memory_budget",
+    "check_budget",
+]
+
+
+class PixelHeader(Protocol):
+    """What the guard needs to know about a file's pixels (duck-typed, read-only: any
+    object with these attributes, a frozen dataclass or NamedTuple included)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def transfer_syntax(self) -> str: ...
+
+    @property
+    def rows(self) -> int: ...
+
+    @property
+    def columns(self) -> int: ...
+
+    @property
+    def samples_per_pixel(self) -> int: ...
+
+    @property
+    def bits_allocated(self) -> int: ...
+
+    @property
+    def bits_stored(self) -> int: ...
+
+    @property
+    def pixel_representation(self) -> int: ...
+
+    @property
+    def photometric_interpretation(self) -> str: ...
+
+    @property
+    def planar_configuration(self) -> int: ...
+
+    @property
+    def number_of_frames(self) -> int: ...
+
+    @property
+    def float_pixels(self) -> int:
+        """0 (integer pixels), 32 (Float Pixel Data) or 64 (Double Float Pixel Data)."""
+        ...
+
+
+class CodestreamInfo(NamedTuple):
+    """What a codestream header says. ``rows`` is None when the stream defers it (JPEG
+    DNL: Y = 0 in the SOF). ``marker`` is the SOF/SIZ marker code (0xFFC3, 0xFFF7,
+    0xFF51); ``signed`` is known for J2K only."""
+
+    rows: int | None
+    columns: int
+    components: int
+    precision: int
+    marker: int = 0
+    signed: bool | None = None
+
+
+FAMILIES = frozenset({"native", "deflate", "rle", "jpeg", "jpeg-lossless", "jpegls",
+                      "j2k", "htj2k", "jpegxl"})
+
+#: Photometric Interpretation -> the Samples per Pixel it requires (PS3.3 C.7.6.3.1.2,
+#: retired HSV/ARGB/CMYK included).
+PHOTOMETRIC_SAMPLES: dict[str, int] = {
+    "MONOCHROME1": 1, "MONOCHROME2": 1, "PALETTE COLOR": 1,
+    "RGB": 3, "YBR_FULL": 3, "YBR_FULL_422": 3, "YBR_PARTIAL_422": 3,
+    "YBR_PARTIAL_420": 3, "YBR_ICT": 3, "YBR_RCT": 3, "XYB": 3, "HSV": 3,
+    "ARGB": 4, "CMYK": 4,
+}
+
+_NATIVE_SYNTAXES = frozenset({
+    "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2",
+    "1.2.840.10008.1.2.1.99",  # deflated: inflates to native
+    "1.2.840.10008.1.2.1.98",  # encapsulated uncompressed: each frame is native
+})
+_SUBSAMPLED_422 = frozenset({"YBR_FULL_422", "YBR_PARTIAL_422"})
+_MARKER_DELIMITED = frozenset({"jpeg", "jpeg-lossless", "jpegls", "j2k", "htj2k"})
+_MIB = 1 << 20
+_DEFAULT_BUDGET = 4 << 30
+ENV_MAX_BYTES = "DICOMDECODE_MAX_BYTES"
+
+
+# --------------------------------------------------------------------------- header
+
+
+def _fail(px: PixelHeader, message: str) -> DecodeError:
+    return DecodeError(message, px.path)
+
+
+def _as_int(value: object) -> int | None:
+    """An integer-like value (int, numpy integer, pydicom IS) as int, else None."""
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def _check_range(px: PixelHeader, name: str, value: object, low: int, high: int) -> None:
+    number = _as_int(value)
+    if number is None or not low <= number <= high:
+        raise _fail(px, f"{name} is {_show(value)}, must be {low}..{high}")
+
+
+def _show(value: object) -> str:
+    """A header value for a message: integers plainly (numpy's repr is noisy)."""
+    number = _as_int(value)
+    return repr(value) if number is None else str(number)
+
+
+def check_header(px: PixelHeader) -> None:
+    """Header values must describe an image the codecs and our own reshape can handle.
+
+    Without this, Rows=0 or Columns=0 makes numpy reshape fail late (or GDCM return an
+    empty buffer), Bits Allocated 12 makes every size computation wrong, Bits Stored 0
+    makes shifts undefined, and a Samples per Pixel that disagrees with the Photometric
+    Interpretation sends a colour conversion off the end of the buffer.
+    """
+    _check_range(px, "Rows", px.rows, 1, 65535)
+    _check_range(px, "Columns", px.columns, 1, 65535)
+    _check_photometric(px)
+    _check_bits(px)
+    _check_range(px, "Pixel Representation", px.pixel_representation, 0, 1)
+    if px.samples_per_pixel > 1:
+        _check_range(px, "Planar Configuration", px.planar_configuration, 0, 1)
+    frames = _as_int(px.number_of_frames)
+    if frames is None or frames < 1:
+        raise _fail(px, f"Number of Frames is {_show(px.number_of_frames)}, must be >= 1")
+
+
+def _check_photometric(px: PixelHeader) -> None:
+    """Samples per Pixel must be what the Photometric Interpretation implies (monochrome
+    and palette 1, colour 3, retired ARGB/CMYK 4): the colour conversions index by it."""
+    samples = _as_int(px.samples_per_pixel)
+    if samples not in (1, 3, 4):
+        raise _fail(px, f"Samples per Pixel is {_show(px.samples_per_pixel)}, must be 1 or 3 "
+                        "(4 only for retired ARGB/CMYK)")
+    pi = (px.photometric_interpretation or "").strip().upper()
+    wanted = PHOTOMETRIC_SAMPLES.get(pi)
+    if wanted is None:
+        raise _fail(px, f"Photometric Interpretation {px.photometric_interpretation!r} "
+                        "is not one the standard defines")
+    if wanted != samples:
+        raise _fail(px, f"Samples per Pixel is {samples}, Photometric Interpretation "
+                        f"{pi} requires {wanted}")
+    if (pi in _SUBSAMPLED_422 and px.transfer_syntax in _NATIVE_SYNTAXES
+            and px.columns % 2):
+        raise _fail(px, f"Columns is {px.columns}, native {pi} needs an even number")
+
+
+def _check_bits(px: PixelHeader) -> None:
+    """Bits Allocated sets every byte count; Bits Stored every shift and mask."""
+    allocated, stored, fp = px.bits_allocated, px.bits_stored, px.float_pixels
+    if fp not in (0, 32, 64):
+        raise _fail(px, f"float pixel size is {_show(fp)}, must be 0, 32 or 64")
+    if fp and allocated != fp:
+        raise _fail(px, f"Bits Allocated is {allocated}, {fp}-bit float pixels need {fp}")
+    if _as_int(allocated) not in (1, 8, 16, 32, 64):
+        raise _fail(px, f"Bits Allocated is {_show(allocated)}, must be 1, 8, 16, 32 or 64")
+    if allocated == 1 and px.samples_per_pixel != 1:
+        raise _fail(px, f"Bits Allocated is 1 with Samples per Pixel "
+                        f"{px.samples_per_pixel}: 1-bit data is monochrome only")
+    if not fp and not 1 <= (_as_int(stored) or 0) <= allocated:
+        raise _fail(px, f"Bits Stored is {_show(stored)}, must be 1..{allocated} "
+                        f"(Bits Allocated {allocated})")
+
+
+# --------------------------------------------------------------------------- sizes
+
+
+def _frame_samples(px: PixelHeader) -> int:
+    """Samples stored for one native frame (4:2:2 stores 2 per pixel, see module doc)."""
+    pixels = px.rows * px.columns
+    if (px.photometric_interpretation or "").strip().upper() in _SUBSAMPLED_422:
+        return pixels * 2
+    return pixels * px.samples_per_pixel
+
+
+def frame_nbytes(px: PixelHeader) -> int:
+    """Bytes of one uncompressed frame as stored (native layout).
+
+    1-bit data is packed 8 pixels a byte, so this is ceil(bits/8) for a frame on its own;
+    but DICOM packs 1-bit multi-frame data ACROSS frame boundaries, so the size of the
+    whole value is :func:`native_nbytes`, not frames * this.
+    """
+    samples = _frame_samples(px)
+    if px.bits_allocated == 1:
+        return (samples + 7) // 8
+    return samples * (px.bits_allocated // 8)
+
+
+def native_nbytes(px: PixelHeader) -> int:
+    """Bytes of the whole native Pixel Data value (without the pad byte)."""
+    samples = _frame_samples(px) * px.number_of_frames
+    if px.bits_allocated == 1:
+        return (samples + 7) // 8
+    return samples * (px.bits_allocated // 8)
+
+
+def decoded_nbytes(px: PixelHeader) -> int:
+    """Bytes of the decoded array for all frames (1-bit unpacked to one byte a pixel,
+    4:2:2 upsampled to full samples): what :func:`check_budget` should be given."""
+    itemsize = 1 if px.bits_allocated == 1 else px.bits_allocated // 8
+    return (px.rows * px.columns * px.samples_per_pixel * px.number_of_frames * itemsize)
+
+
+def check_native_size(px: PixelHeader, available: int) -> None:
+    """The native Pixel Data length must be exactly what the header implies.
+
+    The native reader would otherwise read past the value (a short file: garbage or an
+    exception deep in numpy) or silently misinterpret it (a longer value means the header
+    disagrees with the data). One trailing pad byte is allowed; nothing else longer.
+    """
+    expected = native_nbytes(px)
+    if available < expected:
+        raise _fail(px, f"native Pixel Data truncated: {available} bytes of {expected} "
+                        f"({_describe(px)})")
+    if available > expected + 1:
+        raise _fail(px, f"native Pixel Data is {available} bytes, header implies "
+                        f"{expected} ({_describe(px)}); only one pad byte may follow")
+
+
+def _describe(px: PixelHeader) -> str:
+    return (f"{px.number_of_frames} frame(s) of {px.rows}x{px.columns}x"
+            f"{px.samples_per_pixel} at {px.bits_allocated} bits")
+
+
+# --------------------------------------------------------------------------- fragments
+
+
+def check_frame_count(px: PixelHeader, items: int, has_offset_table: bool,
+                      family: str | None = None) -> None:
+    """Encapsulated data: the fragments must be able to yield Number of Frames frames.
+
+    Fewer fragments than frames means frames are missing (the stack decoder would leave
+    uninitialised memory or index past the list). More fragments than frames is legal
+    (fragmented frames) only when the split is knowable: an offset table, a single frame,
+    or a ``family`` whose codestreams end with an EOI/EOC marker (FFD9) that the
+    splitter looks for. RLE and unknown families get no such heuristic.
+    """
+    frames = px.number_of_frames
+    if items < 1:
+        raise _fail(px, f"encapsulated Pixel Data has no fragments, header says "
+                        f"{frames} frame(s)")
+    if items < frames:
+        raise _fail(px, f"encapsulated Pixel Data has {items} fragments, header says "
+                        f"{frames} frames: frames are missing")
+    if items > frames > 1 and not has_offset_table and family not in _MARKER_DELIMITED:
+        raise _fail(px, f"encapsulated Pixel Data has {items} fragments for {frames} "
+                        f"frames and no offset table: the frames cannot be found")
+
+
+def check_offsets(offsets: Sequence[int], value_length: int,
+                  lengths: Sequence[int] | None = None, *, path: str | None = None,
+                  frames: int | None = None) -> None:
+    """Basic / Extended Offset Table entries must point inside the value, in order.
+
+    ``value_length`` is the number of bytes the offsets index into (the items after the
+    Basic Offset Table). Extended Offset Table offsets point at a frame's first item tag
+    and its length excludes item headers, so offset + length <= next offset is the
+    (lenient, never wrongly failing) bound checked. A hostile table makes frame splitting slice outside the value
+    (empty frames fed to a codec) or hand one codec call the whole file. ``lengths`` are
+    the Extended Offset Table Lengths; ``frames``, when given, must equal the entry count.
+    An empty table means "no table" and passes.
+    """
+    if not offsets:
+        return
+    if frames is not None and len(offsets) != frames:
+        raise DecodeError(f"offset table has {len(offsets)} entries, header says "
+                          f"{frames} frames", path)
+    if offsets[0] != 0:
+        raise DecodeError(f"offset table starts at {offsets[0]}, must start at 0", path)
+    previous = 0
+    for index, offset in enumerate(offsets):
+        if not 0 <= offset < value_length:
+            raise DecodeError(f"offset table entry {index} is {offset}, outside the "
+                              f"{value_length}-byte value", path)
+        if offset < previous:
+            raise DecodeError(f"offset table entry {index} is {offset}, before entry "
+                              f"{index - 1} ({previous})", path)
+        previous = offset
+    if lengths is not None:
+        _check_lengths(offsets, lengths, value_length, path)
+
+
+def _check_lengths(offsets: Sequence[int], lengths: Sequence[int], value_length: int,
+                   path: str | None) -> None:
+    if len(lengths) != len(offsets):
+        raise DecodeError(f"extended offset table has {len(offsets)} offsets and "
+                          f"{len(lengths)} lengths", path)
+    for index, (offset, length) in enumerate(zip(offsets, lengths, strict=True)):
+        end = offset + length
+        limit = offsets[index + 1] if index + 1 < len(offsets) else value_length
+        if length < 0 or end > limit:
+            raise DecodeError(f"extended offset table frame {index}: offset {offset} + "
+                              f"length {length} = {end} runs past {limit}", path)
+
+
+# --------------------------------------------------------------------------- codestreams
+
+
+def _u16(data: bytes, pos: int) -> int:
+    return int.from_bytes(data[pos:pos + 2], "big")
+
+
+def _need(data: bytes, end: int, what: str) -> None:
+    """A marker was found but its declared length runs past the data: truncated."""
+    if end > len(data):
+        raise DecodeError(f"{what} truncated: needs {end} bytes, frame has {len(data)}")
+
+
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_STANDALONE = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})
+
+
+def _jpeg_info(data: bytes, sof_markers: frozenset[int], label: str) -> CodestreamInfo | None:
+    """Walk JPEG / JPEG-LS marker segments up to the first SOF (or SOS/EOI: None).
+
+    Like libjpeg's next_marker, bytes between segments that are not a marker are skipped
+    (so garbage cannot hide a SOF from us that the codec would find). Each step moves
+    forward by at least one byte, so the work is bounded by len(data).
+    """
+    if data[:2] != b"\xff\xd8":
+        return None
+    pos, size = 2, len(data)
+    while pos < size:
+        if data[pos] != 0xFF:
+            pos += 1  # extraneous byte before a marker
+            continue
+        while pos < size and data[pos] == 0xFF:
+            pos += 1  # fill bytes
+        if pos >= size:
+            return None
+        marker = data[pos]
+        pos += 1
+        if marker == 0x00 or marker in _STANDALONE:
+            continue
+        if marker in (0xD9, 0xDA):  # EOI / SOS before any SOF
+            return None
+        _need(data, pos + 2, f"{label} marker FF{marker:02X}")
+        length = _u16(data, pos)
+        if length < 2:
+            raise DecodeError(f"{label} marker FF{marker:02X} has length {length}, "
+                              "must be >= 2")
+        _need(data, pos + length, f"{label} marker FF{marker:02X} (length {length})")
+        if marker in sof_markers:
+            return _parse_sof(data, pos, length, 0xFF00 | marker, label)
+        pos += length
+    return None
+
+
+def _parse_sof(data: bytes, pos: int, length: int, marker: int,
+               label: str) -> CodestreamInfo:
+    if length < 8:
+        raise DecodeError(f"{label} SOF {marker:04X} has length {length}, must be >= 8")
+    precision, rows, columns, components = struct.unpack(">BHHB", data[pos + 2:pos + 8])
+    if length != 8 + 3 * components:
+        raise DecodeError(f"{label} SOF {marker:04X} has length {length}, "
+                          f"{components} components need {8 + 3 * components}")
+    return CodestreamInfo(rows if (rows or marker == 0xFFF7) else None, columns,
+                          components, precision, marker)
+
+
+_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+
+
+def _jp2_codestream(data: bytes) -> bytes | None:
+    """The contents of the first jp2c box of a JP2/JPH file, or None if there is none."""
+    pos, size = 0, len(data)
+    while pos + 8 <= size:
+        box_len = int.from_bytes(data[pos:pos + 4], "big")
+        box_type = data[pos + 4:pos + 8]
+        header = 8
+        if box_len == 1:
+            _need(data, pos + 16, "JP2 box header")
+            box_len = int.from_bytes(data[pos + 8:pos + 16], "big")
+            header = 16
+        elif box_len == 0:
+            box_len = size - pos
+        if box_len < header:
+            raise DecodeError(f"JP2 box {box_type!r} has length {box_len}, "
+                              f"must be >= {header}")
+        if box_type == b"jp2c":
+            return data[pos + header:pos + box_len]
+        pos += box_len
+    return None
+
+
+def _j2k_info(data: bytes) -> CodestreamInfo | None:
+    """SOC then SIZ: image size minus origin, component count, precision, sign."""
+    if data[:12] == _JP2_SIGNATURE:
+        stream = _jp2_codestream(data)
+        if stream is None:
+            return None
+        data = stream
+    if data[:2] != b"\xff\x4f":
+        return None
+    if data[2:4] != b"\xff\x51":
+        raise DecodeError(f"J2K codestream: SOC is followed by {data[2:4].hex().upper()}"
+                          ", not the SIZ marker FF51")
+    _need(data, 6, "J2K SIZ marker")
+    length = _u16(data, 4)
+    _need(data, 4 + length, f"J2K SIZ marker (length {length})")
+    if length < 41:
+        raise DecodeError(f"J2K SIZ has length {length}, must be >= 41")
+    xsiz, ysiz, xo, yo = struct.unpack(">IIII", data[8:24])
+    csiz = _u16(data, 40)
+    if length != 38 + 3 * csiz:
+        raise DecodeError(f"J2K SIZ has length {length}, {csiz} components "
+                          f"need {38 + 3 * csiz}")
+    if xo > xsiz or yo > ysiz:
+        raise DecodeError(f"J2K SIZ: image offset {xo},{yo} lies beyond its size "
+                          f"{xsiz},{ysiz}")
+    ssiz = data[42:42 + 3 * csiz:3]
+    precision = max(((s & 0x7F) + 1 for s in ssiz), default=0)
+    signed = bool(ssiz[0] & 0x80) if ssiz else None
+    return CodestreamInfo(ysiz - yo, xsiz - xo, csiz, precision, 0xFF51, signed)
+
+
+def codestream_info(family: str, data: bytes) -> CodestreamInfo | None:
+    """Rows, columns, components and precision from the codestream header alone.
+
+    Bounded work (linear in len(data), stops at the first SOF/SIZ), safe on hostile
+    bytes: raises only DecodeError (a header marker found but truncated or inconsistent)
+    and returns None when the header marker is not there (the codec then reports it) or
+    the family's header carries no such fields (RLE: see :func:`check_rle_header`;
+    JPEG XL, native, deflate: not parsed).
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"unknown codec family {family!r}, one of {sorted(FAMILIES)}")
+    data = bytes(data)
+    if family in ("jpeg", "jpeg-lossless"):
+        return _jpeg_info(data, _JPEG_SOF, "JPEG")
+    if family == "jpegls":
+        return _jpeg_info(data, frozenset({0xF7}), "JPEG-LS")
+    if family in ("j2k", "htj2k"):
+        return _j2k_info(data)
+    return None
+
+
+def check_rle_header(px: PixelHeader, frame: bytes) -> None:
+    """The 64-byte RLE header must match the image: one segment per byte of each sample,
+    first segment at 64, offsets increasing and inside the frame, and each segment long
+    enough to decode Rows*Columns bytes (a 2-byte run packet yields at most 128).
+
+    RLE decoders write segment i into byte plane i of a buffer sized from the DICOM
+    header; a segment count or offset the header does not expect writes or reads out of
+    bounds (or decodes garbage in the wrong plane).
+    """
+    if len(frame) < 64:
+        raise _fail(px, f"RLE header truncated: frame has {len(frame)} bytes of 64")
+    header = struct.unpack("<16I", frame[:64])
+    count = header[0]
+    expected = px.samples_per_pixel * math.ceil(px.bits_allocated / 8)
+    if count != expected:
+        raise _fail(px, f"RLE header has {count} segments, header implies {expected} "
+                        f"({px.samples_per_pixel} samples x {px.bits_allocated} bits)")
+    if not 1 <= count <= 15:
+        raise _fail(px, f"RLE needs {count} segments, the format holds 1..15")
+    offsets = header[1:1 + count]
+    if offsets[0] != 64:
+        raise _fail(px, f"RLE first segment offset is {offsets[0]}, must be 64")
+    minimum = 2 * math.ceil(px.rows * px.columns / 128)
+    ends = (*offsets[1:], len(frame))
+    for index, (start, end) in enumerate(zip(offsets, ends, strict=True)):
+        if end > len(frame) or end - start < minimum:
+            raise _fail(px, f"RLE segment {index} spans bytes {start}..{end} of a "
+                            f"{len(frame)}-byte frame; {px.rows}x{px.columns} needs at "
+                            f"least {minimum} bytes in order")
+
+
+def check_codestream(px: PixelHeader, family: str, frame: bytes) -> None:
+    """The codestream header must agree with the DICOM header before a codec sees it.
+
+    GDCM, CharLS, OpenJPEG and libjpeg allocate from the codestream header, so a 65535 x
+    65535 SOF in a 512 x 512 file is a memory bomb, and a component count or precision
+    beyond what Samples per Pixel / Bits Allocated reserve overruns our output buffer.
+    """
+    if family == "rle":
+        check_rle_header(px, frame)
+        return
+    try:
+        info = codestream_info(family, frame)
+    except DecodeError as exc:
+        raise _fail(px, exc.reason) from None
+    if info is None:
+        return
+    name = _stream_name(info.marker)
+    rows = "?" if info.rows is None else str(info.rows)
+    if (info.rows is not None and info.rows != px.rows) or info.columns != px.columns:
+        raise _fail(px, f"{name} says {rows}x{info.columns} (rows x columns), header says "
+                        f"{px.rows}x{px.columns}")
+    if info.components != px.samples_per_pixel:
+        raise _fail(px, f"{name} has {info.components} components, header says Samples "
+                        f"per Pixel {px.samples_per_pixel}")
+    if info.precision > px.bits_allocated:
+        raise _fail(px, f"{name} precision is {info.precision} bits, header says Bits "
+                        f"Allocated {px.bits_allocated} (Bits Stored {px.bits_stored})")
+    _check_precision(px, name, info)
+
+
+def _stream_name(marker: int) -> str:
+    if marker == 0xFF51:
+        return "J2K SIZ"
+    if marker == 0xFFF7:
+        return "JPEG-LS SOF55"
+    return f"JPEG SOF{marker & 0x0F}"
+
+
+def _check_precision(px: PixelHeader, name: str, info: CodestreamInfo) -> None:
+    """Precisions the process allows (ISO 10918-1 B.2.2, ISO 14495-1, ISO 15444-1 A.5.1):
+    libjpeg builds its sample tables from P and some builds abort on values outside."""
+    marker, precision = info.marker, info.precision
+    if marker == 0xFFC0:
+        low, high, text = 8, 8, "8"  # baseline
+    elif marker in (0xFFC3, 0xFFC7, 0xFFCB, 0xFFCF, 0xFFF7):
+        low, high, text = 2, 16, "2..16"  # lossless, JPEG-LS
+    elif marker == 0xFF51:
+        low, high, text = 1, 38, "1..38"
+    else:
+        low, high, text = 8, 12, "8 or 12"  # extended, progressive, hierarchical DCT
+    if not low <= precision <= high or (text == "8 or 12" and precision not in (8, 12)):
+        raise _fail(px, f"{name} precision is {precision} bits, the process allows {text}")
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def memory_budget() -> int:
+    """Bytes one decode may allocate: $DICOMDECODE_MAX_BYTES, else half the memory
+    currently available (so one hostile header cannot push the machine into swap or the
+    OOM killer, which would take the whole batch with it), else 4 GiB."""
+    raw = os.environ.get(ENV_MAX_BYTES)
+    if raw is not None and raw.strip():
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"{ENV_MAX_BYTES}={raw!r} is not an integer number of "
+                             "bytes") from None
+        if value <= 0:
+            raise ValueError(f"{ENV_MAX_BYTES}={raw!r} must be a positive number of bytes")
+        return value
+    available = _available_memory()
+    return available // 2 if available else _DEFAULT_BUDGET
+
+
+def _available_memory() -> int | None:
+    """MemAvailable (or free pages), capped by the cgroup v2 limit left: in a container
+    /proc/meminfo shows the host, and the OOM killer acts on the cgroup."""
+    host = _meminfo_available()
+    room = _cgroup_room()
+    if host is None:
+        return room
+    return host if room is None else min(host, room)
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+CGROUP_DIR = "/sys/fs/cgroup"
+
+
+def _cgroup_room() -> int | None:
+    try:
+        with open(os.path.join(CGROUP_DIR, "memory.max"), encoding="ascii") as fh:
+            limit = fh.read().strip()
+        if limit == "max":
+            return None
+        with open(os.path.join(CGROUP_DIR, "memory.current"), encoding="ascii") as fh:
+            current = int(fh.read().strip())
+        return max(int(limit) - current, 0)
+    except (OSError, ValueError):
+        return None
+
+
+def check_budget(nbytes: int, path: str, limit: int | None = None,
+                 what: str = "decoded pixels") -> None:
+    """Refuse an allocation larger than the budget BEFORE making it.
+
+    numpy.empty of a header-claimed size succeeds lazily and then the codec's writes
+    fault the process into the OOM killer; a ResourceLimitError costs one file.
+    """
+    if limit is None:
+        limit = memory_budget()
+    if nbytes > limit:
+        raise ResourceLimitError(
+            f"{what} need {nbytes / _MIB:.1f} MiB ({nbytes} bytes), budget is "
+            f"{limit / _MIB:.1f} MiB ({limit} bytes; set {ENV_MAX_BYTES} to change)",
+            path, needed=nbytes, limit=limit)

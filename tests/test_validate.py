@@ -1,0 +1,656 @@
+"""The guard (dicomdecode.validate) against real encodes and hostile patches of them.
+
+Truth is always independent of the module: the DICOM header the encoder wrote (read by
+pydicom), pydicom's own expected-length arithmetic, or a value we patched in ourselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import struct
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames, parse_basic_offsets
+from pydicom.pixels.utils import get_expected_length
+
+from dicomdecode import validate
+from dicomdecode.errors import DecodeError, ResourceLimitError
+from dicomdecode.validate import (
+    ENV_MAX_BYTES,
+    FAMILIES,
+    CodestreamInfo,
+    check_budget,
+    check_codestream,
+    check_frame_count,
+    check_header,
+    check_native_size,
+    check_offsets,
+    check_rle_header,
+    codestream_info,
+    frame_nbytes,
+    memory_budget,
+    native_nbytes,
+)
+
+TEST_DATA = Path(__file__).resolve().parents[1] / "test_data"
+
+FAMILY_BY_UID = {
+    "1.2.840.10008.1.2.4.50": "jpeg",
+    "1.2.840.10008.1.2.4.51": "jpeg",
+    "1.2.840.10008.1.2.4.57": "jpeg-lossless",
+    "1.2.840.10008.1.2.4.70": "jpeg-lossless",
+    "1.2.840.10008.1.2.4.80": "jpegls",
+    "1.2.840.10008.1.2.4.81": "jpegls",
+    "1.2.840.10008.1.2.4.90": "j2k",
+    "1.2.840.10008.1.2.4.91": "j2k",
+    "1.2.840.10008.1.2.5": "rle",
+}
+
+
+@dataclasses.dataclass
+class Px:
+    """A PixelHeader built by hand or from pydicom's reading of a file."""
+
+    path: str = "x.dcm"
+    transfer_syntax: str = "1.2.840.10008.1.2.1"
+    rows: int = 64
+    columns: int = 64
+    samples_per_pixel: int = 1
+    bits_allocated: int = 16
+    bits_stored: int = 12
+    pixel_representation: int = 0
+    photometric_interpretation: str = "MONOCHROME2"
+    planar_configuration: int = 0
+    number_of_frames: int = 1
+    float_pixels: int = 0
+
+
+def px_from(ds: Dataset, path: Path) -> Px:
+    return Px(path=str(path), transfer_syntax=str(ds.file_meta.TransferSyntaxUID),
+              rows=int(ds.Rows), columns=int(ds.Columns),
+              samples_per_pixel=int(ds.SamplesPerPixel),
+              bits_allocated=int(ds.BitsAllocated), bits_stored=int(ds.BitsStored),
+              pixel_representation=int(ds.PixelRepresentation),
+              photometric_interpretation=str(ds.PhotometricInterpretation),
+              planar_configuration=int(ds.get("PlanarConfiguration", 0) or 0),
+              number_of_frames=int(ds.get("NumberOfFrames", 1) or 1))
+
+
+def _files(encapsulated: bool) -> list[Path]:
+    out = []
+    for path in sorted(TEST_DATA.glob("*.dcm")):
+        uid = str(pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID)
+        if (uid in FAMILY_BY_UID) == encapsulated:
+            out.append(path)
+    return out
+
+
+ENCAPSULATED = _files(True)
+NATIVE = _files(False)
+_CACHE: dict[Path, tuple[Px, str, list[bytes], Dataset]] = {}
+
+
+def load(path: Path) -> tuple[Px, str, list[bytes], Dataset]:
+    if path not in _CACHE:
+        ds = pydicom.dcmread(path)
+        px = px_from(ds, path)
+        family = FAMILY_BY_UID[px.transfer_syntax]
+        frames = list(generate_frames(ds.PixelData, number_of_frames=px.number_of_frames))
+        _CACHE[path] = (px, family, frames, ds)
+    return _CACHE[path]
+
+
+def ids(paths: list[Path]) -> list[str]:
+    return [p.stem for p in paths]
+
+
+def test_corpus_is_here():
+    assert len(ENCAPSULATED) >= 50 and len(NATIVE) >= 20
+    assert {FAMILY_BY_UID[str(load(p)[0].transfer_syntax)] for p in ENCAPSULATED} == {
+        "jpeg", "jpeg-lossless", "jpegls", "j2k", "rle"}
+
+
+# ---------------------------------------------------------------- test-side marker walkers
+# Minimal, standard-structure walkers used only to find where to patch.
+
+
+def jpeg_sof_pos(data: bytes) -> int:
+    """Offset of the SOF/SOF55 marker (the FF byte) in a well-formed real stream."""
+    pos = 2
+    while True:
+        assert data[pos] == 0xFF
+        marker = data[pos + 1]
+        if marker in (0xC0, 0xC1, 0xC3, 0xF7):
+            return pos
+        pos += 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
+
+
+def patch_dims(family: str, data: bytes, rows: int, cols: int) -> bytes:
+    buf = bytearray(data)
+    if family == "j2k":
+        xo, yo = struct.unpack(">II", buf[16:24])
+        struct.pack_into(">II", buf, 8, cols + xo, rows + yo)
+    else:
+        struct.pack_into(">HH", buf, jpeg_sof_pos(data) + 5, rows, cols)
+    return bytes(buf)
+
+
+def patch_precision(family: str, data: bytes, precision: int) -> bytes:
+    buf = bytearray(data)
+    if family == "j2k":
+        csiz = struct.unpack(">H", buf[40:42])[0]
+        for c in range(csiz):
+            buf[42 + 3 * c] = (buf[42 + 3 * c] & 0x80) | (precision - 1)
+    else:
+        buf[jpeg_sof_pos(data) + 4] = precision
+    return bytes(buf)
+
+
+def patch_components(family: str, data: bytes, n: int) -> bytes:
+    """Rebuild the SOF/SIZ with n component specs (copies of the first), lengths fixed."""
+    if family == "j2k":
+        spec = data[42:45]
+        size = data[6:40] + struct.pack(">H", n) + spec * n
+        old_len = struct.unpack(">H", data[4:6])[0]
+        return data[:4] + struct.pack(">H", len(size) + 2) + size + data[4 + old_len:]
+    pos = jpeg_sof_pos(data)
+    old_len = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+    head = data[pos + 4:pos + 9]  # P, Y, X
+    specs = b"".join(bytes([c + 1]) + data[pos + 11:pos + 13] for c in range(n))
+    body = head + bytes([n]) + specs
+    return data[:pos + 2] + struct.pack(">H", len(body) + 2) + body + data[pos + 2 + old_len:]
+
+
+def header_end(family: str, data: bytes) -> int:
+    """Offset just past the SOF/SIZ segment."""
+    if family == "j2k":
+        return 4 + struct.unpack(">H", data[4:6])[0]
+    pos = jpeg_sof_pos(data)
+    return pos + 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
+
+
+def wrap_jp2(codestream: bytes) -> bytes:
+    def box(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", 8 + len(payload)) + kind + payload
+    return (b"\x00\x00\x00\x0cjP  \r\n\x87\n" + box(b"ftyp", b"jp2 \x00\x00\x00\x00jp2 ")
+            + box(b"jp2h", box(b"ihdr", bytes(14))) + box(b"jp2c", codestream))
+
+
+NON_RLE = [p for p in ENCAPSULATED if "__rle" not in p.name]
+RLE = [p for p in ENCAPSULATED if "__rle" in p.name]
+
+
+# ---------------------------------------------------------------- real codestreams
+
+
+@pytest.mark.parametrize("path", NON_RLE, ids=ids(NON_RLE))
+def test_codestream_info_matches_dicom_header(path):
+    px, family, frames, ds = load(path)
+    assert len(frames) == px.number_of_frames
+    for frame in frames:
+        info = codestream_info(family, frame)
+        assert isinstance(info, CodestreamInfo)
+        assert (info.rows, info.columns, info.components) == (ds.Rows, ds.Columns,
+                                                              ds.SamplesPerPixel)
+        assert ds.BitsStored <= info.precision <= ds.BitsAllocated or family == "jpeg"
+        if family == "j2k":
+            assert info.signed == bool(ds.PixelRepresentation)
+        check_codestream(px, family, frame)
+
+
+@pytest.mark.parametrize("path", RLE, ids=ids(RLE))
+def test_rle_header_passes_and_info_is_none(path):
+    px, family, frames, ds = load(path)
+    for frame in frames:
+        assert codestream_info("rle", frame) is None
+        assert struct.unpack("<I", frame[:4])[0] == ds.SamplesPerPixel * ds.BitsAllocated // 8
+        check_rle_header(px, frame)
+        check_codestream(px, family, frame)
+
+
+@pytest.mark.parametrize("path", ENCAPSULATED, ids=ids(ENCAPSULATED))
+def test_real_files_pass_header_and_frame_checks(path):
+    px, family, frames, ds = load(path)
+    check_header(px)
+    offsets = parse_basic_offsets(ds.PixelData)
+    check_frame_count(px, len(frames), bool(offsets), family)
+    if offsets:
+        value_length = len(ds.PixelData) - 8 - 4 * len(offsets)
+        check_offsets(offsets, value_length, frames=px.number_of_frames)
+        # the frames' own sizes (+ 8-byte item headers) are the true lengths
+        check_offsets(offsets, value_length, [len(f) for f in frames])
+
+
+def test_jp2_wrapper_is_unwrapped():
+    px, family, frames, ds = load(TEST_DATA / "rgb8__j2k_lossless.dcm")
+    info = codestream_info("j2k", wrap_jp2(frames[0]))
+    assert info is not None and (info.rows, info.columns, info.components) == (
+        ds.Rows, ds.Columns, ds.SamplesPerPixel)
+    bomb = wrap_jp2(patch_dims("j2k", frames[0], 65535, 65535))
+    with pytest.raises(DecodeError, match="65535x65535.*64x64"):
+        check_codestream(px, "htj2k", bomb)
+
+
+# ---------------------------------------------------------------- hostile patches
+
+
+@pytest.mark.parametrize("path", NON_RLE, ids=ids(NON_RLE))
+def test_dimension_bomb_is_refused(path):
+    px, family, frames, ds = load(path)
+    for rows, cols in ((65535, 65535), (ds.Rows + 1, ds.Columns), (ds.Rows, 1)):
+        bad = patch_dims(family, frames[-1], rows, cols)
+        with pytest.raises(DecodeError) as err:
+            check_codestream(px, family, bad)
+        message = str(err.value)
+        assert f"{rows}x{cols}" in message and f"{ds.Rows}x{ds.Columns}" in message
+        assert err.value.path == str(path)
+
+
+@pytest.mark.parametrize("path", NON_RLE, ids=ids(NON_RLE))
+def test_wrong_component_count_is_refused(path):
+    px, family, frames, ds = load(path)
+    n = 1 if ds.SamplesPerPixel == 3 else 3
+    bad = patch_components(family, frames[0], n)
+    info = codestream_info(family, bad)
+    assert info is not None and info.components == n
+    with pytest.raises(DecodeError, match=rf"{n} components.*Samples per Pixel "
+                                          rf"{ds.SamplesPerPixel}"):
+        check_codestream(px, family, bad)
+
+
+@pytest.mark.parametrize("path", [p for p in NON_RLE if "8_" in p.name or "rgb8" in p.name],
+                         ids=ids([p for p in NON_RLE if "8_" in p.name or "rgb8" in p.name]))
+def test_precision_16_in_8_bit_file_is_refused(path):
+    px, family, frames, ds = load(path)
+    assert ds.BitsAllocated == 8
+    with pytest.raises(DecodeError, match=r"precision is 16 bits.*Bits Allocated 8"):
+        check_codestream(px, family, patch_precision(family, frames[0], 16))
+
+
+@pytest.mark.parametrize("path", NON_RLE, ids=ids(NON_RLE))
+def test_precision_outside_process_is_refused(path):
+    px, family, frames, ds = load(path)
+    bad = patch_precision(family, frames[0], 1 if family != "j2k" else 40)
+    with pytest.raises(DecodeError, match="precision"):
+        check_codestream(px, family, bad)
+
+
+@pytest.mark.parametrize("path", NON_RLE, ids=ids(NON_RLE))
+def test_truncated_mid_marker_is_decode_error(path):
+    px, family, frames, ds = load(path)
+    end = header_end(family, frames[0])
+    for cut in (end - 1, end - 4, end - 9):
+        with pytest.raises(DecodeError, match="truncated|length"):
+            codestream_info(family, frames[0][:cut])
+        with pytest.raises(DecodeError) as err:
+            check_codestream(px, family, frames[0][:cut])
+        assert err.value.path == str(path)
+
+
+@pytest.mark.parametrize("path", NON_RLE, ids=ids(NON_RLE))
+def test_random_bytes_give_none_or_decode_error(path):
+    px, family, frames, ds = load(path)
+    rng = random.Random(path.name)
+    for _ in range(50):
+        junk = rng.randbytes(rng.randrange(0, 400))
+        try:
+            info = codestream_info(family, junk)
+        except DecodeError:
+            continue
+        assert info is None or isinstance(info, CodestreamInfo)
+    # garbage between markers does not hide the SOF from the guard (libjpeg skips it)
+    if family != "j2k":
+        pos = jpeg_sof_pos(frames[0])
+        bomb = patch_dims(family, frames[0], 65535, 65535)
+        hidden = bomb[:pos] + b"\x00garbage\x12" + bomb[pos:]
+        with pytest.raises(DecodeError, match="65535x65535"):
+            check_codestream(px, family, hidden)
+
+
+def test_jpeg_dnl_rows_zero_is_unknown_not_an_error():
+    px, family, frames, ds = load(TEST_DATA / "u8_mono__jpeg_lossless.dcm")
+    info = codestream_info(family, patch_dims(family, frames[0], 0, ds.Columns))
+    assert info is not None and info.rows is None and info.columns == ds.Columns
+    check_codestream(px, family, patch_dims(family, frames[0], 0, ds.Columns))
+
+
+def test_jpegls_rows_zero_is_refused():
+    px, family, frames, ds = load(TEST_DATA / "u8_mono__jpegls_lossless.dcm")
+    with pytest.raises(DecodeError, match="0x64"):
+        check_codestream(px, family, patch_dims(family, frames[0], 0, ds.Columns))
+
+
+@pytest.mark.parametrize("path", RLE, ids=ids(RLE))
+def test_rle_hostile_headers(path):
+    px, family, frames, ds = load(path)
+    frame = frames[0]
+    count = struct.unpack("<I", frame[:4])[0]
+
+    def patched(index: int, value: int) -> bytes:
+        buf = bytearray(frame)
+        struct.pack_into("<I", buf, 4 * index, value)
+        return bytes(buf)
+
+    with pytest.raises(DecodeError, match=rf"{count + 1} segments.*implies {count}"):
+        check_rle_header(px, patched(0, count + 1))
+    with pytest.raises(DecodeError, match="offset is 0, must be 64"):
+        check_rle_header(px, patched(1, 0))
+    if count > 1:
+        with pytest.raises(DecodeError, match=f"of a {len(frame)}-byte frame"):
+            check_rle_header(px, patched(count, len(frame) + 10))  # offset past the end
+    # a segment too short to hold Rows*Columns bytes (2-byte packets give <= 128 each)
+    with pytest.raises(DecodeError, match=f"of a 74-byte frame; {ds.Rows}x{ds.Columns}"):
+        check_rle_header(px, frame[:74])
+    with pytest.raises(DecodeError, match="truncated: frame has 10 bytes of 64"):
+        check_rle_header(px, frame[:10])
+    if count > 1:
+        with pytest.raises(DecodeError, match="segment"):
+            check_rle_header(px, patched(2, 64))  # not increasing
+    with pytest.raises(DecodeError, match="segments"):
+        check_rle_header(px, patched(0, 0xFFFFFFFF))
+
+
+# ---------------------------------------------------------------- hypothesis: hostile bytes
+
+PREFIXES = [b"", b"\xff\xd8", b"\xff\xd8\xff\xc3", b"\xff\xd8\xff\xf7", b"\xff\x4f\xff\x51",
+            b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\xd8\xff"]
+
+
+@settings(max_examples=400, deadline=500, suppress_health_check=[HealthCheck.too_slow])
+@given(family=st.sampled_from(sorted(FAMILIES)), prefix=st.sampled_from(PREFIXES),
+       body=st.binary(max_size=3000))
+def test_codestream_info_on_arbitrary_bytes(family, prefix, body):
+    data = prefix + body
+    try:
+        info = codestream_info(family, data)
+    except DecodeError:
+        return
+    assert info is None or isinstance(info, CodestreamInfo)
+
+
+@settings(max_examples=300, deadline=500)
+@given(index=st.sampled_from(range(len(NON_RLE))), flips=st.lists(
+    st.tuples(st.integers(0, 300), st.integers(0, 255)), min_size=1, max_size=8))
+def test_codestream_info_on_mutated_real_streams(index, flips):
+    px, family, frames, ds = load(NON_RLE[index])
+    buf = bytearray(frames[0])
+    for pos, value in flips:
+        if pos < len(buf):
+            buf[pos] = value
+    try:
+        check_codestream(px, family, bytes(buf))
+    except DecodeError:
+        pass
+
+
+@pytest.mark.parametrize("family", ["jpeg", "jpegls", "j2k"])
+@pytest.mark.parametrize("body", [b"\xff" * (1 << 20), b"\xff\xfe\x00\x02" * (1 << 18),
+                                  b"\x00" * (1 << 20)],
+                         ids=["fill", "tiny-segments", "zeros"])
+def test_worst_case_input_is_fast(family, body):
+    head = b"\xff\x4f" if family == "j2k" else b"\xff\xd8"
+    start = time.perf_counter()
+    try:
+        codestream_info(family, head + body)
+    except DecodeError:
+        pass
+    assert time.perf_counter() - start < 2.0
+
+
+def test_unknown_family_is_a_programming_error():
+    with pytest.raises(ValueError, match="unknown codec family"):
+        codestream_info("mpeg2", b"")
+
+
+# ---------------------------------------------------------------- header checks
+
+HOSTILE = [
+    ({"rows": 0}, "Rows is 0"),
+    ({"rows": 65536}, "Rows is 65536"),
+    ({"columns": 0}, "Columns is 0"),
+    ({"columns": -5}, "Columns is -5"),
+    ({"samples_per_pixel": 2}, "Samples per Pixel is 2"),
+    ({"samples_per_pixel": 0}, "Samples per Pixel is 0"),
+    ({"samples_per_pixel": 3}, "Samples per Pixel is 3.*MONOCHROME2 requires 1"),
+    ({"samples_per_pixel": 4, "photometric_interpretation": "RGB"}, "4.*RGB requires 3"),
+    ({"samples_per_pixel": 1, "photometric_interpretation": "YBR_FULL"}, "1.*requires 3"),
+    ({"photometric_interpretation": "MONOCHROME3"}, "MONOCHROME3"),
+    ({"photometric_interpretation": ""}, "Photometric Interpretation"),
+    ({"bits_allocated": 12, "bits_stored": 12}, "Bits Allocated is 12"),
+    ({"bits_allocated": 0, "bits_stored": 0}, "Bits Allocated is 0"),
+    ({"bits_stored": 0}, "Bits Stored is 0, must be 1..16"),
+    ({"bits_stored": 17}, "Bits Stored is 17, must be 1..16"),
+    ({"pixel_representation": 2}, "Pixel Representation is 2"),
+    ({"samples_per_pixel": 3, "photometric_interpretation": "RGB",
+      "planar_configuration": 2}, "Planar Configuration is 2"),
+    ({"number_of_frames": 0}, "Number of Frames is 0"),
+    ({"number_of_frames": -1}, "Number of Frames is -1"),
+    ({"float_pixels": 32}, "Bits Allocated is 16, 32-bit float"),
+    ({"float_pixels": 48, "bits_allocated": 32}, "float pixel size is 48"),
+    ({"bits_allocated": 1, "bits_stored": 1, "samples_per_pixel": 3,
+      "photometric_interpretation": "RGB"}, "1-bit data is monochrome"),
+    ({"samples_per_pixel": 3, "photometric_interpretation": "YBR_FULL_422", "columns": 63,
+      "bits_allocated": 8, "bits_stored": 8}, "Columns is 63"),
+]
+
+
+@pytest.mark.parametrize("change,message", HOSTILE, ids=[m for _, m in HOSTILE])
+def test_hostile_header_values(change, message):
+    with pytest.raises(DecodeError, match=message) as err:
+        check_header(Px(path="bad.dcm", **change))
+    assert err.value.path == "bad.dcm"
+
+
+ACCEPTED = [
+    {"samples_per_pixel": 4, "photometric_interpretation": "ARGB", "bits_allocated": 8,
+     "bits_stored": 8},
+    {"samples_per_pixel": 4, "photometric_interpretation": "CMYK", "bits_allocated": 8,
+     "bits_stored": 8},
+    {"planar_configuration": 7},  # meaningless with one sample: tolerated
+    {"bits_allocated": 1, "bits_stored": 1},
+    {"bits_allocated": 32, "bits_stored": 0, "float_pixels": 32},
+    {"bits_allocated": 64, "bits_stored": 64, "float_pixels": 64},
+    {"rows": 65535, "columns": 1},
+    {"samples_per_pixel": 3, "photometric_interpretation": "YBR_FULL_422", "columns": 63,
+     "transfer_syntax": "1.2.840.10008.1.2.4.50", "bits_allocated": 8, "bits_stored": 8},
+]
+
+
+@pytest.mark.parametrize("change", ACCEPTED)
+def test_accepted_header_values(change):
+    check_header(Px(**change))
+
+
+@pytest.mark.parametrize("path", NATIVE, ids=ids(NATIVE))
+def test_real_native_files_pass(path):
+    ds = pydicom.dcmread(path)
+    px = px_from(ds, path)
+    check_header(px)
+    expected = ds.Rows * ds.Columns * ds.SamplesPerPixel * px.number_of_frames * (
+        ds.BitsAllocated // 8)
+    assert native_nbytes(px) == expected
+    assert len(ds.PixelData) in (expected, expected + 1)
+    check_native_size(px, len(ds.PixelData))
+
+
+# ---------------------------------------------------------------- native sizes
+
+
+def _dataset(px: Px) -> Dataset:
+    ds = Dataset()
+    ds.Rows, ds.Columns = px.rows, px.columns
+    ds.SamplesPerPixel, ds.BitsAllocated = px.samples_per_pixel, px.bits_allocated
+    ds.BitsStored, ds.PixelRepresentation = px.bits_stored, px.pixel_representation
+    ds.PhotometricInterpretation = px.photometric_interpretation
+    ds.NumberOfFrames = px.number_of_frames
+    if px.samples_per_pixel > 1:
+        ds.PlanarConfiguration = 0
+    return ds
+
+
+SIZES = [
+    Px(),
+    Px(rows=3, columns=3, bits_allocated=1, bits_stored=1, number_of_frames=3),
+    Px(rows=5, columns=7, bits_allocated=1, bits_stored=1, number_of_frames=1),
+    Px(rows=4, columns=6, samples_per_pixel=3, photometric_interpretation="RGB",
+       bits_allocated=8, bits_stored=8, number_of_frames=2),
+    Px(rows=4, columns=6, samples_per_pixel=3, photometric_interpretation="YBR_FULL_422",
+       bits_allocated=8, bits_stored=8, number_of_frames=2),
+    Px(rows=3, columns=5, bits_allocated=32, bits_stored=32, number_of_frames=2),
+    Px(rows=3, columns=3, bits_allocated=8, bits_stored=8),
+]
+
+
+@pytest.mark.parametrize("px", SIZES, ids=range(len(SIZES)))
+def test_native_nbytes_matches_pydicom(px):
+    expected = get_expected_length(_dataset(px), unit="bytes")
+    assert native_nbytes(px) == expected
+    check_native_size(px, expected)
+    check_native_size(px, expected + 1)  # the even-length pad
+    with pytest.raises(DecodeError, match=f"truncated: {expected - 1} bytes of {expected}"):
+        check_native_size(px, expected - 1)
+    with pytest.raises(DecodeError, match=f"{expected + 2} bytes.*{expected}"):
+        check_native_size(px, expected + 2)
+
+
+def test_one_bit_frames_are_packed_across_frames():
+    px = Px(rows=3, columns=3, bits_allocated=1, bits_stored=1, number_of_frames=3)
+    assert frame_nbytes(px) == 2  # 9 bits alone
+    assert native_nbytes(px) == 4  # 27 bits together, not 3 * 2
+    check_native_size(px, 4)
+    with pytest.raises(DecodeError, match="truncated: 0 bytes of 4"):
+        check_native_size(px, 0)
+
+
+# ---------------------------------------------------------------- frames and offsets
+
+
+def test_frame_count_rules():
+    three = Px(number_of_frames=3)
+    check_frame_count(three, 3, False)
+    check_frame_count(three, 7, True)
+    check_frame_count(three, 7, False, "jpeg")  # EOI marks frame ends
+    check_frame_count(Px(), 5, False)  # one frame: every fragment is it
+    with pytest.raises(DecodeError, match="2 fragments, header says 3 frames"):
+        check_frame_count(three, 2, True)
+    with pytest.raises(DecodeError, match="no fragments"):
+        check_frame_count(Px(), 0, False)
+    with pytest.raises(DecodeError, match="7 fragments for 3 frames"):
+        check_frame_count(three, 7, False, "rle")
+    with pytest.raises(DecodeError, match="7 fragments for 3 frames"):
+        check_frame_count(three, 7, False)
+
+
+OFFSETS = [
+    (([4, 10], 100, None), "starts at 4"),
+    (([0, 100], 100, None), "entry 1 is 100, outside the 100-byte"),
+    (([0, 50, 40], 100, None), "entry 2 is 40, before entry 1 \\(50\\)"),
+    (([0, -1], 100, None), "outside"),
+    (([0, 50], 100, [60, 10]), "offset 0 \\+ length 60 = 60 runs past 50"),
+    (([0, 50], 100, [10, 51]), "runs past 100"),
+    (([0, 50], 100, [10]), "2 offsets and 1 lengths"),
+]
+
+
+@pytest.mark.parametrize("args,message", OFFSETS, ids=[m for _, m in OFFSETS])
+def test_hostile_offsets(args, message):
+    with pytest.raises(DecodeError, match=message):
+        check_offsets(*args, path="f.dcm")
+
+
+def test_good_offsets():
+    check_offsets([], 0)
+    check_offsets([0, 0, 30], 40)  # non-decreasing
+    check_offsets([0, 50], 100, [42, 50])
+    with pytest.raises(DecodeError, match="2 entries, header says 3 frames"):
+        check_offsets([0, 50], 100, frames=3)
+
+
+# ---------------------------------------------------------------- memory budget
+
+
+def test_budget_from_environment(monkeypatch):
+    monkeypatch.setenv(ENV_MAX_BYTES, str(10 * 2**20))
+    assert memory_budget() == 10 * 2**20
+    check_budget(10 * 2**20, "a.dcm")
+    with pytest.raises(ResourceLimitError) as err:
+        check_budget(65535 * 65535 * 2, "a.dcm")
+    assert err.value.needed == 65535 * 65535 * 2 and err.value.limit == 10 * 2**20
+    assert err.value.path == "a.dcm"
+    assert "8191.8 MiB" in str(err.value) and "10.0 MiB" in str(err.value)
+
+
+def test_explicit_limit_wins(monkeypatch):
+    monkeypatch.setenv(ENV_MAX_BYTES, "1")
+    with pytest.raises(ResourceLimitError, match="frame buffer need 3.0 MiB") as err:
+        check_budget(3 * 2**20, "b.dcm", limit=2 * 2**20, what="frame buffer")
+    assert (err.value.needed, err.value.limit) == (3 * 2**20, 2 * 2**20)
+    check_budget(3 * 2**20, "b.dcm", limit=3 * 2**20)
+
+
+@pytest.mark.parametrize("value", ["lots", "1.5e9", "-4", "0"])
+def test_bad_budget_variable(monkeypatch, value):
+    monkeypatch.setenv(ENV_MAX_BYTES, value)
+    with pytest.raises(ValueError, match=ENV_MAX_BYTES):
+        memory_budget()
+
+
+def test_default_budget_is_half_available_memory(monkeypatch, tmp_path):
+    monkeypatch.delenv(ENV_MAX_BYTES, raising=False)
+    monkeypatch.setattr(validate, "CGROUP_DIR", str(tmp_path / "no-cgroup"))
+    budget = memory_budget()
+    if os.path.exists("/proc/meminfo"):
+        with open("/proc/meminfo") as fh:
+            avail = next(int(line.split()[1]) * 1024 for line in fh
+                         if line.startswith("MemAvailable:"))
+        assert abs(budget - avail // 2) < avail // 10  # memory moves while we read it
+    else:
+        assert budget > 0
+
+
+def test_default_budget_respects_cgroup_limit(monkeypatch, tmp_path):
+    monkeypatch.delenv(ENV_MAX_BYTES, raising=False)
+    (tmp_path / "memory.max").write_text("1073741824\n")
+    (tmp_path / "memory.current").write_text("536870912\n")
+    monkeypatch.setattr(validate, "CGROUP_DIR", str(tmp_path))
+    assert memory_budget() == (1 << 30) // 4  # half of the 512 MiB left in the cgroup
+    (tmp_path / "memory.max").write_text("max\n")
+    assert memory_budget() > (1 << 30) // 4 or memory_budget() > 0
+
+
+# ---------------------------------------------------------------- duck typing
+
+
+def test_integer_likes_and_frozen_objects_are_accepted():
+    import numpy as np
+
+    @dataclasses.dataclass(frozen=True)
+    class Frozen:
+        path: str = "n.dcm"
+        transfer_syntax: str = "1.2.840.10008.1.2.1"
+        rows: object = np.uint16(512)
+        columns: object = pydicom.valuerep.IS("512")
+        samples_per_pixel: object = np.int64(1)
+        bits_allocated: object = np.int32(16)
+        bits_stored: object = np.uint8(12)
+        pixel_representation: object = np.int8(0)
+        photometric_interpretation: str = "MONOCHROME2 "
+        planar_configuration: int = 0
+        number_of_frames: object = np.int64(2)
+        float_pixels: int = 0
+
+    header = Frozen()
+    check_header(header)
+    assert native_nbytes(header) == 512 * 512 * 2 * 2
+    with pytest.raises(DecodeError, match="Rows is 0"):
+        check_header(dataclasses.replace(header, rows=np.uint16(0)))
+    with pytest.raises(DecodeError, match="Rows is 512.5"):
+        check_header(dataclasses.replace(header, rows=512.5))
