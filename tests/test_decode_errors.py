@@ -107,7 +107,7 @@ def test_truncated_native_pixel_data(tmp_path):
     ds.PixelData = ds.PixelData[: len(ds.PixelData) // 2]
     ds.save_as(path)
     assert len(path.read_bytes()) < len(data)
-    with pytest.raises(DecodeError, match="too short") as info:
+    with pytest.raises(DecodeError, match="too short|truncated") as info:
         decode_file(path)
     assert str(path) in str(info.value)
 
@@ -129,7 +129,9 @@ def test_corrupt_codestream_lists_each_handler(tmp_path):
     from pydicom.encaps import encapsulate, generate_frames
 
     frame = bytearray(next(generate_frames(ds.PixelData, number_of_frames=1)))
-    frame[20:] = bytes(len(frame) - 20)  # keep the SOC/SIZ start, destroy the rest
+    # keep the main header and the tile-part header (they pass the guard), then cut the
+    # codestream short: every J2K decoder must fail on it
+    frame = frame[:frame.index(b"\xff\x90") + 14]
     ds.PixelData = encapsulate([bytes(frame)])
     path = tmp_path / "corrupt_j2k.dcm"
     ds.save_as(path)

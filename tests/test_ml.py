@@ -328,8 +328,8 @@ def _count_frame_decodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int
     calls: list[tuple[str, int]] = []
     original_read = native_handler.read_native_into
 
-    def read_spy(source, indices, out):  # type: ignore[no-untyped-def]
-        done = original_read(source, indices, out)
+    def read_spy(source, indices, out, **kw):  # type: ignore[no-untyped-def]
+        done = original_read(source, indices, out, **kw)
         if done:
             calls.extend(("native-offset", index) for index in indices)
         return done

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dicomdecode.decode import validate
 from dicomdecode.decode.canonical import target_dtype
 from dicomdecode.decode.dispatch import decode_into
 from dicomdecode.options import HandlerChoice, Options
@@ -105,6 +106,13 @@ def decode_source(source: PixelSource, frames: Sequence[int] | None, options: Op
     pixel_source_of_image`) and then decode one frame per item. `options` must come
     from :meth:`Options.resolve`.
     """
+    # the header is judged before anything is sized by it (a billion frames costs nothing)
+    validate.check_header(source)
+    count = source.number_of_frames if frames is None else len(frames)
+    if out is None:
+        nbytes = int(np.prod(frames_shape(source, count), dtype=np.int64)) * target_dtype(
+            source).itemsize
+        validate.check_budget(nbytes, source.path, validate.memory_budget(options.max_bytes))
     indices = list(range(source.number_of_frames)) if frames is None else list(frames)
     bad = [i for i in indices if not 0 <= i < source.number_of_frames]
     if bad:

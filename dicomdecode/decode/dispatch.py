@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from dicomdecode.decode import validate
 from dicomdecode.decode.canonical import finish_frame, fit_to_container, target_dtype
 from dicomdecode.decode.handlers import HANDLERS, Handler, HandlerDeclined
 from dicomdecode.errors import DecodeError, MissingHandlerError, UnsupportedTransferSyntaxError
@@ -122,6 +123,7 @@ def decode_into(source: PixelSource, indices: Sequence[int], out: np.ndarray,
     file (the single fallback, :mod:`dicomdecode.read.dataset`).
     """
     found = check_decodable(source, options.handlers)
+    validate.check_header(source)
     expected: tuple[int, ...] = (len(indices), source.rows, source.columns)
     if source.samples_per_pixel > 1:
         expected += (source.samples_per_pixel,)
@@ -138,7 +140,22 @@ def decode_into(source: PixelSource, indices: Sequence[int], out: np.ndarray,
                 frame[...] = fitted
         return first.name, source.photometric_interpretation
     source = _with_pixels(source)
+    _check_pixels(source, indices)
     return _decode_with_fallback(found, source, indices, out, options)
+
+
+def _check_pixels(source: PixelSource, indices: Sequence[int]) -> None:
+    """The guard on the data itself, before any codec sees it: the native length, and
+    each encoded frame's codestream header against the DICOM header."""
+    row = ts.lookup(source.transfer_syntax)
+    family = row.family if row is not None else ""
+    if source.native is not None:
+        if family == "native":
+            validate.check_native_size(source, len(source.native))
+        return
+    if family in validate.FAMILIES and family not in ("native", "deflate"):
+        for index in indices:
+            validate.check_codestream(source, family, source.frames[index])
 
 
 def _with_pixels(source: PixelSource) -> PixelSource:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from dicomdecode.decode import validate
 from dicomdecode.decode.canonical import target_dtype
 from dicomdecode.decode.dispatch import decode_into
 from dicomdecode.engine import allocator, parallel
@@ -84,7 +85,8 @@ def _decode_job(job: FileJob, stack: np.ndarray | None, options: Options) -> Fil
               else np.empty(shape, dtype=target_dtype(job.source)))
     try:
         handler, photometric = decode_into(job.source, job.frames, target, options)
-    except (DicomDecodeError, OSError) as exc:
+    except (DicomDecodeError, OSError, ValueError, IndexError) as exc:
+        # ValueError: this file's header disagrees with the series' (another size/dtype)
         return FileResult(job.path, "", "", str(exc))
     if stack is None:
         return FileResult(job.path, handler, photometric, None, target)
@@ -113,8 +115,11 @@ def decode_stack(images: Sequence[Any], options: Options
     global _SHARED_STACK
     allocator.tune_for_bulk_decoding()
     jobs = plan(images)
+    validate.check_header(jobs[0].source)
     shape = stack_shape(images[0], len(images))
     dtype = target_dtype(jobs[0].source)
+    validate.check_budget(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, jobs[0].path,
+                          validate.memory_budget(options.max_bytes), what="the series' pixels")
     count = parallel.resolve_workers(options.workers, len(jobs) - 1)
     small = int(np.prod(shape)) * dtype.itemsize < _PARALLEL_MIN_BYTES
     if count <= 1 or (options.workers is None and small):

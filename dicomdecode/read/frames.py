@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import struct
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
 import numpy as np
@@ -63,12 +63,15 @@ def can_read_native_directly(source: PixelSource) -> bool:
     )
 
 
-def read_native_into(source: PixelSource, indices: Sequence[int], out: np.ndarray) -> bool:
+def read_native_into(source: PixelSource, indices: Sequence[int], out: np.ndarray, *,
+                     check_length: Callable[[int], None] | None = None) -> bool:
     """Read the stored bytes of frames `indices` into `out` (one frame per leading index,
     an integer array of the frame's byte size, C-contiguous per frame).
 
-    Returns False (having written nothing useful) when this layout needs the general
-    reader; raises DecodeError when the file is shorter than the header says.
+    `check_length` is called with the Pixel Data value length before anything is read
+    (the guard's size rule). Returns False (having written nothing useful) when this
+    layout needs the general reader; raises DecodeError when the file is shorter than
+    the header says.
     """
     if not can_read_native_directly(source):
         return False
@@ -80,6 +83,8 @@ def read_native_into(source: PixelSource, indices: Sequence[int], out: np.ndarra
         start, length = found
         if length == _UNDEFINED:
             return False
+        if check_length is not None:
+            check_length(length)
         for position, index in enumerate(indices):
             if (index + 1) * size > length:
                 raise DecodeError(

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from dicomdecode.decode.handlers.base import RawFrame
+from dicomdecode.decode.validate import check_native_size
 from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.read.frames import read_native_into
 from dicomdecode.read.pixel_source import PixelSource, frame_nbytes
@@ -48,7 +49,8 @@ class NativeHandler:
         :meth:`decode_frame`."""
         if source.has_pixels or source.pixel_offset < 0:
             return False
-        return read_native_into(source, indices, out)
+        return read_native_into(source, indices, out,
+                                check_length=lambda n: check_native_size(source, n))
 
 
 def _frame_from_buffer(buffer: bytes, source: PixelSource, index: int) -> RawFrame:

@@ -9,8 +9,8 @@ header values and a bounded prefix of the data, allocates nothing proportional t
 claimed image size, and raises a typed error (``DecodeError`` / ``ResourceLimitError``)
 that states both the value found and the value expected.
 
-This module is self-contained on purpose (it will move to ``dicomdecode/decode/``): from
-the package it imports only :mod:`dicomdecode.errors`.
+The byte-level reading of codestream headers lives in :mod:`dicomdecode.read.codestream`;
+this module holds the policy: what must agree with what.
 
 Decisions (documented here because callers rely on them):
 
@@ -20,9 +20,10 @@ Decisions (documented here because callers rely on them):
   decoders use Bits Stored, and real files with High Bit != Bits Stored - 1 decode fine.
 * Planar Configuration is checked only when Samples per Pixel > 1 (the standard says it
   is absent / meaningless otherwise, and files with junk there decode fine).
-* Native Pixel Data must be exactly the expected length; one extra trailing byte (the
-  even-length pad) is allowed; a longer value is *never* accepted, because it means Rows,
-  Columns, Frames or Bits disagree with the data and the pixels would be silently wrong.
+* Native Pixel Data must hold at least the expected length; trailing bytes shorter than
+  one frame are ignored (the even-length pad, and writers' padding as in pydicom's
+  MR_small_padded.dcm); a frame or more of extra data is refused, because it means Rows,
+  Columns, Frames or Bits disagree with the data (Rows edited to 1 in a 512-row file).
 * Native YBR_FULL_422 / YBR_PARTIAL_422 store two samples per pixel on average (PS3.3
   C.7.6.3.1.2): Columns must be even and the frame is Rows*Columns*2 samples.
 * More fragments than frames (fragmented frames) is accepted when there is an offset
@@ -46,11 +47,17 @@ from __future__ import annotations
 import math
 import operator
 import os
-import struct
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from dicomdecode.errors import DecodeError, ResourceLimitError
+from dicomdecode.read import transfer_syntax as ts
+from dicomdecode.read.codestream import (
+    FAMILIES,
+    CodestreamInfo,
+    codestream_info,
+    rle_segment_offsets,
+)
 
 __all__ = [
     "PixelHeader",
@@ -115,22 +122,6 @@ class PixelHeader(Protocol):
         ...
 
 
-class CodestreamInfo(NamedTuple):
-    """What a codestream header says. ``rows`` is None when the stream defers it (JPEG
-    DNL: Y = 0 in the SOF). ``marker`` is the SOF/SIZ marker code (0xFFC3, 0xFFF7,
-    0xFF51); ``signed`` is known for J2K only."""
-
-    rows: int | None
-    columns: int
-    components: int
-    precision: int
-    marker: int = 0
-    signed: bool | None = None
-
-
-FAMILIES = frozenset({"native", "deflate", "rle", "jpeg", "jpeg-lossless", "jpegls",
-                      "j2k", "htj2k", "jpegxl"})
-
 #: Photometric Interpretation -> the Samples per Pixel it requires (PS3.3 C.7.6.3.1.2,
 #: retired HSV/ARGB/CMYK included).
 PHOTOMETRIC_SAMPLES: dict[str, int] = {
@@ -140,16 +131,15 @@ PHOTOMETRIC_SAMPLES: dict[str, int] = {
     "ARGB": 4, "CMYK": 4,
 }
 
-_NATIVE_SYNTAXES = frozenset({
-    "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2",
-    "1.2.840.10008.1.2.1.99",  # deflated: inflates to native
-    "1.2.840.10008.1.2.1.98",  # encapsulated uncompressed: each frame is native
-})
+_NATIVE_SYNTAXES = ts.PLAIN_NATIVE | {
+    ts.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,  # deflated: inflates to native
+    ts.ENCAPSULATED_UNCOMPRESSED,  # encapsulated uncompressed: each frame is native
+}
 _SUBSAMPLED_422 = frozenset({"YBR_FULL_422", "YBR_PARTIAL_422"})
 _MARKER_DELIMITED = frozenset({"jpeg", "jpeg-lossless", "jpegls", "j2k", "htj2k"})
 _MIB = 1 << 20
 _DEFAULT_BUDGET = 4 << 30
-ENV_MAX_BYTES = "DICOMDECODE_MAX_BYTES"
+ENV_MAX_BYTES = "DICOMDECODE_MAX_BYTES"  # named in messages; read by dicomdecode.options
 
 
 # --------------------------------------------------------------------------- header
@@ -279,16 +269,20 @@ def check_native_size(px: PixelHeader, available: int) -> None:
     """The native Pixel Data length must be exactly what the header implies.
 
     The native reader would otherwise read past the value (a short file: garbage or an
-    exception deep in numpy) or silently misinterpret it (a longer value means the header
-    disagrees with the data). One trailing pad byte is allowed; nothing else longer.
+    exception deep in numpy) or silently misinterpret it (a value a whole frame or more
+    longer means Rows, Columns, Frames or Bits disagree with the data). Trailing bytes
+    shorter than one frame are tolerated and ignored, as pydicom does: writers pad
+    (pydicom's MR_small_padded.dcm carries 128 extra bytes).
     """
     expected = native_nbytes(px)
     if available < expected:
         raise _fail(px, f"native Pixel Data truncated: {available} bytes of {expected} "
                         f"({_describe(px)})")
-    if available > expected + 1:
+    frame = max(frame_nbytes(px), 2)
+    if available - expected >= frame:
         raise _fail(px, f"native Pixel Data is {available} bytes, header implies "
-                        f"{expected} ({_describe(px)}); only one pad byte may follow")
+                        f"{expected} ({_describe(px)}): a frame or more of data the header "
+                        "does not describe")
 
 
 def _describe(px: PixelHeader) -> str:
@@ -367,148 +361,6 @@ def _check_lengths(offsets: Sequence[int], lengths: Sequence[int], value_length:
                               f"length {length} = {end} runs past {limit}", path)
 
 
-# --------------------------------------------------------------------------- codestreams
-
-
-def _u16(data: bytes, pos: int) -> int:
-    return int.from_bytes(data[pos:pos + 2], "big")
-
-
-def _need(data: bytes, end: int, what: str) -> None:
-    """A marker was found but its declared length runs past the data: truncated."""
-    if end > len(data):
-        raise DecodeError(f"{what} truncated: needs {end} bytes, frame has {len(data)}")
-
-
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-_STANDALONE = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})
-
-
-def _jpeg_info(data: bytes, sof_markers: frozenset[int], label: str) -> CodestreamInfo | None:
-    """Walk JPEG / JPEG-LS marker segments up to the first SOF (or SOS/EOI: None).
-
-    Like libjpeg's next_marker, bytes between segments that are not a marker are skipped
-    (so garbage cannot hide a SOF from us that the codec would find). Each step moves
-    forward by at least one byte, so the work is bounded by len(data).
-    """
-    if data[:2] != b"\xff\xd8":
-        return None
-    pos, size = 2, len(data)
-    while pos < size:
-        if data[pos] != 0xFF:
-            pos += 1  # extraneous byte before a marker
-            continue
-        while pos < size and data[pos] == 0xFF:
-            pos += 1  # fill bytes
-        if pos >= size:
-            return None
-        marker = data[pos]
-        pos += 1
-        if marker == 0x00 or marker in _STANDALONE:
-            continue
-        if marker in (0xD9, 0xDA):  # EOI / SOS before any SOF
-            return None
-        _need(data, pos + 2, f"{label} marker FF{marker:02X}")
-        length = _u16(data, pos)
-        if length < 2:
-            raise DecodeError(f"{label} marker FF{marker:02X} has length {length}, "
-                              "must be >= 2")
-        _need(data, pos + length, f"{label} marker FF{marker:02X} (length {length})")
-        if marker in sof_markers:
-            return _parse_sof(data, pos, length, 0xFF00 | marker, label)
-        pos += length
-    return None
-
-
-def _parse_sof(data: bytes, pos: int, length: int, marker: int,
-               label: str) -> CodestreamInfo:
-    if length < 8:
-        raise DecodeError(f"{label} SOF {marker:04X} has length {length}, must be >= 8")
-    precision, rows, columns, components = struct.unpack(">BHHB", data[pos + 2:pos + 8])
-    if length != 8 + 3 * components:
-        raise DecodeError(f"{label} SOF {marker:04X} has length {length}, "
-                          f"{components} components need {8 + 3 * components}")
-    return CodestreamInfo(rows if (rows or marker == 0xFFF7) else None, columns,
-                          components, precision, marker)
-
-
-_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
-
-
-def _jp2_codestream(data: bytes) -> bytes | None:
-    """The contents of the first jp2c box of a JP2/JPH file, or None if there is none."""
-    pos, size = 0, len(data)
-    while pos + 8 <= size:
-        box_len = int.from_bytes(data[pos:pos + 4], "big")
-        box_type = data[pos + 4:pos + 8]
-        header = 8
-        if box_len == 1:
-            _need(data, pos + 16, "JP2 box header")
-            box_len = int.from_bytes(data[pos + 8:pos + 16], "big")
-            header = 16
-        elif box_len == 0:
-            box_len = size - pos
-        if box_len < header:
-            raise DecodeError(f"JP2 box {box_type!r} has length {box_len}, "
-                              f"must be >= {header}")
-        if box_type == b"jp2c":
-            return data[pos + header:pos + box_len]
-        pos += box_len
-    return None
-
-
-def _j2k_info(data: bytes) -> CodestreamInfo | None:
-    """SOC then SIZ: image size minus origin, component count, precision, sign."""
-    if data[:12] == _JP2_SIGNATURE:
-        stream = _jp2_codestream(data)
-        if stream is None:
-            return None
-        data = stream
-    if data[:2] != b"\xff\x4f":
-        return None
-    if data[2:4] != b"\xff\x51":
-        raise DecodeError(f"J2K codestream: SOC is followed by {data[2:4].hex().upper()}"
-                          ", not the SIZ marker FF51")
-    _need(data, 6, "J2K SIZ marker")
-    length = _u16(data, 4)
-    _need(data, 4 + length, f"J2K SIZ marker (length {length})")
-    if length < 41:
-        raise DecodeError(f"J2K SIZ has length {length}, must be >= 41")
-    xsiz, ysiz, xo, yo = struct.unpack(">IIII", data[8:24])
-    csiz = _u16(data, 40)
-    if length != 38 + 3 * csiz:
-        raise DecodeError(f"J2K SIZ has length {length}, {csiz} components "
-                          f"need {38 + 3 * csiz}")
-    if xo > xsiz or yo > ysiz:
-        raise DecodeError(f"J2K SIZ: image offset {xo},{yo} lies beyond its size "
-                          f"{xsiz},{ysiz}")
-    ssiz = data[42:42 + 3 * csiz:3]
-    precision = max(((s & 0x7F) + 1 for s in ssiz), default=0)
-    signed = bool(ssiz[0] & 0x80) if ssiz else None
-    return CodestreamInfo(ysiz - yo, xsiz - xo, csiz, precision, 0xFF51, signed)
-
-
-def codestream_info(family: str, data: bytes) -> CodestreamInfo | None:
-    """Rows, columns, components and precision from the codestream header alone.
-
-    Bounded work (linear in len(data), stops at the first SOF/SIZ), safe on hostile
-    bytes: raises only DecodeError (a header marker found but truncated or inconsistent)
-    and returns None when the header marker is not there (the codec then reports it) or
-    the family's header carries no such fields (RLE: see :func:`check_rle_header`;
-    JPEG XL, native, deflate: not parsed).
-    """
-    if family not in FAMILIES:
-        raise ValueError(f"unknown codec family {family!r}, one of {sorted(FAMILIES)}")
-    data = bytes(data)
-    if family in ("jpeg", "jpeg-lossless"):
-        return _jpeg_info(data, _JPEG_SOF, "JPEG")
-    if family == "jpegls":
-        return _jpeg_info(data, frozenset({0xF7}), "JPEG-LS")
-    if family in ("j2k", "htj2k"):
-        return _j2k_info(data)
-    return None
-
-
 def check_rle_header(px: PixelHeader, frame: bytes) -> None:
     """The 64-byte RLE header must match the image: one segment per byte of each sample,
     first segment at 64, offsets increasing and inside the frame, and each segment long
@@ -518,20 +370,22 @@ def check_rle_header(px: PixelHeader, frame: bytes) -> None:
     header; a segment count or offset the header does not expect writes or reads out of
     bounds (or decodes garbage in the wrong plane).
     """
-    if len(frame) < 64:
-        raise _fail(px, f"RLE header truncated: frame has {len(frame)} bytes of 64")
-    header = struct.unpack("<16I", frame[:64])
-    count = header[0]
+    try:
+        count, offsets = rle_segment_offsets(frame)
+    except DecodeError as exc:
+        raise _fail(px, exc.reason) from None
     expected = px.samples_per_pixel * math.ceil(px.bits_allocated / 8)
     if count != expected:
         raise _fail(px, f"RLE header has {count} segments, header implies {expected} "
                         f"({px.samples_per_pixel} samples x {px.bits_allocated} bits)")
     if not 1 <= count <= 15:
         raise _fail(px, f"RLE needs {count} segments, the format holds 1..15")
-    offsets = header[1:1 + count]
     if offsets[0] != 64:
         raise _fail(px, f"RLE first segment offset is {offsets[0]}, must be 64")
-    minimum = 2 * math.ceil(px.rows * px.columns / 128)
+    plane = px.rows * px.columns
+    if px.bits_allocated == 1:
+        plane = math.ceil(plane / 8)  # 1-bit frames are RLE-coded as packed bytes
+    minimum = 2 * math.ceil(plane / 128)
     ends = (*offsets[1:], len(frame))
     for index, (start, end) in enumerate(zip(offsets, ends, strict=True)):
         if end > len(frame) or end - start < minimum:
@@ -597,20 +451,13 @@ def _check_precision(px: PixelHeader, name: str, info: CodestreamInfo) -> None:
 # --------------------------------------------------------------------------- memory
 
 
-def memory_budget() -> int:
-    """Bytes one decode may allocate: $DICOMDECODE_MAX_BYTES, else half the memory
-    currently available (so one hostile header cannot push the machine into swap or the
-    OOM killer, which would take the whole batch with it), else 4 GiB."""
-    raw = os.environ.get(ENV_MAX_BYTES)
-    if raw is not None and raw.strip():
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise ValueError(f"{ENV_MAX_BYTES}={raw!r} is not an integer number of "
-                             "bytes") from None
-        if value <= 0:
-            raise ValueError(f"{ENV_MAX_BYTES}={raw!r} must be a positive number of bytes")
-        return value
+def memory_budget(max_bytes: int | None = None) -> int:
+    """Bytes one decode may allocate: `max_bytes` (:attr:`Options.max_bytes`, which also
+    carries ``DICOMDECODE_MAX_BYTES``), else half the memory currently available (so one
+    hostile header cannot push the machine into swap or the OOM killer, which would take
+    the whole batch with it), else 4 GiB."""
+    if max_bytes is not None:
+        return max_bytes
     available = _available_memory()
     return available // 2 if available else _DEFAULT_BUDGET
 
