@@ -55,7 +55,8 @@ def iter_volumes(result: ScanResult, options: Options) -> Iterator[SeriesOutcome
 def load(paths: PathLike | Sequence[PathLike], *, rescale: RescaleMode = "auto",
          strict: bool = False, handlers: HandlerChoice = None, workers: int | None = None,
          philips_scaling: PhilipsScaling = "precise", invert_monochrome1: bool = False,
-         mask_padding: bool = False, options: Options | None = None) -> list[Volume]:
+         mask_padding: bool = False, convert_color: bool = True,
+         max_bytes: int | None = None, options: Options | None = None) -> list[Volume]:
     """Scan `paths` (files and folders, recursively) and assemble every series found.
 
     Args:
@@ -68,6 +69,9 @@ def load(paths: PathLike | Sequence[PathLike], *, rescale: RescaleMode = "auto",
         philips_scaling: ``"precise"`` (default, as dcm2niix) or ``"display"``.
         invert_monochrome1: mirror MONOCHROME1 values (higher = brighter).
         mask_padding: Pixel Padding Value voxels become NaN (float32).
+        convert_color: YCbCr as RGB (default) or as stored.
+        max_bytes: memory budget per series (default: DICOMDECODE_MAX_BYTES or half the
+            available memory); a larger series raises ResourceLimitError.
         options: an :class:`~dicomdecode.options.Options`; the keywords above override it.
 
     Returns:
@@ -87,7 +91,8 @@ def load(paths: PathLike | Sequence[PathLike], *, rescale: RescaleMode = "auto",
     """
     opts = Options.resolve(options, rescale=rescale, strict=strict, handlers=handlers,
                            workers=workers, philips_scaling=philips_scaling,
-                           invert_monochrome1=invert_monochrome1, mask_padding=mask_padding)
+                           invert_monochrome1=invert_monochrome1, mask_padding=mask_padding,
+                           convert_color=convert_color, max_bytes=max_bytes)
     names = as_path_list(paths)
     result = scan(names, workers=opts.workers)
     _warn_explicit_skips(names, result)

@@ -25,7 +25,7 @@ class SliceInfo:
     handler: str  # name of the handler that decoded it ("" when not decoded)
 
 
-@dataclass
+@dataclass(repr=False)
 class Volume:
     """One series as an array with a 4x4 affine.
 
@@ -58,10 +58,14 @@ class Volume:
         cols = self.affine[:3, :3]
         return cols / np.linalg.norm(cols, axis=0)
 
-    @property
-    def is_4d(self) -> bool:
-        samples = int(self.meta.get("SamplesPerPixel", 1) or 1)
-        return self.array.ndim == (5 if samples > 1 else 4)
+    def __repr__(self) -> str:
+        """One line: what a person needs to recognise the volume (the array is not printed)."""
+        spacing = "x".join(f"{v:.3g}" for v in self.spacing)
+        what = " ".join(str(self.meta[k]) for k in ("Modality", "SeriesDescription")
+                        if self.meta.get(k))
+        shape = "x".join(map(str, self.array.shape))
+        return (f"<Volume {what or 'series'} {shape} {self.array.dtype}, {spacing} mm, "
+                f"{len(self.slices)} slice(s), {len(self.warnings)} warning(s)>")
 
     def to_nifti(self) -> nibabel.Nifti1Image:
         """Return a nibabel image in the usual NIfTI convention (x, y, z[, t]) in RAS+."""

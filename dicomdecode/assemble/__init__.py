@@ -113,13 +113,14 @@ def _geometry(series: SeriesInfo, images: list[ImageRef], n_vol: int
 def load_series(series: SeriesInfo, *, rescale: RescaleMode = "auto", strict: bool = False,
                 handlers: HandlerChoice = None, workers: int | None = None,
                 philips_scaling: PhilipsScaling = "precise", invert_monochrome1: bool = False,
-                mask_padding: bool = False, options: Options | None = None) -> Volume:
+                mask_padding: bool = False, convert_color: bool = True,
+                max_bytes: int | None = None, options: Options | None = None) -> Volume:
     """Decode and assemble one series (from :func:`dicomdecode.scan`) into a Volume.
 
     Args:
         series: one :class:`~dicomdecode.series.SeriesInfo` of a scan result.
         rescale, strict, handlers, workers, philips_scaling, invert_monochrome1,
-        mask_padding: see :class:`dicomdecode.Options` (each checked before decoding).
+        mask_padding, convert_color, max_bytes: see :class:`dicomdecode.Options` (each checked before decoding).
         options: an Options object; the keywords override it.
 
     Returns:
@@ -137,7 +138,8 @@ def load_series(series: SeriesInfo, *, rescale: RescaleMode = "auto", strict: bo
     """
     opts = Options.resolve(options, rescale=rescale, strict=strict, handlers=handlers,
                            workers=workers, philips_scaling=philips_scaling,
-                           invert_monochrome1=invert_monochrome1, mask_padding=mask_padding)
+                           invert_monochrome1=invert_monochrome1, mask_padding=mask_padding,
+                           convert_color=convert_color, max_bytes=max_bytes)
     return assemble_series(series, opts)
 
 

@@ -16,8 +16,8 @@ import functools
 import numpy as np
 
 from dicomdecode.decode.handlers.base import PixelSource, RawFrame, import_flag
-from dicomdecode.decode.handlers.jpeg_repair import repair_sequential_scan
 from dicomdecode.read import transfer_syntax as ts
+from dicomdecode.read.jpeg_repair import repair_sequential_scan
 
 _LIBJPEG_FAMILIES = ("jpeg", "jpeg-lossless", "jpegls")
 _OPENJPEG_FAMILIES = ("j2k", "htj2k")
