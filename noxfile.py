@@ -66,8 +66,10 @@ def tests_ml(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
+    """ruff, and the layering of DESIGN.md (import-linter contracts in pyproject.toml)."""
+    session.install("ruff", "import-linter>=2.0", "-e", ".")
     session.run("ruff", "check", "dicomdecode", "tests", "bench", "test_data", "noxfile.py")
+    session.run("lint-imports")
 
 
 @nox.session(python=PYTHON)
