@@ -18,8 +18,9 @@ from dicomdecode import geometry
 from dicomdecode.assemble import rescale as _rs
 from dicomdecode.decode.stack import decode_stack
 from dicomdecode.errors import DicomDecodeError, InconsistentSeriesError
-from dicomdecode.scan import ImageRef, SeriesInfo, scan
+from dicomdecode.scan import scan
 from dicomdecode.scan.flavours import mosaic
+from dicomdecode.series import ImageRef, SeriesInfo
 from dicomdecode.volume import SliceInfo, Volume
 
 PathLike = str | os.PathLike[str]
@@ -273,7 +274,7 @@ def load(paths: PathLike | Sequence[PathLike], *, rescale: Any = "auto", strict:
             failed.append((series.uid, str(exc)))
             _warnings.warn(f"series {series.uid} could not be loaded: {exc}", stacklevel=2)
     if strict and result.skipped:
-        unreadable = [s for s in result.skipped if s.reason.startswith(("unreadable", "unusable"))]
+        unreadable = [s for s in result.skipped if s.kind == "unreadable"]
         if unreadable:
             raise InconsistentSeriesError(
                 "unreadable files: " + "; ".join(f"{s.path}: {s.reason}" for s in unreadable),
