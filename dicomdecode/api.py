@@ -106,7 +106,7 @@ def load(paths: PathLike | Sequence[PathLike], *, rescale: RescaleMode = "auto",
         _warnings.warn(f"series {outcome.series.uid} could not be loaded: {outcome.error}",
                        stacklevel=2)
     if opts.strict and result.skipped:
-        unreadable = [s for s in result.skipped if s.reason.startswith(("unreadable", "unusable"))]
+        unreadable = [s for s in result.skipped if s.kind == "unreadable"]
         if unreadable:
             raise InconsistentSeriesError(
                 "unreadable files: " + "; ".join(f"{s.path}: {s.reason}" for s in unreadable),

@@ -15,7 +15,7 @@ from pydicom.data import get_testdata_file
 
 from .conftest import corpus_path
 
-scan_module = importlib.import_module("dicomdecode.scan")
+scan_walk = importlib.import_module("dicomdecode.scan.walk")
 
 
 def _files() -> list[str]:
@@ -42,19 +42,19 @@ def _normalise(meta: dict) -> dict:
 def test_fast_view_matches_pydicom_records():
     compared = 0
     for path in _files():
-        fast = scan_module._fast_header(path)
+        fast = scan_walk.fast_header(path)
         if fast is None:
             continue
         try:
-            ours = scan_module._records_from(fast, path)
-        except scan_module.NeedsFullParse:
+            ours = scan_walk.records_from(fast, path)
+        except scan_walk.NeedsFullParse:
             continue
-        header = scan_module.read_header(path)
-        if isinstance(header, scan_module.Skipped) or len(header) == 0:
+        header = scan_walk.read_header(path)
+        if isinstance(header, scan_walk.Skip) or len(header) == 0:
             # pydicom cannot read it (a truncated file reads as an empty dataset): the
             # view lists the image and its decode fails later with a typed error
             continue
-        theirs = scan_module._records_from(header, path)
+        theirs = scan_walk.records_from(header, path)
         assert (ours[1] is None) == (theirs[1] is None), path
         assert [r[0] for r in ours[0]] == [r[0] for r in theirs[0]], path
         assert [r[1:3] for r in ours[0]] == [r[1:3] for r in theirs[0]], path

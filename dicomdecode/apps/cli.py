@@ -208,11 +208,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         print()
         return EXIT_OK
     rows = [("series", "modality", "files", "shape", "kind", "description")]
-    for s in result.series:
-        shape = f"{s.n_volumes}x{s.n_slices}" if s.n_volumes > 1 else f"{s.n_slices}"
-        im = s.images[0]
+    for s in result.series:  # shape: the array load_series returns (mosaics untiled)
         rows.append((series_name(s), s.modality, str(len(s.files)),
-                     f"{shape}x{im.rows}x{im.columns}", s.kind, s.description))
+                     "x".join(str(n) for n in s.shape), s.kind, s.description))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + "  " + r[-1])

@@ -32,10 +32,6 @@ from dicomdecode.writers import FORMATS, VOLUME_FORMATS, clean_temporaries, outp
 
 CONVERTED, SKIPPED, FAILED = "converted", "skipped", "failed"
 RESUMED = "output already present (--resume)"
-# scan skip reasons that mean "not an image" (fine) rather than "an image we could not read"
-_BENIGN_SKIPS = ("not dicom", "no pixel data", "dicomdir", "duplicate of", "not a file")
-# an image header (Rows/Columns) without Pixel Data: a truncated or broken image file
-_TRUNCATED = "no pixel data element"
 _MAX_RETRIES = 8
 
 
@@ -109,29 +105,6 @@ class ConvertReport:
 
 def _key(path: str) -> str:
     return os.path.normpath(os.path.abspath(path))
-
-
-def _benign(reason: str) -> bool:
-    r = reason.lower()
-    return any(r.startswith(b) or b in r for b in _BENIGN_SKIPS)
-
-
-def _image_without_pixels(path: str, reason: str) -> bool:
-    """True when a file scan skipped for lacking pixels should have had them: it has
-    Rows/Columns, or its SOP Class is an Image Storage class (a truncated image)."""
-    if reason.strip().lower() == _TRUNCATED:
-        return True
-    try:
-        import pydicom
-        from pydicom.uid import UID
-
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-        meta = getattr(ds, "file_meta", None)
-        sop = str(ds.get("SOPClassUID", "") or (meta.get("MediaStorageSOPClassUID", "")
-                                                 if meta is not None else ""))
-    except Exception:
-        return False
-    return "Rows" in ds or "Image Storage" in UID(sop).name if sop else "Rows" in ds
 
 
 def _error_reason(exc: BaseException) -> str:
@@ -390,13 +363,11 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     duplicates: list[str] = []
     for s in result.skipped:
         e = entry(s.path)
-        e.status, e.reason = (SKIPPED if _benign(s.reason) else FAILED), s.reason
-        if s.reason.strip().lower().startswith("no pixel data") and _image_without_pixels(
-                s.path, s.reason):
-            e.status = FAILED
+        e.status, e.reason = (SKIPPED if s.benign else FAILED), s.reason
+        if s.kind == "truncated":
             e.reason = (f"an image object without pixel data: truncated or incomplete file "
                         f"({s.reason})")
-        if s.reason.lower().startswith("duplicate of"):
+        if s.kind == "duplicate":
             duplicates.append(s.path)
 
     tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]] = []
@@ -457,9 +428,9 @@ def _rescue_duplicates(skipped: list[Any], entries: dict[str, FileEntry], dst: s
     from dicomdecode.scan import scan
 
     for sk in skipped:
-        if not sk.reason.startswith("duplicate of "):
+        if sk.kind != "duplicate" or sk.duplicate_of is None:
             continue
-        original = sk.reason[len("duplicate of "):].split(" (same SOP")[0]
+        original = sk.duplicate_of
         kept = entries.get(_key(original))
         if kept is None or kept.status != FAILED:
             continue

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from dicomdecode.scan import ScanResult
 
 FORMAT = "dicomdecode-index"
-VERSION = 1
+#: 2: skips are {"kind", "path", "detail", "duplicate_of"} (1: {"path", "reason"}; still read)
+VERSION = 2
 
 PathArg = str | os.PathLike[str]
 

@@ -19,8 +19,8 @@ from dicomdecode.assemble import rescale as _rs
 from dicomdecode.decode.stack import decode_stack
 from dicomdecode.errors import InconsistentSeriesError
 from dicomdecode.options import HandlerChoice, Options, PhilipsScaling, RescaleMode
-from dicomdecode.scan import ImageRef, SeriesInfo
 from dicomdecode.scan.flavours import mosaic
+from dicomdecode.series import ImageRef, SeriesInfo
 from dicomdecode.volume import SliceInfo, Volume
 
 PathLike = str | os.PathLike[str]

@@ -412,6 +412,26 @@ def _walk_top_level(reader: _Reader, implicit: bool,
         pos = end
 
 
+# First group numbers a DICOM dataset without the Part 10 preamble can start with.
+_RAW_DATASET_GROUPS = {0x0000, 0x0002, 0x0008}
+
+
+def may_be_dicom(path: str) -> bool:
+    """Cheap test before asking pydicom: a file with the DICM prefix, or one starting with
+    a group-0/2/8 tag (old ACR-NEMA or raw datasets, either byte order)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return True  # let the full reader report why it cannot be read
+    if head[128:132] == b"DICM":
+        return True
+    if len(head) < 8:
+        return False
+    return (int.from_bytes(head[:2], "little") in _RAW_DATASET_GROUPS
+            or int.from_bytes(head[:2], "big") in _RAW_DATASET_GROUPS)
+
+
 def read_fast_header(path: str) -> FastHeader | None:
     """The top-level header of `path`, or None when this reader does not cover the file
     (no Part 10 preamble, big endian, deflated, unusual character set)."""

@@ -1,0 +1,86 @@
+"""Flavours of image objects, recognised once per file behind one factory.
+
+Each flavour is a small module (as nibabel's ``nicom`` wrappers): it recognises its
+objects and turns one header into the ImageRefs it contributes. The vendor is worked out
+once (:func:`base.vendor_of`); vendor rules (Philips private scale, ...) live in their own
+module and read private tags through their private creator.
+
+=============  ==============================================================
+``enhanced``   enhanced multi-frame: per-frame functional groups
+``mosaic``     Siemens mosaic: one image holds a volume of tiles (CSA header)
+``uih``        UIH VFRAME: mosaic-like grid of tiles with per-tile positions
+``rtdose``     RT Dose multi-frame grid placed by Grid Frame Offset Vector
+``classic``    everything else: single frame, or multi-frame sharing one geometry
+=============  ==============================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dicomdecode.scan.flavours import classic, enhanced, mosaic, rtdose, uih
+from dicomdecode.scan.flavours.base import Header, vendor_of
+from dicomdecode.scan.values import json_value
+from dicomdecode.series import ImageRef
+
+#: Series-level attributes copied into SeriesInfo.meta (and from there Volume.meta).
+META_KEYWORDS = (
+    "Modality", "Manufacturer", "ManufacturerModelName", "SeriesDescription", "SeriesNumber",
+    "ProtocolName", "StudyDescription", "BodyPartExamined", "PatientPosition",
+    "EchoTime", "RepetitionTime", "InversionTime", "FlipAngle", "MagneticFieldStrength",
+    "SliceThickness", "SpacingBetweenSlices", "ImageType", "PhotometricInterpretation",
+    "BitsAllocated", "BitsStored", "PixelRepresentation", "SamplesPerPixel",
+    "PixelPaddingValue", "PixelPaddingRangeLimit", "RescaleType", "SOPClassUID",
+    "SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID", "AcquisitionNumber",
+    "GantryDetectorTilt", "ConvolutionKernel", "KVP",
+)
+
+
+def flavour_of(header: Header) -> tuple[str, Any]:
+    """The flavour of one header and what recognising it found (mosaic info, frame
+    offsets), checked in a fixed order; "classic" when nothing else matches."""
+    ds = header.ds
+    if enhanced.recognise(ds):
+        return "enhanced", None
+    tiles = mosaic.recognise(ds)
+    if tiles is not None:
+        if header.n_frames == 1:
+            return "mosaic", tiles
+    else:
+        tiles = uih.recognise(ds)
+        if tiles is not None and header.n_frames == 1:
+            return "vframe", tiles
+    offsets = rtdose.recognise(header)
+    if offsets is not None:
+        return "rtdose", offsets
+    return "classic", None
+
+
+def images_from_header(ds: Any, path: str) -> list[ImageRef]:
+    """The ImageRefs one file contributes (one per frame; one for a mosaic)."""
+    header = Header.of(ds, path)
+    flavour, found = flavour_of(header)
+    if flavour == "enhanced":
+        return enhanced.images(header)
+    if flavour in ("mosaic", "vframe"):
+        return mosaic.images(header, found)
+    if flavour == "rtdose":
+        return rtdose.images(header, found)
+    return classic.images(header)
+
+
+def series_meta(ds: Any) -> dict[str, Any]:
+    """Series-level attributes as JSON-safe values (also from enhanced shared groups)."""
+    meta: dict[str, Any] = {}
+    for kw in META_KEYWORDS:
+        if kw in ds:
+            meta[kw] = json_value(ds.get(kw))
+    if "EchoTime" not in meta and enhanced.recognise(ds):
+        fh = enhanced.frame_headers(ds, read_private_slope=False)
+        if fh and fh[0].echo_time is not None:
+            meta["EchoTime"] = fh[0].echo_time
+    return meta
+
+
+__all__ = ["META_KEYWORDS", "Header", "flavour_of", "images_from_header", "series_meta",
+           "vendor_of"]

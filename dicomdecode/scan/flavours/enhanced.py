@@ -10,6 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dicomdecode.scan.flavours import philips
+from dicomdecode.scan.flavours.base import Header
+from dicomdecode.scan.values import tm_seconds
+from dicomdecode.series import ImageRef
+
 
 @dataclass
 class FrameHeader:
@@ -23,18 +28,18 @@ class FrameHeader:
     slope: float = 1.0
     intercept: float = 0.0
     temporal_index: int | None = None
-    stack_position: int | None = None
-    dimension_index: tuple[int, ...] | None = None
     frame_type: tuple[str, ...] = ()
     echo_time: float | None = None
     acquisition_time: float | None = None
-    b_value: float | None = None
     private_scale_slope: float | None = None
 
 
-def is_enhanced(ds: Any) -> bool:
+def recognise(ds: Any) -> bool:
     """True when the dataset carries per-frame functional groups."""
     return "PerFrameFunctionalGroupsSequence" in ds
+
+
+is_enhanced = recognise
 
 
 def _first(seq_owner: Any, keyword: str) -> Any:
@@ -55,22 +60,6 @@ def _lookup(groups: list[Any], seq_keyword: str, keyword: str) -> Any:
     return None
 
 
-def _find_private_scale_slope(groups: list[Any]) -> float | None:
-    """Philips (2005,100E) Scale Slope, which Philips nests in a private per-frame item."""
-    for group in groups:
-        if group is None:
-            continue
-        for elem in group:
-            if elem.VR == "SQ" and elem.value:
-                item = elem.value[0]
-                if (0x2005, 0x100E) in item:
-                    try:
-                        return float(item[0x2005, 0x100E].value)
-                    except (TypeError, ValueError):
-                        return None
-    return None
-
-
 def _datetime_seconds(value: Any) -> float | None:
     """Seconds within the day of a DT/TM string (enough to order frames)."""
     if value is None:
@@ -81,27 +70,14 @@ def _datetime_seconds(value: Any) -> float | None:
     return tm_seconds(text)
 
 
-def tm_seconds(value: Any) -> float | None:
-    """DICOM TM ("HHMMSS.ffffff", also "HH:MM:SS") to seconds, or None."""
-    if value is None:
-        return None
-    text = str(value).replace(":", "").strip()
-    if not text:
-        return None
-    try:
-        main, _, frac = text.partition(".")
-        main = main.ljust(6, "0")
-        secs = int(main[0:2]) * 3600 + int(main[2:4]) * 60 + int(main[4:6])
-        return secs + (float("0." + frac) if frac else 0.0)
-    except ValueError:
-        return None
+def frame_headers(ds: Any, read_private_slope: bool = True) -> list[FrameHeader]:
+    """One FrameHeader per frame, per-frame values first, shared values as defaults.
 
-
-def frame_headers(ds: Any) -> list[FrameHeader]:
-    """One FrameHeader per frame, per-frame values first, shared values as defaults."""
+    ``read_private_slope``: look for the Philips private Scale Slope (vendor files only)."""
     shared = _first(ds, "SharedFunctionalGroupsSequence")
     per_frame = ds.get("PerFrameFunctionalGroupsSequence", None) or []
     n_frames = int(ds.get("NumberOfFrames", len(per_frame)) or len(per_frame) or 1)
+    outer_block = philips.creator_block(ds) if read_private_slope else None
     out: list[FrameHeader] = []
     for i in range(n_frames):
         frame = per_frame[i] if i < len(per_frame) else None
@@ -130,12 +106,6 @@ def frame_headers(ds: Any) -> list[FrameHeader]:
         fh.intercept = float(intercept) if intercept is not None else 0.0
         tpi = _lookup(groups, "FrameContentSequence", "TemporalPositionIndex")
         fh.temporal_index = int(tpi) if tpi is not None else None
-        isp = _lookup(groups, "FrameContentSequence", "InStackPositionNumber")
-        fh.stack_position = int(isp) if isp is not None else None
-        div = _lookup(groups, "FrameContentSequence", "DimensionIndexValues")
-        if div is not None:
-            fh.dimension_index = tuple(int(v) for v in (div if isinstance(div, list | tuple)
-                                                        or hasattr(div, "__iter__") else [div]))
         ftype = None
         for seq in ("MRImageFrameTypeSequence", "CTImageFrameTypeSequence",
                     "PETFrameTypeSequence"):
@@ -148,8 +118,25 @@ def frame_headers(ds: Any) -> list[FrameHeader]:
         fh.echo_time = float(te) if te is not None else None
         fh.acquisition_time = _datetime_seconds(
             _lookup(groups, "FrameContentSequence", "FrameAcquisitionDateTime"))
-        bval = _lookup(groups, "MRDiffusionSequence", "DiffusionBValue")
-        fh.b_value = float(bval) if bval is not None else None
-        fh.private_scale_slope = _find_private_scale_slope(groups)
+        if read_private_slope:
+            fh.private_scale_slope = philips.nested_scale_slope(groups, outer_block)
         out.append(fh)
     return out
+
+
+def images(header: Header) -> list[ImageRef]:
+    """One ImageRef per frame, each with its own geometry, rescale and frame type."""
+    ds, common = header.ds, header.common
+    is_philips = header.vendor == "philips"
+    refs = []
+    for i, fh in enumerate(frame_headers(ds, read_private_slope=is_philips)):
+        refs.append(ImageRef(
+            **{**common, "image_type": fh.frame_type or common["image_type"]},
+            frame=i, position=fh.position, orientation=fh.orientation,
+            slope=fh.slope, intercept=fh.intercept, pixel_spacing=fh.pixel_spacing,
+            slice_thickness=fh.slice_thickness,
+            spacing_between_slices=fh.spacing_between_slices,
+            acquisition_time=fh.acquisition_time, temporal_index=fh.temporal_index,
+            private_scale_slope=fh.private_scale_slope if is_philips else None,
+            number_of_frames=header.n_frames))
+    return refs

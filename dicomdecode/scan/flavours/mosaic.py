@@ -1,4 +1,4 @@
-"""Siemens mosaic (and the UIH mosaic-like VFRAME): one stored image holds a whole volume.
+"""Siemens mosaic: one stored image holds a whole volume as a grid of tiles.
 
 The Siemens CSA header is read with nibabel's reader (``nibabel.nicom.csareader``);
 we only add the un-tiling of our decoded pixels and the position fix nibabel and
@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from dicomdecode.geometry import row_col_cosines
+from dicomdecode.scan.flavours.base import Header
+from dicomdecode.series import ImageRef
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ def tiles_per_side(n_slices: int) -> int:
     return int(math.ceil(math.sqrt(n_slices)))
 
 
-def _image_type(ds: Any) -> list[str]:
+def image_type(ds: Any) -> list[str]:
     value = ds.get("ImageType", None)
     if value is None:
         return []
@@ -43,7 +45,7 @@ def _image_type(ds: Any) -> list[str]:
 
 def siemens_mosaic_info(ds: Any) -> MosaicInfo | None:
     """Return MosaicInfo for a Siemens mosaic dataset, else None (header-only)."""
-    if "MOSAIC" not in _image_type(ds):
+    if "MOSAIC" not in image_type(ds):
         return None
     try:
         with warnings.catch_warnings():  # nibabel.nicom warns "experimental" on import
@@ -107,51 +109,13 @@ def untile(frame: np.ndarray, n_slices: int, tile_rows: int, tile_cols: int) -> 
     return np.ascontiguousarray(grid[:n_slices])
 
 
-def uih_vframe_info(ds: Any) -> MosaicInfo | None:
-    """UIH 'VFRAME' images: a grid of tiles, the count in (0065,1050), per-tile positions
-    in the items of (0065,1051). Returns None when it is not such an image."""
-    if "VFRAME" not in _image_type(ds):
-        return None
-    try:
-        n = int(float(ds[0x0065, 0x1050].value))
-    except (KeyError, ValueError, TypeError):
-        return None
-    matrix = ds.get((0x0065, 0x1004), None)
-    tile_r = tile_c = 0
-    if matrix is not None:
-        try:
-            a, b = str(matrix.value).split("*")
-            tile_r, tile_c = int(a), int(b)
-        except ValueError:
-            tile_r = tile_c = 0
-    if n <= 1 or tile_r <= 0 or tile_c <= 0:
-        return None
-    positions = _uih_positions(ds)
-    position = positions[0] if positions else None
-    normal = None
-    if positions and len(positions) > 1:
-        d = np.asarray(positions[-1]) - np.asarray(positions[0])
-        if np.linalg.norm(d) > 0:
-            normal = tuple(float(v) for v in d / np.linalg.norm(d))
-    return MosaicInfo(n_slices=n, normal=normal, position=position,  # type: ignore[arg-type]
-                      tile_rows=tile_r, tile_cols=tile_c)
+recognise = siemens_mosaic_info
 
 
-def _uih_positions(ds: Any) -> list[tuple[float, float, float]]:
-    """Per-tile Image Position (Patient) from the UIH private sequence, when present."""
-    try:
-        items = ds[0x0065, 0x1051].value
-    except KeyError:
-        return []
-    out = []
-    for item in items:
-        ipp = item.get("ImagePositionPatient", None)
-        if ipp is None:
-            return []
-        out.append(tuple(float(v) for v in ipp))
-    return out  # type: ignore[return-value]
-
-
-def uih_tile_positions(ds: Any) -> list[tuple[float, float, float]]:
-    """Public alias used by the assembler to check the UIH slice order."""
-    return _uih_positions(ds)
+def images(header: Header, info: MosaicInfo) -> list[ImageRef]:
+    """The one ImageRef of a mosaic (UIH VFRAME images take the same form)."""
+    return [ImageRef(**{**header.classic, "frame": 0,
+                        "position": info.position or header.position,
+                        "mosaic_slices": info.n_slices,
+                        "mosaic_tile": (info.tile_rows, info.tile_cols),
+                        "mosaic_normal": info.normal})]

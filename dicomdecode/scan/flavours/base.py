@@ -1,0 +1,128 @@
+"""What every flavour starts from: the vendor, worked out once, and the shared fields.
+
+:class:`Header` wraps one parsed header (pydicom Dataset or the fast header view) with
+the values every flavour module needs, computed once per file: the vendor, the frame
+count, the fields common to all flavours (pixel description, identity) and, lazily,
+those of a classic image (geometry, rescale).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from dicomdecode.read import transfer_syntax as ts
+from dicomdecode.read.header import FastHeader
+from dicomdecode.scan.flavours import philips
+from dicomdecode.scan.values import (
+    first_value,
+    floats,
+    opt_float,
+    opt_int,
+    tm_seconds,
+    transfer_syntax,
+    upper_strings,
+)
+
+#: Manufacturer substrings (lower case) -> vendor name; first match wins.
+_VENDORS = (
+    ("philips", "philips"), ("siemens", "siemens"), ("ge medical", "ge"), ("ge healthcare", "ge"),
+    ("uih", "uih"), ("united imaging", "uih"), ("canon", "canon"), ("toshiba", "canon"),
+    ("hitachi", "hitachi"), ("fujifilm", "hitachi"),
+)
+
+
+def vendor_of(ds: Any) -> str:
+    """The vendor from Manufacturer (case-insensitive): "philips", "siemens", "ge",
+    "uih", "canon", "hitachi", or "" for any other or none."""
+    text = str(ds.get("Manufacturer", "") or "").lower()
+    for needle, name in _VENDORS:
+        if needle in text:
+            return name
+    return ""
+
+
+def pixel_element_offset(ds: Any) -> int:
+    """Where the Pixel Data element starts in the file (native or encapsulated), or -1.
+
+    Decoding then reads pixels from there without parsing the header again."""
+    if "ExtendedOffsetTable" in ds:
+        return -1  # frames located through the extended table: pydicom's job
+    if transfer_syntax(ds) == ts.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
+        return -1  # deflated: offsets refer to the inflated stream, not the file
+    if isinstance(ds, FastHeader):
+        return ds.pixel_offset
+    try:
+        raw = ds.get_item(0x7FE00010, keep_deferred=True)
+    except (KeyError, TypeError):
+        return -1
+    tell = getattr(raw, "value_tell", None)
+    if tell is None or not getattr(raw, "is_little_endian", True):
+        return -1
+    return int(tell) - (8 if getattr(raw, "is_implicit_VR", False) else 12)
+
+
+def common_fields(ds: Any, path: str) -> dict[str, Any]:
+    """ImageRef fields every flavour shares: identity and pixel description."""
+    return dict(
+        path=path, sop_instance_uid=str(ds.get("SOPInstanceUID", "") or ""),
+        rows=int(ds.Rows), columns=int(ds.Columns), transfer_syntax=transfer_syntax(ds),
+        instance_number=opt_int(ds.get("InstanceNumber", None)),
+        echo_number=opt_int(first_value(ds.get("EchoNumbers", None))),
+        image_type=upper_strings(ds.get("ImageType", None)),
+        samples_per_pixel=opt_int(ds.get("SamplesPerPixel", None)) or 1,
+        bits_allocated=opt_int(ds.get("BitsAllocated", None)) or 16,
+        pixel_representation=opt_int(ds.get("PixelRepresentation", None)) or 0,
+        bits_stored=opt_int(ds.get("BitsStored", None)) or 0,
+        photometric=str(ds.get("PhotometricInterpretation", "") or "").strip(),
+        planar_configuration=opt_int(ds.get("PlanarConfiguration", None)) or 0,
+        pixel_offset=pixel_element_offset(ds),
+        float_pixels=32 if "FloatPixelData" in ds else 64 if "DoubleFloatPixelData" in ds else 0,
+    )
+
+
+@dataclass
+class Header:
+    """One file's header and the values every flavour needs, each worked out once."""
+
+    ds: Any
+    path: str
+    vendor: str = ""
+    n_frames: int = 1
+    common: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, ds: Any, path: str) -> Header:
+        return cls(ds=ds, path=path, vendor=vendor_of(ds),
+                   n_frames=opt_int(ds.get("NumberOfFrames", None)) or 1,
+                   common=common_fields(ds, path))
+
+    @cached_property
+    def position(self) -> tuple[float, ...] | None:
+        """Image Position (Patient) of the (first) frame, as stored."""
+        return floats(self.ds.get("ImagePositionPatient", None), 3)
+
+    @cached_property
+    def orientation(self) -> tuple[float, ...] | None:
+        return floats(self.ds.get("ImageOrientationPatient", None), 6)
+
+    @cached_property
+    def classic(self) -> dict[str, Any]:
+        """ImageRef fields of a non-enhanced image (all but frame and position):
+        geometry, rescale, timing and the vendor's private scale."""
+        ds = self.ds
+        return dict(
+            **self.common, orientation=self.orientation,
+            pixel_spacing=floats(ds.get("PixelSpacing", None)
+                                 or ds.get("ImagerPixelSpacing", None), 2),
+            # RT Dose stores its scale to Gy as Dose Grid Scaling, not Rescale Slope
+            slope=(opt_float(ds.get("RescaleSlope", None))
+                   or opt_float(ds.get("DoseGridScaling", None)) or 1.0),
+            intercept=opt_float(ds.get("RescaleIntercept", None)) or 0.0,
+            slice_thickness=opt_float(ds.get("SliceThickness", None)),
+            spacing_between_slices=opt_float(ds.get("SpacingBetweenSlices", None)),
+            acquisition_time=tm_seconds(ds.get("AcquisitionTime", None)),
+            temporal_index=opt_int(ds.get("TemporalPositionIdentifier", None)),
+            private_scale_slope=philips.scale_slope(ds) if self.vendor == "philips" else None,
+            number_of_frames=self.n_frames)

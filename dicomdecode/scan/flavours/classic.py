@@ -1,0 +1,14 @@
+"""Classic images: one frame per file, or a classic multi-frame file (US cine, NM, XA)
+whose frames share one geometry."""
+
+from __future__ import annotations
+
+from dicomdecode.scan.flavours.base import Header
+from dicomdecode.series import ImageRef
+
+
+def images(header: Header) -> list[ImageRef]:
+    """One ImageRef per frame, all at the stored position."""
+    position = header.position
+    return [ImageRef(**header.classic, frame=i, position=position)  # type: ignore[arg-type]
+            for i in range(header.n_frames)]

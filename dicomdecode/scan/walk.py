@@ -1,0 +1,221 @@
+"""Walking paths and reading headers: files in, image records or a structured Skip out.
+
+Header-only: pixels are never decoded. The fast header view (``read/header.py``) is tried
+first; files it does not cover (vendor private elements, enhanced objects) or whose values
+it cannot answer for are read with pydicom, the single fallback. Every file ends up as
+records of images or as one :class:`~dicomdecode.series.Skip`. Big folders are read by a
+process pool (``engine/parallel.py``); the result does not depend on it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from dicomdecode.engine import parallel
+from dicomdecode.read.header import FastHeader, NeedsFullParse, may_be_dicom, read_fast_header
+from dicomdecode.scan.dedupe import dedupe
+from dicomdecode.scan.flavours import images_from_header, series_meta, vendor_of
+from dicomdecode.scan.grouping import Record, group_images
+from dicomdecode.scan.values import as_list
+from dicomdecode.series import ScanResult, Skip
+
+PathLike = str | os.PathLike[str]
+
+_NO_PIXEL_SOP_PREFIXES = ("1.2.840.10008.5.1.4.1.1.88.",)  # structured reports
+_DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+_NOT_DICOM = "not DICOM (no DICM prefix and no DICOM attributes)"
+
+
+def iter_files(paths: PathLike | Sequence[PathLike]) -> Iterator[str]:
+    """Every regular file under the given files/folders, recursively, sorted, once each."""
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    seen: set[str] = set()
+    for p in paths:
+        p = os.fspath(p)
+        if os.path.isdir(p):
+            found: list[str] = []
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                found.extend(os.path.join(root, f) for f in files)
+            candidates: Iterable[str] = sorted(found)
+        else:
+            candidates = [p]
+        for f in candidates:
+            if f not in seen:
+                seen.add(f)
+                yield f
+
+
+#: Values larger than this are not loaded while scanning (pixel data is only located).
+_DEFER_BYTES = 64 * 1024
+
+
+def read_header(path: str) -> Any | Skip:
+    """Header of one file with large values (pixel data) deferred, or why it is skipped.
+
+    One read: large elements are located but not loaded, so we learn whether Pixel Data
+    is present without a second pass and without decoding anything.
+    """
+    import pydicom  # imported here: the fast header view needs no pydicom at all
+    from pydicom.errors import InvalidDicomError
+
+    if not os.path.isfile(path):
+        return Skip("not_a_file", path, "not a file or does not exist")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, defer_size=_DEFER_BYTES)
+    except InvalidDicomError:
+        try:  # no preamble: accept only when it parses into something DICOM-like
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(path, defer_size=_DEFER_BYTES, force=True)
+        except Exception as exc:
+            return Skip("not_dicom", path, f"not DICOM: {exc}")
+        if "SOPClassUID" not in ds and "Rows" not in ds:
+            return Skip("not_dicom", path, _NOT_DICOM)
+    except Exception as exc:  # truncated or corrupt header
+        return Skip("unreadable", path, f"unreadable DICOM header: {type(exc).__name__}: {exc}")
+    return ds
+
+
+def _has_pixel_data(ds: Any) -> bool:
+    return any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
+
+
+def _sop_class(ds: Any) -> str:
+    return str(ds.get("SOPClassUID", "") or getattr(ds.get("file_meta", None) or {},
+                                                   "MediaStorageSOPClassUID", ""))
+
+
+def _declares_image(ds: Any, sop_class: str) -> bool:
+    """An object without pixels that should have had them: it has Rows, or its SOP Class
+    is an Image Storage class (then the file is truncated or incomplete)."""
+    if "Rows" in ds:
+        return True
+    if not sop_class:
+        return False
+    from pydicom.uid import UID  # only for files without pixels: rare, off the fast path
+
+    return "Image Storage" in UID(sop_class).name
+
+
+def classify(ds: Any, path: str) -> Skip | None:
+    """Why a parsed header is skipped, or None when it is an image."""
+    sop_class = _sop_class(ds)
+    if sop_class == _DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
+        return Skip("dicomdir", path, "DICOMDIR (a directory index, no image)")
+    if sop_class.startswith(_NO_PIXEL_SOP_PREFIXES):
+        detail = f"no pixel data (structured report, SOP class {sop_class})"
+    elif "Rows" not in ds or "Columns" not in ds:
+        modality = ds.get("Modality", "")
+        detail = f"no pixel data (modality {modality or '?'}, SOP class {sop_class or '?'})"
+    elif not _has_pixel_data(ds):
+        return Skip("truncated", path, "no pixel data element")
+    else:
+        return None
+    kind = "truncated" if _declares_image(ds, sop_class) else "no_pixel_data"
+    return Skip(kind, path, detail)
+
+
+def scan_one(path: str) -> tuple[list[Record], Skip | None]:
+    """One file's images (with study, series and series-level meta), or why it is skipped.
+
+    The fast header view is tried first; files it does not cover, or whose values it
+    cannot answer for, are read again with pydicom (same results, only slower)."""
+    fast = fast_header(path)
+    if fast is not None:
+        try:
+            return records_from(fast, path)
+        except NeedsFullParse:
+            pass
+    elif not may_be_dicom(path):
+        return [], Skip("not_dicom", path, _NOT_DICOM)
+    header = read_header(path)
+    if isinstance(header, Skip):
+        return [], header
+    return records_from(header, path)
+
+
+def fast_header(path: str) -> FastHeader | None:
+    """The fast view for the plain cases; None where vendor-specific parsing is needed."""
+    try:
+        header = read_fast_header(path)
+    except (OSError, NeedsFullParse):
+        return None
+    if header is None or "PerFrameFunctionalGroupsSequence" in header:
+        return None
+    try:
+        image_type = {str(v).upper() for v in as_list(header.get("ImageType", None))}
+        vendor = vendor_of(header)
+    except NeedsFullParse:
+        return None
+    if image_type & {"MOSAIC", "VFRAME"} or vendor == "philips":
+        return None  # CSA / UIH / Philips private elements: pydicom reads those
+    return header
+
+
+def records_from(header: Any, path: str) -> tuple[list[Record], Skip | None]:
+    """The records of one parsed header, or its Skip."""
+    skip = classify(header, path)
+    if skip is not None:
+        return [], skip
+    try:
+        images = images_from_header(header, path)
+    except NeedsFullParse:
+        raise
+    except Exception as exc:  # malformed geometry values etc.
+        return [], Skip("unreadable", path,
+                        f"unusable image header: {type(exc).__name__}: {exc}")
+    study = str(header.get("StudyInstanceUID", "") or "")
+    series = str(header.get("SeriesInstanceUID", "") or "") or f"no-series-uid:{path}"
+    meta = series_meta(header)
+    return [(im, study, series, meta) for im in images], None
+
+
+# Below this many files a process pool costs more than it saves.
+_PARALLEL_SCAN_MIN_FILES = 200
+
+
+def _scan_chunk(paths: Sequence[str]) -> list[tuple[list[Record], Skip | None]]:
+    return [scan_one(path) for path in paths]
+
+
+def _scan_all(paths: list[str], workers: int | None
+              ) -> list[tuple[list[Record], Skip | None]]:
+    """scan_one over every path, in order; spread over processes for big folders."""
+    count = parallel.resolve_workers(workers, max(1, len(paths) // 50))
+    if count <= 1 or len(paths) < _PARALLEL_SCAN_MIN_FILES or not parallel.fork_is_safe():
+        return [scan_one(path) for path in paths]
+    chunks = parallel.split_evenly(paths, count * 4)
+    parts = parallel.map_ordered(_scan_chunk, chunks, count, share_memory=True)
+    return [item for part in parts for item in part]
+
+
+def scan(paths: PathLike | Sequence[PathLike], *, workers: int | None = None) -> ScanResult:
+    """Find the series under ``paths`` (folders, files, or a list of both).
+
+    Headers only: pixels are never decoded. Big folders are read by ``workers``
+    processes (default: the CPUs available); the result does not depend on it.
+    Every file is in a series or in ``skipped`` with a structured reason.
+    """
+    records: list[Record] = []
+    skipped: list[Skip] = []
+    for recs, skip in _scan_all(list(iter_files(paths)), workers):
+        if skip is not None:
+            skipped.append(skip)
+        records.extend(recs)
+    records, duplicates = dedupe(records, skipped)
+    series = group_images(records)
+    for s in series:
+        if s.series_uid in duplicates:
+            s.warnings.extend(duplicates[s.series_uid])
+            s.issue_paths = sorted(set(s.issue_paths) | set(duplicates[s.series_uid + "\0paths"]))
+    series.sort(key=lambda s: (s.study_uid, s.series_number if s.series_number is not None
+                               else -1, s.uid))
+    skipped.sort(key=lambda s: s.path)
+    return ScanResult(series=series, skipped=skipped)
