@@ -108,6 +108,12 @@ def decode_source(source: PixelSource, frames: Sequence[int] | None, options: Op
     """
     # the header is judged before anything is sized by it (a billion frames costs nothing)
     validate.check_header(source)
+    if not source.has_pixels:
+        try:
+            file_size = os.path.getsize(source.path)
+        except OSError as exc:
+            raise FileNotFoundError(f"cannot read {source.path!r}: {exc}") from exc
+        validate.check_frame_capacity(source, file_size, source.pixel_offset)
     count = source.number_of_frames if frames is None else len(frames)
     if out is None:
         nbytes = int(np.prod(frames_shape(source, count), dtype=np.int64)) * target_dtype(

@@ -58,6 +58,7 @@ from dicomdecode.read.codestream import (
     codestream_info,
     rle_segment_offsets,
 )
+from dicomdecode.read.pixel_source import max_frames
 
 __all__ = [
     "PixelHeader",
@@ -263,6 +264,19 @@ def decoded_nbytes(px: PixelHeader) -> int:
     4:2:2 upsampled to full samples): what :func:`check_budget` should be given."""
     itemsize = 1 if px.bits_allocated == 1 else px.bits_allocated // 8
     return (px.rows * px.columns * px.samples_per_pixel * px.number_of_frames * itemsize)
+
+
+def check_frame_capacity(px: PixelHeader, file_size: int, pixel_offset: int) -> None:
+    """Number of Frames must fit in the file before anything is sized by it: a 7 KB file
+    claiming a million frames is refused here, not after a 2 GB allocation."""
+    limit = max_frames(file_size, pixel_offset, px.transfer_syntax, frame_nbytes(px))
+    if px.number_of_frames > max(limit, 1):
+        raise _fail(px, f"Number of Frames is {px.number_of_frames}, but the {file_size}-byte "
+                        f"file can hold at most {limit} frame(s) of {_describe_frame(px)}")
+
+
+def _describe_frame(px: PixelHeader) -> str:
+    return f"{px.rows}x{px.columns}x{px.samples_per_pixel} at {px.bits_allocated} bits"
 
 
 def check_native_size(px: PixelHeader, available: int) -> None:

@@ -70,6 +70,26 @@ def native_nbytes(source: PixelSource) -> int:
     return frame_nbytes(source) * source.number_of_frames
 
 
+#: deflate cannot shrink data by more than this factor (RFC 1951: 258 bytes per 2 bits)
+_DEFLATE_MAX_RATIO = 1032
+
+
+def max_frames(file_size: int, pixel_offset: int, transfer_syntax: str,
+               frame_bytes: int) -> int:
+    """How many frames a file of `file_size` bytes can possibly hold, so a header's
+    Number of Frames is checked before anything is looped over or allocated by it.
+
+    Native frames take `frame_bytes` each; an encapsulated frame takes at least an
+    8-byte item header; a deflated dataset at most 1/1032 of its inflated size."""
+    room = max(file_size - max(pixel_offset, 0), 0)
+    if ts.is_encapsulated(transfer_syntax):
+        return room // 8
+    frame_bytes = max(frame_bytes, 1)
+    if transfer_syntax == ts.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
+        return room * _DEFLATE_MAX_RATIO // frame_bytes
+    return (room + 1) // frame_bytes
+
+
 def _as_int(value: Any, default: int) -> int:
     if isinstance(value, list | tuple):
         value = value[0] if value else None

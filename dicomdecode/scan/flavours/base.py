@@ -8,12 +8,14 @@ those of a classic image (geometry, rescale).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.read.header import FastHeader
+from dicomdecode.read.pixel_source import max_frames
 from dicomdecode.scan.flavours import philips
 from dicomdecode.scan.values import (
     first_value,
@@ -82,6 +84,29 @@ def common_fields(ds: Any, path: str) -> dict[str, Any]:
     )
 
 
+def checked_frame_count(ds: Any, path: str, common: dict[str, Any]) -> int:
+    """Number of Frames, after checking the file can hold that many: a header claiming
+    2**31 frames must not make the scan build 2**31 records (ValueError: the scan skips
+    the file as unusable, naming both numbers)."""
+    value = ds.get("NumberOfFrames", None)
+    count = opt_int(value)
+    if value not in (None, "") and (count is None or count < 1):
+        raise ValueError(f"Number of Frames is {value!r}, not a positive whole number")
+    count = count or 1
+    bits = common["float_pixels"] or common["bits_allocated"]
+    frame_bytes = (common["rows"] * common["columns"] * common["samples_per_pixel"] * bits
+                   + 7) // 8
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return count
+    limit = max_frames(size, common["pixel_offset"], common["transfer_syntax"], frame_bytes)
+    if count > max(limit, 1):
+        raise ValueError(f"Number of Frames is {count}, but the {size}-byte file can hold "
+                         f"at most {limit} frame(s) of {common['rows']}x{common['columns']}")
+    return count
+
+
 @dataclass
 class Header:
     """One file's header and the values every flavour needs, each worked out once."""
@@ -94,9 +119,9 @@ class Header:
 
     @classmethod
     def of(cls, ds: Any, path: str) -> Header:
+        common = common_fields(ds, path)
         return cls(ds=ds, path=path, vendor=vendor_of(ds),
-                   n_frames=opt_int(ds.get("NumberOfFrames", None)) or 1,
-                   common=common_fields(ds, path))
+                   n_frames=checked_frame_count(ds, path, common), common=common)
 
     @cached_property
     def position(self) -> tuple[float, ...] | None:
