@@ -186,6 +186,8 @@ class Plan:
         self.pending: Counter[str] = Counter()
         self.seed_paths = {s.label: str(s.path) for s in seeds.seeds}
         self._it = self._tasks()
+        self.stop = threading.Event()  # set: hand out nothing more, finish what runs
+        self.deadline = float("inf")
 
     def apis_for(self, index: int) -> list[str]:
         """decode_file on every mutant; the slower whole-pipeline APIs on every Nth."""
@@ -204,6 +206,8 @@ class Plan:
                 yield Task(m, api, path, self.seed_paths[m.seed_file])
 
     def next(self) -> Task | None:
+        if self.stop.is_set() or time.monotonic() > self.deadline:
+            return None
         with self.lock:
             return next(self._it, None)
 
@@ -219,14 +223,23 @@ class Plan:
 
 def run(seeds: SeedSet, indices: list[int], seed: int, apis: list[str], *, every: int = 5,
         workers: int = 2, timeout: float = 10.0, keep_dir: Path | None = None,
-        progress: bool = True) -> list[dict[str, Any]]:
-    """Every (mutant, api) call's outcome, in completion order."""
+        progress: bool = True, max_seconds: float | None = None,
+        stop: threading.Event | None = None) -> list[dict[str, Any]]:
+    """Every (mutant, api) call's outcome, in completion order.
+
+    ``max_seconds`` or setting ``stop`` ends the run early but cleanly (the calls in flight
+    finish), so a time-boxed run still reports and writes its JSON.
+    """
     results: list[dict[str, Any]] = []
     lock = threading.Lock()
     errors: list[BaseException] = []
     with tempfile.TemporaryDirectory(prefix="dicomfuzz-") as tmpname:
         tmp = Path(tmpname)
         plan = Plan(seeds, indices, seed, apis, every, tmp)
+        if stop is not None:
+            plan.stop = stop
+        if max_seconds:
+            plan.deadline = time.monotonic() + max_seconds
         total = sum(len(plan.apis_for(i)) for i in indices)
         t0 = time.monotonic()
 
@@ -295,12 +308,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="run APIs other than decode_file on every Nth mutant")
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--max-seconds", type=float,
+                    help="stop starting new calls after this long (the report still comes)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--keep-dir", type=Path)
     ap.add_argument("--only", help="comma-separated mutant ids: write them to --keep-dir, rerun")
     args = ap.parse_args(argv)
-    # SIGTERM (nox, CI timeouts) unwinds like Ctrl-C, so the workers are killed too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # SIGTERM (nox, CI timeouts): stop handing out mutants, report what was done.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     apis = [a.strip() for a in args.api.split(",") if a.strip()]
     if args.keep_dir:
@@ -321,7 +337,11 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.monotonic()
     results = run(seeds, indices, args.seed, apis, every=every, workers=args.workers,
-                  timeout=args.timeout, keep_dir=args.keep_dir, progress=not args.only)
+                  timeout=args.timeout, keep_dir=args.keep_dir, progress=not args.only,
+                  max_seconds=args.max_seconds, stop=stop)
+    done = len({r["id"] for r in results})
+    stopped = done < sum(any(a == "decode_file" or i % every == 0 for a in apis)
+                         for i in indices)
     elapsed = time.monotonic() - t0
     results.sort(key=lambda r: (r["id"], apis.index(r["api"]) if r["api"] in apis else 0))
     if args.only:
@@ -330,8 +350,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r.get('where', '')}".rstrip())
     print(table(results, apis))
     n_bad = sum(r["class"] in BAD for r in results)
-    print(f"{len(indices)} mutants, {len(results)} calls, {elapsed:.1f} s, "
-          f"{n_bad} bad outcome(s)")
+    print(f"{done} mutants{' (stopped early)' if stopped else ''}, {len(results)} calls, "
+          f"{elapsed:.1f} s, {n_bad} bad outcome(s)")
     if args.json:
         counts: dict[str, dict[str, int]] = {a: dict.fromkeys(CLASSES, 0) for a in apis}
         for r in results:
@@ -340,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                                             "class", "detail", "where", "seconds")}
                  for r in results if r["class"] in BAD]
         args.json.write_text(json.dumps({
-            "seed": args.seed, "count": len(indices), "apis": apis, "every": every,
+            "seed": args.seed, "count": done, "stopped_early": stopped, "apis": apis, "every": every,
             "timeout": args.timeout, "elapsed_s": round(elapsed, 1), "counts": counts,
             "reproduce": f"python -m fuzz.run --only ID --seed {args.seed} --keep-dir DIR",
             "cases": cases}, indent=1))
