@@ -93,3 +93,15 @@ def demo(session: nox.Session) -> None:
     out = os.path.join(session.create_tmp(), "demo_out")
     session.run("dicomdecode", "convert", "test_data/series", out, "--format", "nifti",
                 "--force", "--report", os.path.join(out, "report.json"))
+
+
+@nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """Mutation fuzzing of decode_file/load/scan (fuzz/); not in the default set.
+
+    It takes minutes and exits 1 while any crash, hang, bomb or untyped error is left, so
+    it is a tool to run on purpose: `nox -s fuzz -- --count 500 --seed 3 --json out.json`.
+    """
+    session.install("-e", ".[all,test]")
+    args = session.posargs or ["--count", "2000", "--seed", "1"]
+    session.run("python", "-m", "fuzz.run", *args)
