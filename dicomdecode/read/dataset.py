@@ -106,8 +106,24 @@ def describe_dataset(ds: Any, path: PathLike, *, float_bits: int = 0,
 
 
 def pixel_source(ds: Any, path: PathLike) -> PixelSource:
-    """Describe `ds`'s pixel data with its bytes attached; raise if there is none."""
+    """Describe `ds`'s pixel data with its bytes attached; raise if there is none.
+
+    pydicom parses element values lazily, so a corrupt header (an unknown VR, a bad
+    length) only raises here, at first access: every such exception becomes a
+    DecodeError naming the file."""
     name = os.fspath(path)
+    try:
+        return _pixel_source(ds, name)
+    except DicomDecodeError:
+        raise
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        raise DecodeError(f"unreadable DICOM header: {type(exc).__name__}: {exc}",
+                          name) from exc
+
+
+def _pixel_source(ds: Any, name: str) -> PixelSource:
     try:
         keyword, float_bits = next(((k, b) for k, b in PIXEL_KEYWORDS if k in ds), ("", 0))
     except Exception as exc:

@@ -131,6 +131,8 @@ def split_frames(value: bytes, source: PixelSource,
     Unambiguous layouts are split here; the rest (and extended offset tables) go to
     pydicom's ``generate_frames``. Missing or empty frames are a DecodeError."""
     count = source.number_of_frames
+    if extended_offsets:
+        _check_extended_offsets(value, count, extended_offsets, source.path)
     frames = None if extended_offsets else _split_frames(value, count)
     if frames is None:
         from pydicom.encaps import generate_frames
@@ -151,6 +153,31 @@ def split_frames(value: bytes, source: PixelSource,
         raise DecodeError("encapsulated Pixel Data has an empty frame (truncated?)",
                           source.path)
     return frames
+
+
+def _check_extended_offsets(value: bytes, count: int, table: tuple[bytes, bytes],
+                            path: str) -> None:
+    """An Extended Offset Table (PS3.5 A.4) must hold one offset and one length per frame,
+    offsets increasing, each frame's item inside the value: a garbage table otherwise
+    sends pydicom (and the codec after it) reading outside the data."""
+    offsets_raw, lengths_raw = (bytes(t) if t is not None else b"" for t in table)
+    if len(offsets_raw) != 8 * count or len(lengths_raw) != 8 * count:
+        raise DecodeError(f"Extended Offset Table holds {len(offsets_raw) // 8} offset(s) and "
+                          f"{len(lengths_raw) // 8} length(s) for {count} frame(s)", path)
+    offsets = struct.unpack(f"<{count}Q", offsets_raw)
+    lengths = struct.unpack(f"<{count}Q", lengths_raw)
+    items = _items(value)
+    if not items:
+        raise DecodeError("encapsulated Pixel Data has no items", path)
+    first = items[0][0] + items[0][1]  # offsets count from the first fragment's item tag
+    previous = -1
+    for k, (offset, length) in enumerate(zip(offsets, lengths, strict=True)):
+        end = first + offset + 8 + length
+        if offset <= previous or end > len(value):
+            raise DecodeError(f"Extended Offset Table entry {k} (offset {offset}, length "
+                              f"{length}) lies outside the {len(value)}-byte Pixel Data or "
+                              "is out of order", path)
+        previous = offset
 
 
 def _items_complete(value: bytes) -> bool:

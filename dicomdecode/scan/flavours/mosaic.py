@@ -113,7 +113,19 @@ recognise = siemens_mosaic_info
 
 
 def images(header: Header, info: MosaicInfo) -> list[ImageRef]:
-    """The one ImageRef of a mosaic (UIH VFRAME images take the same form)."""
+    """The one ImageRef of a mosaic (UIH VFRAME images take the same form).
+
+    ValueError (the scan skips the file as unusable, saying why) when the tiles the
+    header announces do not fit in the image: untiling must never divide by a zero tile
+    size or invent tiles."""
+    rows, cols = int(header.common["rows"]), int(header.common["columns"])
+    if info.tile_rows < 1 or info.tile_cols < 1:
+        raise ValueError(f"mosaic of {info.n_slices} slices in a {rows}x{cols} image gives "
+                         f"tiles of {info.tile_rows}x{info.tile_cols}")
+    capacity = (rows // info.tile_rows) * (cols // info.tile_cols)
+    if info.n_slices > capacity:
+        raise ValueError(f"mosaic claims {info.n_slices} tiles of {info.tile_rows}x"
+                         f"{info.tile_cols}; a {rows}x{cols} image holds {capacity}")
     return [ImageRef(**{**header.classic, "frame": 0,
                         "position": info.position or header.position,
                         "mosaic_slices": info.n_slices,
