@@ -10,6 +10,7 @@ hand only that object down. The environment variables are read here and nowhere 
 ``DICOMDECODE_HANDLERS``  default handler order, e.g. ``gdcm,pylibjpeg``
 ``DICOMDECODE_WORKERS``   default worker count (a whole number >= 1)
 ``DICOMDECODE_MAX_BYTES`` memory budget for one decode/load, in bytes
+``DICOMDECODE_TIMEOUT``   seconds a file may take in a worker process (default 300)
 ========================  =============================================================
 
 Example::
@@ -40,6 +41,8 @@ HandlerChoice = str | Sequence[str] | None
 ENV_HANDLERS = "DICOMDECODE_HANDLERS"
 ENV_WORKERS = "DICOMDECODE_WORKERS"
 ENV_MAX_BYTES = "DICOMDECODE_MAX_BYTES"
+ENV_TIMEOUT = "DICOMDECODE_TIMEOUT"
+DEFAULT_TIMEOUT = 300.0  # seconds one file may take in a worker before it counts as hung
 
 RESCALE_CHOICES: tuple[RescaleMode, ...] = ("auto", True, False)
 PHILIPS_CHOICES: tuple[str, ...] = ("precise", "display")
@@ -80,6 +83,16 @@ def _whole_number(value: Any, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def _positive_seconds(value: Any, name: str) -> float:
+    try:
+        seconds = float(value) if not isinstance(value, bool) else -1.0
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+        raise ValueError(f"{name} must be a number of seconds > 0, not {value!r}")
+    return seconds
+
+
 def _flag(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False, not {value!r}")
@@ -111,6 +124,10 @@ class Options:
         max_bytes: refuse (``ResourceLimitError``) a decode or load that would allocate
             more; ``None`` uses ``DICOMDECODE_MAX_BYTES`` if set, else half the memory
             available when the decode starts.
+        timeout: seconds one file may take in a worker process before the worker is
+            stopped and the file fails as hung (``DICOMDECODE_TIMEOUT``, default 300).
+            Only work in worker processes can be stopped: with ``workers=1`` a codec
+            that spins spins in your process.
     """
 
     rescale: RescaleMode = "auto"
@@ -122,6 +139,7 @@ class Options:
     mask_padding: bool = False
     convert_color: bool = True
     max_bytes: int | None = None
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -142,6 +160,13 @@ class Options:
         _flag(self.convert_color, "convert_color")
         if self.max_bytes is not None:
             set_(self, "max_bytes", _whole_number(self.max_bytes, "max_bytes"))
+        if self.timeout is not None:
+            set_(self, "timeout", _positive_seconds(self.timeout, "timeout"))
+
+    @property
+    def file_timeout(self) -> float:
+        """:attr:`timeout`, or the default when unset."""
+        return self.timeout if self.timeout is not None else DEFAULT_TIMEOUT
 
     @classmethod
     def resolve(cls, options: Options | None = None, /, **given: Any) -> Options:
@@ -172,6 +197,8 @@ class Options:
             changes["workers"] = _whole_number(env[ENV_WORKERS], ENV_WORKERS)
         if self.max_bytes is None and env.get(ENV_MAX_BYTES, "").strip():
             changes["max_bytes"] = _whole_number(env[ENV_MAX_BYTES], ENV_MAX_BYTES)
+        if self.timeout is None and env.get(ENV_TIMEOUT, "").strip():
+            changes["timeout"] = _positive_seconds(env[ENV_TIMEOUT], ENV_TIMEOUT)
         return dataclasses.replace(self, **changes) if changes else self
 
 
@@ -181,4 +208,4 @@ def _is_default(field: dataclasses.Field[Any], value: Any) -> bool:
 
 
 __all__ = ["Options", "HandlerChoice", "RescaleMode", "PhilipsScaling", "parse_handlers",
-           "ENV_HANDLERS", "ENV_WORKERS", "ENV_MAX_BYTES"]
+           "ENV_HANDLERS", "ENV_WORKERS", "ENV_MAX_BYTES", "ENV_TIMEOUT", "DEFAULT_TIMEOUT"]

@@ -268,9 +268,13 @@ def _run(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]],
     finish; a task whose worker died is reported failed, never lost."""
     runnable = [(fn, args) for fn, args, _ in tasks]
     weights = {id(task): weight for task, (*_, weight) in zip(runnable, tasks, strict=True)}
-    for task, result in parallel.run_unordered(runnable, workers,
-                                               share_memory=parallel.fork_is_safe()):
+    shared = parallel.fork_is_safe()
+    for task, result in parallel.run_unordered(runnable, workers, share_memory=shared,
+                                               timeout=_series_timeout(runnable),
+                                               isolate=workers > 1):
         args, weight = task[1], weights[id(task)]
+        if isinstance(result, parallel.WorkerDied) and task[0] is _convert_series:
+            result = _after_worker_death(args, workers, shared, result)
         if isinstance(result, BaseException):
             first = args[0]
             files = list(getattr(first, "files", [first]))
@@ -279,6 +283,47 @@ def _run(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]],
                                    reason=f"worker failed: {_error_reason(result)}")
         tick(weight)
         yield result
+
+
+def _series_timeout(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...]]]
+                    ) -> float:
+    """Seconds without any task finishing before the pool counts as hung: the per-file
+    timeout times the largest task's file count."""
+    sizes = [len(getattr(args[0], "files", [args[0]])) for _, args in tasks] or [1]
+    return float(max(sizes)) * tasks[0][1][-1].options.file_timeout if tasks else 0.0
+
+
+def _probe_file(path: str, options: Options) -> None:
+    """Decode one file and throw the pixels away: run in a worker to see if it kills it."""
+    from dicomdecode.decode import decode
+
+    try:
+        decode(path, options=options)
+    except DicomDecodeError:
+        pass  # an ordinary failure: the series task reports it
+
+
+def _after_worker_death(args: tuple[Any, ...], workers: int, shared: bool,
+                        death: BaseException) -> SeriesOutcome | BaseException:
+    """A series task killed its worker twice (run with others, then alone): find the
+    files that kill a worker on their own, and convert the series without them."""
+    series, base, fmt, opts = args
+    probes = [(_probe_file, (path, opts.options)) for path in series.files]
+    killers = {task[1][0]: f"{result}" for task, result in parallel.run_unordered(
+        probes, max(workers, 2), share_memory=shared, timeout=opts.options.file_timeout,
+        isolate=True) if isinstance(result, parallel.WorkerDied)}
+    if not killers or len(killers) == len(series.files):
+        return death
+    rest = dataclasses.replace(series, images=[im for im in series.images
+                                               if im.path not in killers])
+    ((_, outcome),) = list(parallel.run_unordered(
+        [(_convert_series, (rest, base, fmt, opts))], 2, share_memory=shared,
+        timeout=opts.options.file_timeout * len(rest.files), isolate=True))
+    if isinstance(outcome, BaseException):
+        return outcome
+    outcome.files = list(series.files)
+    outcome.file_failures.update(killers)
+    return outcome
 
 
 def _progress(total: int, show: bool) -> Any:

@@ -20,7 +20,7 @@ import numpy as np
 
 from dicomdecode.decode import validate
 from dicomdecode.decode.canonical import target_dtype
-from dicomdecode.decode.dispatch import decode_into
+from dicomdecode.decode.dispatch import check_decodable, decode_into
 from dicomdecode.engine import allocator, parallel
 from dicomdecode.errors import DicomDecodeError
 from dicomdecode.options import Options
@@ -95,6 +95,29 @@ def _decode_job(job: FileJob, stack: np.ndarray | None, options: Options) -> Fil
     return FileResult(job.path, handler, photometric, None)
 
 
+def _run_chunks(chunks: list[list[FileJob]], count: int, shared: bool, options: Options,
+                by_path: dict[str, FileResult]) -> list[list[FileJob]]:
+    """Run `chunks` on the engine's pool, filling `by_path`; return what to run again.
+
+    A chunk whose worker died (a codec abort) or hung is split into one-file chunks and
+    run again, so the innocent files of that chunk are decoded and the file that kills
+    its worker alone is failed with the signal: one hostile file costs one file."""
+    tasks = [(_run_chunk, ((chunk, options, shared),)) for chunk in chunks]
+    timeout = options.file_timeout * max(len(c) for c in chunks)
+    again: list[list[FileJob]] = []
+    for task, result in parallel.run_unordered(tasks, count, share_memory=shared,
+                                               timeout=timeout):
+        chunk: list[FileJob] = task[1][0][0]
+        if isinstance(result, parallel.WorkerDied) and len(chunk) > 1:
+            again.extend([job] for job in chunk)
+        elif isinstance(result, BaseException):
+            for job in chunk:
+                by_path[job.path] = FileResult(job.path, "", "", f"{result}")
+        else:
+            by_path.update((r.path, r) for r in result)
+    return again
+
+
 def _run_chunk(args: tuple[list[FileJob], Any, bool]) -> list[FileResult]:
     jobs, options, shared = args
     stack = _SHARED_STACK if shared else None
@@ -128,21 +151,23 @@ def decode_stack(images: Sequence[Any], options: Options
 
     shared = parallel.fork_is_safe()
     stack = parallel.shared_empty(shape, dtype) if shared else np.empty(shape, dtype=dtype)
-    # Decode the first file here: it imports the codec (and anything it needs) once, in
-    # the parent, so forked workers inherit it instead of each importing it again.
-    first = _decode_job(jobs[0], stack, options)
-    jobs_left = jobs[1:]
-    chunks = [list(c) for c in parallel.split_evenly(jobs_left, count * 4)]
+    # Import the codecs here, once, so forked workers inherit them; the files themselves
+    # are all decoded in workers, where a codec that aborts costs one file, not us.
+    try:
+        check_decodable(jobs[0].source, options.handlers)
+    except DicomDecodeError:
+        pass  # reported per file by the workers
+    by_path: dict[str, FileResult] = {}
     _SHARED_STACK = stack if shared else None
     try:
-        with parallel.pool(count, share_memory=shared) as executor:
-            chunk_results = list(executor.map(_run_chunk,
-                                              [(c, options, shared) for c in chunks]))
+        pending = [list(c) for c in parallel.split_evenly(jobs, count * 4)]
+        while pending:
+            pending = _run_chunks(pending, count, shared, options, by_path)
     finally:
         _SHARED_STACK = None
-    results = [first] + [r for chunk in chunk_results for r in chunk]
+    results = [by_path[job.path] for job in jobs]
     if not shared:
-        for job, result in zip(jobs[1:], results[1:], strict=True):
+        for job, result in zip(jobs, results, strict=True):
             if result.frames is not None:
                 stack[list(job.positions)] = result.frames
     return stack, results

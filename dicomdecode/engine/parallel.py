@@ -124,7 +124,8 @@ Task = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
 def run_unordered(tasks: Sequence[Task], workers: int, *, share_memory: bool = False,
-                  timeout: float | None = None) -> Iterator[tuple[Task, Any]]:
+                  timeout: float | None = None, isolate: bool = False
+                  ) -> Iterator[tuple[Task, Any]]:
     """Run ``fn(*args)`` for every task; yield ``(task, result)`` as each finishes.
 
     A task that raises yields its exception as the result (KeyboardInterrupt and
@@ -133,10 +134,11 @@ def run_unordered(tasks: Sequence[Task], workers: int, *, share_memory: bool = F
     finishes for `timeout` seconds (a codec that spins), the pool is replaced, the tasks
     that were not finished are run again one at a time, each alone in a fresh process,
     and the one that kills (or hangs) its worker again gets a :class:`WorkerDied` with
-    the signal. So one hostile file costs one file, never the batch.
+    the signal. So one hostile file costs one file, never the batch. ``isolate=True``
+    runs even a single task in a worker process (never in the caller's).
     """
     tasks = list(tasks)
-    if workers <= 1 or len(tasks) <= 1:
+    if not isolate and (workers <= 1 or len(tasks) <= 1):
         for task in tasks:
             yield task, _call(task)
         return
