@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,18 @@ class JobSettings:
     force: bool = False
     resume: bool = False
     include_patient: bool = False
+    #: when this run started (time.time_ns()): outputs newer than that were written by this
+    #: run, by a task that is being run again after its worker died, and may be replaced
+    started_ns: int = 0
+
+    def ours(self, paths: list[Path]) -> bool:
+        """True when every one of `paths` was written by this run (the kernel stamps files
+        with a clock up to a tick behind time.time_ns(): 10 ms of slack)."""
+        since = self.started_ns - 10_000_000
+        try:
+            return bool(paths) and all(p.stat().st_mtime_ns >= since for p in paths)
+        except OSError:
+            return False
 
 
 @dataclass
@@ -155,7 +168,7 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
         out.outputs = [str(p) for p in targets]
         out.reason = RESUMED
         return out
-    if existing and not (opts.force or opts.resume):
+    if existing and not (opts.force or opts.resume or opts.ours(existing)):
         out.status, out.reason = FAILED, (f"output exists: {existing[0]} "
                                           "(use --resume to keep it or --force to overwrite)")
         return out
@@ -232,7 +245,7 @@ def _convert_file(path: str, target: str, opts: JobSettings) -> SeriesOutcome:
     t = Path(target)
     if t.exists() and opts.resume:
         out.outputs, out.reason = [target], RESUMED
-    elif t.exists() and not opts.force:
+    elif t.exists() and not (opts.force or opts.ours([t])):
         out.status, out.reason = FAILED, (f"output exists: {target} "
                                           "(use --resume to keep it or --force to overwrite)")
     else:
@@ -331,9 +344,14 @@ def _progress(total: int, show: bool) -> Any:
 
     from tqdm import tqdm
 
+    class Bar(tqdm):  # type: ignore[type-arg]
+        # no monitor thread: a second thread makes fork unsafe, and the worker pools
+        # would fall back to the slower forkserver for the rest of the process
+        monitor_interval = 0
+
     # a terminal that reports a 0x0 size (some ptys) would hide the bar: assume 80x24
     size = shutil.get_terminal_size()
-    return tqdm(total=total, unit="file", disable=not show, file=sys.stderr,
+    return Bar(total=total, unit="file", disable=not show, file=sys.stderr,
                 desc="converting", ncols=size.columns or 80, nrows=size.lines or 24,
                 mininterval=0.2)
 
@@ -391,7 +409,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     series_options = dataclasses.replace(decode_options,
                                          workers=None if pool_size == 1 else 1)
     opts = JobSettings(options=series_options, fmt=fmt, dst=dst_s, force=force,
-                       resume=resume, include_patient=include_patient)
+                       resume=resume, include_patient=include_patient,
+                       started_ns=time.time_ns())
 
     all_files = list(iter_files(src_s))
     result = scan(src_s)
@@ -454,6 +473,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     if fmt == "dicom":
         series_rows = [_series_row(s, None, entries) for s in result.series]
     series_rows.sort(key=lambda r: r["name"])
+    clean_temporaries(dst_s)  # what workers killed mid-write left (their work was redone)
     report = ConvertReport(files=sorted(entries.values(), key=lambda f: f.path),
                            series=series_rows, format=fmt, source=src_s, destination=dst_s)
     if report_path is not None:

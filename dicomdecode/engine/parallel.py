@@ -207,6 +207,9 @@ def _pooled(tasks: list[Task], workers: int, share_memory: bool, timeout: float 
 
 def _stop(processes: list[Any], lost: list[Task], reason: str | None) -> None:
     """Kill what is left of a pool's worker `processes`; remember how they ended."""
+    if reason is not None:  # a death: the pool is stopping the others; let them all end
+        for process in processes:
+            process.join(timeout=5)
     died = [p.exitcode for p in processes if not p.is_alive() and p.exitcode not in (0, None)]
     for process in processes:
         if process.is_alive():
