@@ -214,11 +214,11 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
 
 def _patient_identifiers(path: str) -> list[str]:
     """Patient ID and the parts of Patient Name of one file (header only)."""
-    try:
-        import pydicom
+    from dicomdecode.read.dataset import dcmread
 
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True,
-                             specific_tags=["PatientName", "PatientID"])
+    try:
+        ds = dcmread(path, stop_before_pixels=True, force=True,
+                     specific_tags=["PatientName", "PatientID"])
     except Exception:
         return []
     name = str(ds.get("PatientName", "") or "")

@@ -20,6 +20,7 @@ from dicomdecode.decode import validate
 from dicomdecode.decode.canonical import target_dtype
 from dicomdecode.decode.dispatch import decode_into
 from dicomdecode.options import HandlerChoice, Options
+from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.read.dataset import has_pixel_data, pixel_source
 from dicomdecode.read.describe import describe_file
 from dicomdecode.read.pixel_source import PixelSource
@@ -108,6 +109,9 @@ def decode_source(source: PixelSource, frames: Sequence[int] | None, options: Op
     """
     # the header is judged before anything is sized by it (a billion frames costs nothing)
     validate.check_header(source)
+    if source.native is not None and ts.lookup(source.transfer_syntax) is not None \
+            and ts.lookup(source.transfer_syntax).family == "native":  # type: ignore[union-attr]
+        validate.check_native_size(source, len(source.native))  # before sizing by the header
     if not source.has_pixels:
         try:
             file_size = os.path.getsize(source.path)

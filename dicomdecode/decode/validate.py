@@ -406,6 +406,13 @@ def check_rle_header(px: PixelHeader, frame: bytes) -> None:
             raise _fail(px, f"RLE segment {index} spans bytes {start}..{end} of a "
                             f"{len(frame)}-byte frame; {px.rows}x{px.columns} needs at "
                             f"least {minimum} bytes in order")
+        # PackBits never needs more than 2 bytes per byte (a literal run of one): a longer
+        # segment encodes more pixels than the header describes (Rows edited down, say),
+        # and decoders silently keep the first rows of it
+        if end - start > 2 * plane + 2:
+            raise _fail(px, f"RLE segment {index} is {end - start} bytes; {px.rows}x"
+                            f"{px.columns} needs at most {2 * plane + 2}: the data holds "
+                            "more pixels than the header describes")
 
 
 def check_codestream(px: PixelHeader, family: str, frame: bytes) -> None:
@@ -423,6 +430,12 @@ def check_codestream(px: PixelHeader, family: str, frame: bytes) -> None:
     except DecodeError as exc:
         raise _fail(px, exc.reason) from None
     if info is None:
+        if family in _MARKER_DELIMITED:
+            # not a codestream of this family at all (RLE data labelled JPEG, garbage):
+            # codecs such as GDCM abort on it rather than report an error
+            raise _fail(px, f"frame is not a {family.upper()} codestream: no start-of-image "
+                            f"and frame header (SOI/SOF, SOC/SIZ) at its start "
+                            f"({bytes(frame[:4]).hex(' ').upper()} ...)")
         return
     name = _stream_name(info.marker)
     rows = "?" if info.rows is None else str(info.rows)

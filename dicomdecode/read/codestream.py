@@ -77,6 +77,13 @@ def _jpeg_info(data: bytes, sof_markers: frozenset[int], label: str) -> Codestre
         _need(data, pos + length, f"{label} marker FF{marker:02X} (length {length})")
         if marker in sof_markers:
             return _parse_sof(data, pos, length, 0xFF00 | marker, label)
+        if marker == 0xE0 and data[pos + 2:pos + 7] == b"JFIF\x00" and length >= 9:
+            # JFIF 1.00-1.02 is the only version there is; GDCM's decoder aborts the
+            # process on others instead of reporting an error
+            major, minor = data[pos + 7], data[pos + 8]
+            if major != 1:
+                raise DecodeError(f"{label} JFIF header says version {major}.{minor:02d}; "
+                                  "only 1.xx exists")
         pos += length
     return None
 

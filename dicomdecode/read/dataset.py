@@ -9,6 +9,7 @@ Every failure becomes a typed error naming the file.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -31,16 +32,43 @@ PIXEL_KEYWORDS = (
 )
 
 
+class BoundedReader(io.BufferedReader):
+    """A file whose ``read(n)`` never asks for more than the bytes left.
+
+    pydicom reads an element's value with ``fp.read(length)``, and Python allocates
+    ``length`` bytes before reading: a corrupt 4 GB length field in a 2 KB file would
+    allocate 4 GB. Capping the request at the file's remaining size keeps every read
+    bounded by the file (pydicom then reports the short read as a truncated file)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(io.FileIO(path, "rb"))
+        self._size = os.fstat(self.fileno()).st_size
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size > 0:
+            size = min(size, max(self._size - self.tell(), 0))
+            if size == 0:
+                return b""
+        return super().read(size)
+
+
+def dcmread(name: str, **kwargs: Any) -> Any:
+    """pydicom.dcmread of the file at `name` through a :class:`BoundedReader`."""
+    import pydicom
+
+    with BoundedReader(name) as fh:
+        return pydicom.dcmread(fh, **kwargs)
+
+
 def read_dataset(path: PathLike, *, stop_before_pixels: bool = False) -> Dataset:
     """Read a DICOM file, with or without the Part 10 header, as a typed error if not DICOM."""
-    import pydicom
     from pydicom.errors import InvalidDicomError
 
     name = os.fspath(path)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ds = pydicom.dcmread(name, stop_before_pixels=stop_before_pixels)
+            ds = dcmread(name, stop_before_pixels=stop_before_pixels)
         _raise_if_truncated(caught, name)
         return ds
     except InvalidDicomError:
@@ -56,7 +84,7 @@ def read_dataset(path: PathLike, *, stop_before_pixels: bool = False) -> Dataset
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(name, force=True, stop_before_pixels=stop_before_pixels)
+            ds = dcmread(name, force=True, stop_before_pixels=stop_before_pixels)
             plausible = "SOPClassUID" in ds or ("Rows" in ds and "Columns" in ds)
     except Exception:
         plausible = False

@@ -16,6 +16,7 @@ Results are the same either way; this is only a faster road to them.
 from __future__ import annotations
 
 import functools
+import os
 import struct
 from typing import Any
 
@@ -290,10 +291,13 @@ class _Reader:
 
     def __init__(self, fh: Any) -> None:
         self.fh = fh
+        self.size = os.fstat(fh.fileno()).st_size
         self.buf = fh.read(_CHUNK)
         self.pos = 0
 
     def need(self, count: int) -> None:
+        if self.pos + count > self.size:  # a length field past the end: never read (alloc) it
+            raise NeedsFullParse("an element runs past the end of the file")
         while self.pos + count > len(self.buf):
             more = self.fh.read(max(_CHUNK, count))
             if not more:
@@ -406,7 +410,7 @@ def _walk_top_level(reader: _Reader, implicit: bool,
         end = pos + head + length
         if end > len(buf):
             reader.pos = pos + head
-            reader.need(length)
+            reader.need(length)  # bounded by the file size
             buf = reader.buf
         raw[tag] = (vr, buf[pos + head:end])
         pos = end

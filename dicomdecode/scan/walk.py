@@ -60,20 +60,21 @@ def read_header(path: str) -> Any | Skip:
     One read: large elements are located but not loaded, so we learn whether Pixel Data
     is present without a second pass and without decoding anything.
     """
-    import pydicom  # imported here: the fast header view needs no pydicom at all
-    from pydicom.errors import InvalidDicomError
+    from pydicom.errors import InvalidDicomError  # here: the fast view needs no pydicom
+
+    from dicomdecode.read.dataset import dcmread
 
     if not os.path.isfile(path):
         return Skip("not_a_file", path, "not a file or does not exist")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, defer_size=_DEFER_BYTES)
+            ds = dcmread(path, defer_size=_DEFER_BYTES)
     except InvalidDicomError:
         try:  # no preamble: accept only when it parses into something DICOM-like
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ds = pydicom.dcmread(path, defer_size=_DEFER_BYTES, force=True)
+                ds = dcmread(path, defer_size=_DEFER_BYTES, force=True)
         except Exception as exc:
             return Skip("not_dicom", path, f"not DICOM: {exc}")
         if "SOPClassUID" not in ds and "Rows" not in ds:
@@ -126,7 +127,19 @@ def scan_one(path: str) -> tuple[list[Record], Skip | None]:
     """One file's images (with study, series and series-level meta), or why it is skipped.
 
     The fast header view is tried first; files it does not cover, or whose values it
-    cannot answer for, are read again with pydicom (same results, only slower)."""
+    cannot answer for, are read again with pydicom (same results, only slower). Whatever
+    a corrupt header raises (pydicom parses values lazily, at first access) skips this
+    file as unreadable: one file never stops a scan."""
+    try:
+        return _scan_one(path)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        return [], Skip("unreadable", path,
+                        f"unreadable DICOM header: {type(exc).__name__}: {exc}")
+
+
+def _scan_one(path: str) -> tuple[list[Record], Skip | None]:
     fast = fast_header(path)
     if fast is not None:
         try:

@@ -33,6 +33,7 @@ from dicomdecode.decode import decode
 from dicomdecode.errors import DecodeError, DicomDecodeError, NoPixelDataError, NotDicomError
 from dicomdecode.options import HandlerChoice, Options
 from dicomdecode.read import transfer_syntax as ts
+from dicomdecode.read.dataset import dcmread
 from dicomdecode.writers import atomic_path
 
 # Transfer-syntax family -> Lossy Image Compression Method defined term (PS3.3 C.7.6.1.1.5.1)
@@ -50,7 +51,7 @@ BIG_ENDIAN = ts.EXPLICIT_VR_BIG_ENDIAN
 
 def _read(path: str | os.PathLike[str]) -> Dataset:
     try:
-        return pydicom.dcmread(path, force=True)
+        return dcmread(os.fspath(path), force=True)
     except Exception as exc:  # pydicom raises many types on garbage
         raise NotDicomError(f"cannot read as DICOM: {exc}", path) from exc
 
