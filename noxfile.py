@@ -14,6 +14,7 @@ import nox
 
 nox.options.sessions = [
     "lint", "typecheck", "tests", "tests_minimal", "tests_pylibjpeg", "tests_gdcm", "tests_ml",
+    "fuzz_ci",
 ]
 nox.options.reuse_existing_virtualenvs = True
 
@@ -93,6 +94,16 @@ def demo(session: nox.Session) -> None:
     out = os.path.join(session.create_tmp(), "demo_out")
     session.run("dicomdecode", "convert", "test_data/series", out, "--format", "nifti",
                 "--force", "--report", os.path.join(out, "report.json"))
+
+
+@nox.session(python=PYTHON)
+def fuzz_ci(session: nox.Session) -> None:
+    """The CI budget of the fuzz harness: 2,000 mutants (test_data and, when present, the
+    corpus) through decode_file, load and scan; any crash, hang, bomb, untyped error,
+    all-zero result or silent empty load fails the run. About a minute on 2 cores."""
+    session.install("-e", ".[all,test]")
+    session.run("python", "-m", "fuzz.run", "--count", "2000", "--seed", "2026",
+                "--max-seconds", "900", *session.posargs)
 
 
 @nox.session(python=PYTHON)

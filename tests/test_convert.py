@@ -252,3 +252,32 @@ def test_killed_conversion_leaves_no_partial_output_and_resumes(corpus: Path,
         b = pydicom.dcmread(f["output"], stop_before_pixels=True)
         assert a.SOPInstanceUID == b.SOPInstanceUID
         assert b.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+
+
+def test_interrupted_conversion_still_writes_a_complete_report(corpus: Path,
+                                                                tmp_path: Path) -> None:
+    """Ctrl-C: exit 130, and the report names every input once, the files not reached
+    marked failed as interrupted (nothing silently missing)."""
+    src = corpus / "dcm_qa_nih/In"
+    n_inputs = len(list(_walk(src)))
+    dst, report_path = tmp_path / "dst", tmp_path / "r.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen([sys.executable, "-m", "dicomdecode.apps.cli", "convert", str(src),
+                             str(dst), "--format", "dicom", "--workers", "1", "--quiet",
+                             "--report", str(report_path)], cwd=ROOT, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if dst.exists() and sum(1 for p in dst.rglob("*.dcm")
+                                 if not p.name.startswith(".dicomdecode-tmp-")) >= 5:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    report = json.loads(report_path.read_text())
+    paths = [f["path"] for f in report["files"]]
+    assert len(paths) == len(set(paths)) == n_inputs
+    interrupted = [f for f in report["files"] if "interrupted" in f["reason"]]
+    converted = [f for f in report["files"] if f["status"] == "converted"]
+    assert interrupted and converted, "the interrupt came too early or too late to test"
+    assert all(f["status"] == "failed" and f["output"] is None for f in interrupted)
+    assert not [p for p in dst.rglob("*") if p.name.startswith(".dicomdecode-tmp-")]

@@ -458,18 +458,33 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     skipped_count = len(entries) - sum(w for *_, w in tasks)
     series_rows: list[dict[str, Any]] = []
     series_by_uid = {s.uid: s for s in result.series}
-    with _progress(len(entries), bool(show)) as bar:
-        bar.update(max(skipped_count, 0))
-        for outcome in _run(tasks, pool_size, bar.update):
-            _apply(outcome, entries, fmt)
-            if fmt in VOLUME_FORMATS:
-                series_rows.append(_series_row(series_by_uid[outcome.uid], outcome))
-        if fmt in VOLUME_FORMATS:
-            for series, outcome in _rescue_duplicates(result.skipped, entries, dst_s, fmt, opts,
-                                                      include_patient):
-                series_by_uid[outcome.uid] = series
+    reached: set[str] = set()
+    interrupted = False
+    try:
+        with _progress(len(entries), bool(show)) as bar:
+            bar.update(max(skipped_count, 0))
+            for outcome in _run(tasks, pool_size, bar.update):
                 _apply(outcome, entries, fmt)
-                series_rows.append(_series_row(series, outcome))
+                reached.update(_key(p) for p in outcome.files)
+                if fmt in VOLUME_FORMATS:
+                    series_rows.append(_series_row(series_by_uid[outcome.uid], outcome))
+            if fmt in VOLUME_FORMATS:
+                for series, outcome in _rescue_duplicates(result.skipped, entries, dst_s, fmt,
+                                                          opts, include_patient):
+                    series_by_uid[outcome.uid] = series
+                    _apply(outcome, entries, fmt)
+                    series_rows.append(_series_row(series, outcome))
+    except KeyboardInterrupt:
+        # the report is still written: every file not reached is marked, none is lost
+        interrupted = True
+        for _fn, args, _ in tasks:
+            files = getattr(args[0], "files", [args[0]])
+            for path in files:
+                if _key(path) not in reached:
+                    e = entry(path)
+                    e.status, e.reason, e.outputs, e.output = (
+                        FAILED, "not converted: the run was interrupted before this file", [],
+                        None)
     if fmt == "dicom":
         series_rows = [_series_row(s, None, entries) for s in result.series]
     series_rows.sort(key=lambda r: r["name"])
@@ -478,6 +493,9 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
                            series=series_rows, format=fmt, source=src_s, destination=dst_s)
     if report_path is not None:
         write_json(report_path, report.to_dict())
+    if interrupted:
+        raise KeyboardInterrupt(f"interrupted; the report accounts for every file"
+                                f"{f' ({report_path})' if report_path else ''}")
     return report
 
 
