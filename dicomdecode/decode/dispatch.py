@@ -122,7 +122,11 @@ def decode_into(source: PixelSource, indices: Sequence[int], out: np.ndarray,
     file into `out`; encapsulated frames by the recorded offset; else pydicom reads the
     file (the single fallback, :mod:`dicomdecode.read.dataset`).
     """
-    found = check_decodable(source, options.handlers)
+    try:
+        found = check_decodable(source, options.handlers)
+    except MissingHandlerError:
+        _with_pixels(source)  # a truncated file says so even where no codec is installed
+        raise
     validate.check_header(source)
     expected: tuple[int, ...] = (len(indices), source.rows, source.columns)
     if source.samples_per_pixel > 1:
@@ -176,6 +180,13 @@ def _decode_with_fallback(found: Sequence[Handler], source: PixelSource,
     failures: list[tuple[str, str]] = []
     declined = 0
     for handler in found:
+        if handler.may_abort and options.handlers is None and len(failures) > declined:
+            # another decoder already found this data corrupt: a codec known to abort the
+            # process on corrupt data is not handed it (asked for by name, it still is)
+            failures.append((handler.name, "not tried: it can abort the process on data "
+                                            "another decoder found corrupt"))
+            declined += 1
+            continue
         try:
             colour = _decode_with(handler, source, indices, options.convert_color, out)
         except (KeyboardInterrupt, SystemExit):

@@ -42,6 +42,9 @@ class Handler(Protocol):
     name: str
     #: transfer syntax UID -> the pip packages it needs (pydicom's DECODER_DEPENDENCIES idea)
     dependencies: dict[str, tuple[str, ...]]
+    #: True when the codec can kill the process on bad data instead of raising (measured:
+    #: GDCM throws uncaught C++ exceptions); see dispatch's fallback rule
+    may_abort: bool
 
     def is_available(self) -> bool:
         """True if this handler's libraries import."""

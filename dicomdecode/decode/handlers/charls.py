@@ -26,6 +26,7 @@ def _have_charls() -> bool:
 
 class CharlsHandler:
     name = "charls"
+    may_abort = False
     dependencies = DEPENDENCIES
 
     def is_available(self) -> bool:

@@ -28,6 +28,7 @@ def _have_gdcm() -> bool:
 
 class GdcmHandler:
     name = "gdcm"
+    may_abort = True
     dependencies = DEPENDENCIES
 
     def is_available(self) -> bool:

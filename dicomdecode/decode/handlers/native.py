@@ -25,6 +25,7 @@ DEPENDENCIES: dict[str, tuple[str, ...]] = {
 
 class NativeHandler:
     name = "native"
+    may_abort = False
     dependencies = DEPENDENCIES
 
     def is_available(self) -> bool:

@@ -45,6 +45,7 @@ _MODULE_FOR = {"pylibjpeg-libjpeg>=2.1": "libjpeg", "pylibjpeg-openjpeg>=2.3": "
 
 class PylibjpegHandler:
     name = "pylibjpeg"
+    may_abort = False
     dependencies = DEPENDENCIES
 
     def is_available(self) -> bool:
