@@ -210,15 +210,11 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert main(["frobnicate"]) == 2
 
 
-def test_killed_conversion_leaves_no_partial_output_and_resumes(corpus: Path,
-                                                                tmp_path: Path) -> None:
-    # the largest folder of the corpus, so the kill lands well before the end on any machine
-    src = corpus / "dcm_qa_nih/In"
-    n_inputs = len([p for p in _walk(src) if not p.endswith(".txt")])
-    dst = tmp_path / "dst"
+def _convert_until_five_outputs(src: Path, dst: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """Start a CLI conversion to DICOM and return once five outputs are complete."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen([sys.executable, "-m", "dicomdecode.apps.cli", "convert", str(src),
-                             str(dst), "--format", "dicom", "--workers", "1", "--quiet"],
+                             str(dst), "--format", "dicom", "--workers", "1", "--quiet", *extra],
                             cwd=ROOT, env=env)
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -226,6 +222,16 @@ def test_killed_conversion_leaves_no_partial_output_and_resumes(corpus: Path,
                                  if not p.name.startswith(".dicomdecode-tmp-")) >= 5:
             break
         time.sleep(0.005)
+    return proc
+
+
+def test_killed_conversion_leaves_no_partial_output_and_resumes(corpus: Path,
+                                                                tmp_path: Path) -> None:
+    # the largest folder of the corpus, so the kill lands well before the end on any machine
+    src = corpus / "dcm_qa_nih/In"
+    n_inputs = len([p for p in _walk(src) if not p.endswith(".txt")])
+    dst = tmp_path / "dst"
+    proc = _convert_until_five_outputs(src, dst)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     finished = [p for p in dst.rglob("*.dcm") if not p.name.startswith(".dicomdecode-tmp-")]
@@ -261,16 +267,7 @@ def test_interrupted_conversion_still_writes_a_complete_report(corpus: Path,
     src = corpus / "dcm_qa_nih/In"
     n_inputs = len(list(_walk(src)))
     dst, report_path = tmp_path / "dst", tmp_path / "r.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen([sys.executable, "-m", "dicomdecode.apps.cli", "convert", str(src),
-                             str(dst), "--format", "dicom", "--workers", "1", "--quiet",
-                             "--report", str(report_path)], cwd=ROOT, env=env)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if dst.exists() and sum(1 for p in dst.rglob("*.dcm")
-                                 if not p.name.startswith(".dicomdecode-tmp-")) >= 5:
-            break
-        time.sleep(0.005)
+    proc = _convert_until_five_outputs(src, dst, "--report", str(report_path))
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 130
     report = json.loads(report_path.read_text())
