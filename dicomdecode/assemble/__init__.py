@@ -16,9 +16,11 @@ import numpy as np
 
 from dicomdecode import geometry
 from dicomdecode.assemble import rescale as _rs
+from dicomdecode.decode.canonical import target_dtype
 from dicomdecode.decode.stack import decode_stack
 from dicomdecode.errors import InconsistentSeriesError
 from dicomdecode.options import HandlerChoice, Options, PhilipsScaling, RescaleMode
+from dicomdecode.read.pixel_source import pixel_source_of_image
 from dicomdecode.scan.flavours import mosaic
 from dicomdecode.series import ImageRef, SeriesInfo
 from dicomdecode.volume import SliceInfo, Volume
@@ -62,7 +64,7 @@ def _decode_series(series: SeriesInfo, options: Options
     interpretation, and path -> reason for files that failed. A mosaic image becomes its
     tiles: ``(images, tiles, rows, cols)``."""
     images = series.images
-    stack, results = decode_stack(images, options)
+    stack, results = decode_stack(images, options, _widened_dtype(series, options))
     by_path = {r.path: r for r in results}
     failures = {r.path: r.error for r in results if r.error}
     first = images[0]
@@ -72,6 +74,18 @@ def _decode_series(series: SeriesInfo, options: Options
         stack = np.stack(tiles)
     return (stack, [by_path[im.path].handler for im in images],
             [by_path[im.path].photometric for im in images], failures)
+
+
+def _widened_dtype(series: SeriesInfo, options: Options) -> np.dtype | None:
+    """The output dtype, when rescale widens integers (CT int16 -> int32): the stack is
+    then decoded straight into it and rescaled in place (one array, one pass)."""
+    if options.rescale != "auto" or options.mask_padding or series.images[0].mosaic_slices:
+        return None
+    stored = target_dtype(pixel_source_of_image(series.images[0]))
+    dtype = _rs.series_dtype(series, stored, options.rescale, options.philips_scaling)
+    widens = (stored.kind in "iu" and dtype.kind in "iu" and dtype.itemsize > stored.itemsize
+              and np.can_cast(stored, dtype, "safe"))
+    return dtype if widens else None
 
 
 def _slice_positions(first: ImageRef, n_tiles: int, spacing: float,

@@ -80,7 +80,10 @@ def _contiguous(positions: Sequence[int]) -> bool:
 def _decode_job(job: FileJob, stack: np.ndarray | None, options: Options) -> FileResult:
     """Decode one file's frames into `stack` (or return them when `stack` is None)."""
     shape = (len(job.frames), *stack_shape(job.source, 1)[1:])
-    direct = stack is not None and _contiguous(job.positions)
+    # a stack of a wider dtype (the assembler's output dtype) gets each file's canonical
+    # frames cast into it; a stack of the canonical dtype is decoded into in place
+    direct = (stack is not None and _contiguous(job.positions)
+              and stack.dtype == target_dtype(job.source))
     target = (stack[job.positions[0]:job.positions[-1] + 1] if direct  # type: ignore[index]
               else np.empty(shape, dtype=target_dtype(job.source)))
     try:
@@ -128,10 +131,13 @@ def _run_chunk(args: tuple[list[FileJob], Any, bool]) -> list[FileResult]:
 _PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 
 
-def decode_stack(images: Sequence[Any], options: Options
+def decode_stack(images: Sequence[Any], options: Options, dtype: np.dtype | None = None
                  ) -> tuple[np.ndarray, list[FileResult]]:
     """Stored values of `images` as one array, and one result per file (errors included).
 
+    `dtype` (default: the canonical dtype) may be a wider integer dtype that every stored
+    value casts to exactly: the assembler passes its output dtype so that a rescale which
+    widens (int16 CT to int32 HU) happens in place, without a second full-size array.
     Frames of files that failed are left uninitialised: callers must drop them (every
     failure is in the results).
     """
@@ -140,7 +146,10 @@ def decode_stack(images: Sequence[Any], options: Options
     jobs = plan(images)
     validate.check_header(jobs[0].source)
     shape = stack_shape(images[0], len(images))
-    dtype = target_dtype(jobs[0].source)
+    canonical = target_dtype(jobs[0].source)
+    dtype = canonical if dtype is None else np.dtype(dtype)
+    if not np.can_cast(canonical, dtype, "safe"):
+        raise ValueError(f"a {dtype} stack cannot hold {canonical} frames exactly")
     validate.check_budget(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, jobs[0].path,
                           validate.memory_budget(options.max_bytes), what="the series' pixels")
     count = parallel.resolve_workers(options.workers, len(jobs) - 1)

@@ -91,12 +91,31 @@ def output_empty(shape: Sequence[int], dtype: np.dtype | type) -> np.ndarray:
     return np.empty(shape, dtype=dtype)
 
 
+def _start_method(share_memory: bool) -> str:
+    """fork when memory is to be shared (and it is safe), else forkserver or spawn."""
+    if share_memory:
+        return "fork"
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
 def pool(workers: int, *, share_memory: bool) -> ProcessPoolExecutor:
     """A process pool; `share_memory` asks for fork so shared_empty arrays are inherited."""
-    method = "fork" if share_memory else (
-        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
     return ProcessPoolExecutor(max_workers=workers,
-                               mp_context=multiprocessing.get_context(method))
+                               mp_context=multiprocessing.get_context(
+                                   _start_method(share_memory)),
+                               initializer=_worker_setup)
+
+
+def _worker_setup() -> None:
+    """No core dumps from workers: a codec that aborts on a hostile file should cost that
+    file, not minutes of dumping a large process (during which the pool waits) and
+    gigabytes of core files left behind by a batch."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):
+        pass
 
 
 def map_ordered(function: Callable[[T], R], items: Iterable[T], workers: int,
@@ -144,9 +163,57 @@ def run_unordered(tasks: Sequence[Task], workers: int, *, share_memory: bool = F
         return
     unfinished = yield from _pooled(tasks, workers, share_memory, timeout)
     for task in unfinished:  # isolation: each alone, so a death names its task
-        leftover = yield from _pooled([task], 1, share_memory, timeout)
-        for lost in leftover:
-            yield lost, _death_of(lost)
+        yield task, _run_alone(task, share_memory, timeout)
+
+
+def _run_alone(task: Task, share_memory: bool, timeout: float | None) -> Any:
+    """``fn(*args)`` in one child process of our own (not a pool's), so that its exit
+    status, the signal that killed it, is known for certain; WorkerDied when it dies or
+    does not answer within `timeout` seconds."""
+    context = multiprocessing.get_context(_start_method(share_memory))
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child_main, args=(task, sender),  # type: ignore[attr-defined]
+                            daemon=True)
+    child.start()
+    sender.close()
+    try:
+        if receiver.poll(timeout):
+            try:
+                return receiver.recv()
+            except (EOFError, OSError):
+                pass  # it died before answering
+        else:
+            child.kill()
+            child.join()
+            return WorkerDied("worker process did not finish in time (hung) and was stopped",
+                              None)
+        child.join()
+        return _died(child.exitcode)
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.kill()
+        child.join()
+
+
+def _child_main(task: Task, sender: Any) -> None:
+    _worker_setup()
+    result = _call(task)
+    try:
+        sender.send(result)
+    except Exception as exc:  # an unpicklable result or exception: say what it was
+        sender.send(RuntimeError(f"{type(result).__name__}: {result} (not picklable: {exc})"))
+    sender.close()
+
+
+def _died(code: int | None) -> WorkerDied:
+    if code is None or code >= 0:
+        return WorkerDied(f"worker process exited with status {code}", code)
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return WorkerDied(f"decoder aborted the worker process ({name})", code)
 
 
 def _call(task: Task) -> Any:
@@ -157,22 +224,6 @@ def _call(task: Task) -> Any:
         raise
     except BaseException as exc:
         return exc
-
-
-_LAST_EXITCODES: dict[int, int | None] = {}
-
-
-def _death_of(task: Task) -> WorkerDied:
-    code = _LAST_EXITCODES.get(id(task))
-    if code is None:
-        return WorkerDied("worker process did not finish in time (hung) and was stopped", None)
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return WorkerDied(f"decoder aborted the worker process ({name})", code)
-    return WorkerDied(f"worker process exited with status {code}", code)
 
 
 def _pooled(tasks: list[Task], workers: int, share_memory: bool, timeout: float | None
@@ -189,7 +240,7 @@ def _pooled(tasks: list[Task], workers: int, share_memory: bool, timeout: float 
             done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
             if not done:  # nothing finished in `timeout` seconds: a hang
                 lost.extend(futures[f] for f in pending)
-                _stop(list(known.values()), lost, None)
+                _stop(list(known.values()))
                 return lost
             for future in done:
                 try:
@@ -199,29 +250,19 @@ def _pooled(tasks: list[Task], workers: int, share_memory: bool, timeout: float 
                     continue
                 yield futures[future], result
         if lost:
-            _stop(list(known.values()), lost, "died")
+            _stop(list(known.values()))
         return lost
     finally:
         executor.shutdown(wait=not lost, cancel_futures=True)
 
 
-def _stop(processes: list[Any], lost: list[Task], reason: str | None) -> None:
-    """Kill what is left of a pool's worker `processes`; remember how they ended."""
-    if reason is not None:  # a death: the pool is stopping the others; let them all end
-        for process in processes:
-            process.join(timeout=5)
-    died = [p.exitcode for p in processes if not p.is_alive() and p.exitcode not in (0, None)]
+def _stop(processes: list[Any]) -> None:
+    """Kill what is left of a broken or hung pool's worker `processes`."""
     for process in processes:
         if process.is_alive():
             process.kill()
     for process in processes:
         process.join(timeout=5)
-    # the pool itself SIGTERMs the survivors of a death: prefer any other cause
-    own = (-signal.SIGTERM, -signal.SIGKILL)
-    culprit = [c for c in died if c not in own] or died
-    code = None if reason is None else (culprit[0] if culprit else -signal.SIGKILL)
-    for task in lost:
-        _LAST_EXITCODES[id(task)] = code
 
 
 def split_evenly(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
