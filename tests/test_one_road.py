@@ -255,3 +255,28 @@ def test_scan_json_is_json() -> None:
     assert proc.returncode == 0
     assert len(json.loads(proc.stdout)["series"]) == 3
 
+
+
+@pytest.mark.needs_handler("gdcm")
+def test_convert_honours_dicomdecode_workers(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    """convert's pool is the engine's and its size comes from Options (the environment)."""
+    from dicomdecode.engine import parallel
+
+    seen: list[int] = []
+    original = parallel.run_unordered
+
+    def spy(tasks, workers, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(workers)
+        return original(tasks, workers, **kwargs)
+
+    monkeypatch.setattr(parallel, "run_unordered", spy)
+    monkeypatch.setenv("DICOMDECODE_WORKERS", "1")
+    report = convert(SERIES / "A_mixed", tmp_path / "one", fmt="npy")
+    monkeypatch.setenv("DICOMDECODE_WORKERS", "2")
+    report2 = convert(SERIES / "A_mixed", tmp_path / "two", fmt="npy")
+    assert seen == [1, 2]
+    assert report.counts == report2.counts
+    (a,) = [np.load(p) for p in (tmp_path / "one").glob("*.npy")]
+    (b,) = [np.load(p) for p in (tmp_path / "two").glob("*.npy")]
+    np.testing.assert_array_equal(a, b)
