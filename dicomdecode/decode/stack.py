@@ -1,11 +1,12 @@
 """Decode a series' images into one preallocated stack of stored values, in parallel.
 
 This is the hot path of ``load``. One output array ``(images, rows, cols[, samples])`` is
-allocated once; every file's frames are written into their place in it, by the fast
-native reader (uncompressed data, read by offset) or by the dispatcher (compressed data).
-With more than one worker the stack lives in shared memory and forked workers write
-into it directly (see :mod:`dicomdecode.parallel`), so no frame is pickled or copied
-twice. Results do not depend on the worker count: each frame is decoded by the same
+allocated once (after the guard and the memory budget); every file's frames are written
+into their place in it through the one road, :func:`dicomdecode.decode.dispatch.
+decode_into` (native pixels are read by offset straight into it). With more than one
+worker the stack lives in shared memory and forked workers write into it directly (see
+:mod:`dicomdecode.engine.parallel`), so no frame is pickled or copied twice; a worker
+that dies or hangs costs the file that killed it, nothing else. Results do not depend on the worker count: each frame is decoded by the same
 code into the same place.
 """
 
