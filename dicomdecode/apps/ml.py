@@ -43,6 +43,7 @@ from dicomdecode.assemble import assemble_series
 from dicomdecode.assemble import rescale as _rs
 from dicomdecode.decode import decode_source
 from dicomdecode.decode.canonical import target_dtype
+from dicomdecode.errors import DecodeError
 from dicomdecode.options import HandlerChoice, Options, PhilipsScaling, RescaleMode
 from dicomdecode.read.pixel_source import PixelSource, pixel_source_of_image
 
@@ -191,8 +192,8 @@ class SliceDataset(_DatasetBase):
     """
 
     def _setup(self, scan: ScanResult) -> None:
-        # per series: (series_uid, key, output dtype)
-        self._series: list[tuple[str, str, np.dtype]] = []
+        # per series: (series_uid, key, output dtype; None where the header is refused)
+        self._series: list[tuple[str, str, np.dtype | None]] = []
         # per slice: (path, frame, position or None, series number, slope, intercept,
         #             mosaic (tile, n_tiles, tile_rows, tile_cols) or None)
         self._slices: list[tuple[str, int, tuple[float, ...] | None, int, float, float,
@@ -202,8 +203,12 @@ class SliceDataset(_DatasetBase):
         for s_idx, series in enumerate(scan.series):
             images = list(series.images)
             scales, _ = _rs.image_scales(images, self.philips_scaling)
-            stored = target_dtype(pixel_source_of_image(images[0]))
-            dtype = _rs.series_dtype(series, stored, self.rescale, self.philips_scaling)
+            try:
+                stored = target_dtype(pixel_source_of_image(images[0]))
+                dtype: np.dtype | None = _rs.series_dtype(series, stored, self.rescale,
+                                                          self.philips_scaling)
+            except ValueError:  # a header the guard refuses: its items raise DecodeError
+                dtype = None
             for im, sc in zip(images, scales, strict=True):
                 path = os.fspath(im.path)
                 job = pixel_source_of_image(im)
@@ -243,9 +248,12 @@ class SliceDataset(_DatasetBase):
         })
 
     def _decode(self, source: PixelSource, frame: int, tile: tuple[int, int, int, int] | None,
-                dtype: np.dtype, slope: float, intercept: float) -> np.ndarray:
-        # the same road as every decode: one frame of the described file
+                dtype: np.dtype | None, slope: float, intercept: float) -> np.ndarray:
+        # the same road as every decode: one frame of the described file (the guard
+        # raises DecodeError for a refused header before the dtype is needed)
         stored = decode_source(source, [frame], self.options).array[0]
+        if dtype is None:
+            raise DecodeError("the series' header is refused by the guard", source.path)
         if tile is not None:
             from dicomdecode.scan.flavours.mosaic import untile
 

@@ -81,7 +81,10 @@ def _widened_dtype(series: SeriesInfo, options: Options) -> np.dtype | None:
     then decoded straight into it and rescaled in place (one array, one pass)."""
     if options.rescale != "auto" or options.mask_padding or series.images[0].mosaic_slices:
         return None
-    stored = target_dtype(pixel_source_of_image(series.images[0]))
+    try:
+        stored = target_dtype(pixel_source_of_image(series.images[0]))
+    except ValueError:
+        return None  # a header the guard refuses: decode_stack reports it, typed
     dtype = _rs.series_dtype(series, stored, options.rescale, options.philips_scaling)
     widens = (stored.kind in "iu" and dtype.kind in "iu" and dtype.itemsize > stored.itemsize
               and np.can_cast(stored, dtype, "safe"))
