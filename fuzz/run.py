@@ -1,6 +1,6 @@
 """Run mutants through dicomdecode's public API in sacrificial workers and classify them.
 
-    python -m fuzz.run --count 2000 --seed 1 [--api decode_file,load,scan] [--timeout 10]
+    python -m fuzz.run --count 2000 --seed 1 [--api decode_file,load,scan,slice_dataset]
                        [--every 5] [--workers 2] [--json out.json] [--keep-dir DIR]
     python -m fuzz.run --only 000123 --seed 1 --keep-dir DIR    # rebuild and rerun one
 
@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--start", type=int, default=0, help="first mutant index")
-    ap.add_argument("--api", default="decode_file,load,scan")
+    ap.add_argument("--api", default="decode_file,load,scan,slice_dataset")
     ap.add_argument("--every", type=int, default=5,
                     help="run APIs other than decode_file on every Nth mutant")
     ap.add_argument("--timeout", type=float, default=10.0)

@@ -75,6 +75,17 @@ class Runner:
             elif api == "scan":
                 self.dd.scan([path], workers=1)
                 out = []
+            elif api == "slice_dataset":
+                # a data loader's view: every item read, a typed error costing that item
+                from dicomdecode.apps.ml import SliceDataset
+
+                dataset = SliceDataset([path], verify=False, scan_workers=1)
+                out = []
+                for i in range(len(dataset)):
+                    try:
+                        out.append(dataset[i]["image"])
+                    except self.typed_error:
+                        continue
             elif api == "_test_abort":
                 os.abort()
             elif api == "_test_sleep":
