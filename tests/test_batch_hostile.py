@@ -114,8 +114,8 @@ def aborting(self, source, indices, out):
 
 native.NativeHandler.read_into = aborting
 assert parallel.fork_is_safe()
-if {mode!r} == "convert":
-    report = convert(src, Path({out!r}), fmt="npy", workers=2)
+if {mode!r}.startswith("convert"):
+    report = convert(src, Path({out!r}), fmt="npy", workers=1 if {mode!r} == "convert1" else 2)
     print(json.dumps({{"killer": killer, "exit": report.exit_code,
                       "files": {{f.path: [f.status, f.reason] for f in report.files}}}}))
 else:
@@ -134,8 +134,11 @@ def _run_abort_scenario(tmp_path: Path, mode: str, n_series: int, killer: int) -
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_a_codec_that_aborts_costs_one_file(tmp_path: Path) -> None:
-    result = _run_abort_scenario(tmp_path, "convert", n_series=3, killer=14)
+@pytest.mark.parametrize("mode", ["convert", "convert1"], ids=["workers2", "workers1"])
+def test_a_codec_that_aborts_costs_one_file(tmp_path: Path, mode: str) -> None:
+    """convert decodes in worker processes even with workers=1 (a batch tool must not die
+    with its input), so the abort costs one file either way."""
+    result = _run_abort_scenario(tmp_path, mode, n_series=3, killer=14)
     files, killer = result["files"], result["killer"]
     assert files[killer][0] == FAILED and "SIGABRT" in files[killer][1]
     assert all(status == CONVERTED for path, (status, _) in files.items() if path != killer)

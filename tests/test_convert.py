@@ -215,7 +215,7 @@ def _convert_until_five_outputs(src: Path, dst: Path, *extra: str) -> subprocess
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen([sys.executable, "-m", "dicomdecode.apps.cli", "convert", str(src),
                              str(dst), "--format", "dicom", "--workers", "1", "--quiet", *extra],
-                            cwd=ROOT, env=env)
+                            cwd=ROOT, env=env, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline:
         if dst.exists() and sum(1 for p in dst.rglob("*.dcm")
@@ -232,7 +232,7 @@ def test_killed_conversion_leaves_no_partial_output_and_resumes(corpus: Path,
     n_inputs = len([p for p in _walk(src) if not p.endswith(".txt")])
     dst = tmp_path / "dst"
     proc = _convert_until_five_outputs(src, dst)
-    proc.send_signal(signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole run: the command and its worker
     proc.wait()
     finished = [p for p in dst.rglob("*.dcm") if not p.name.startswith(".dicomdecode-tmp-")]
     assert 5 <= len(finished) < n_inputs, "kill came too late to test anything"

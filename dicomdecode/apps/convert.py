@@ -284,7 +284,7 @@ def _run(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]],
     shared = parallel.fork_is_safe()
     for task, result in parallel.run_unordered(runnable, workers, share_memory=shared,
                                                timeout=_series_timeout(runnable),
-                                               isolate=workers > 1):
+                                               isolate=True):
         args, weight = task[1], weights[id(task)]
         if isinstance(result, parallel.WorkerDied) and task[0] is _convert_series:
             result = _after_worker_death(args, workers, shared, result)
