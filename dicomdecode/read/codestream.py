@@ -46,28 +46,36 @@ _STANDALONE = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})
 
 
 def _jpeg_info(data: bytes, sof_markers: frozenset[int], label: str) -> CodestreamInfo | None:
-    """Walk JPEG / JPEG-LS marker segments up to the first SOF (or SOS/EOI: None).
+    """Walk JPEG / JPEG-LS marker segments from SOI through the frame header to the first
+    start of scan (SOS); the frame header (SOF) found on the way, or None when the data is
+    not such a codestream (no SOI, or SOS/EOI before any SOF).
 
-    Like libjpeg's next_marker, bytes between segments that are not a marker are skipped
-    (so garbage cannot hide a SOF from us that the codec would find). Each step moves
-    forward by at least one byte, so the work is bounded by len(data).
+    The header must be well formed up to SOS: each segment starts where the previous one
+    ended (0xFF fill bytes allowed). libjpeg only warns about bytes between segments
+    ("Corrupt JPEG data: extraneous bytes before marker") and decodes on; GDCM then aborts
+    the process, so such a header is refused here. Each step moves forward by at least
+    one byte, so the work is bounded by len(data).
     """
     if data[:2] != b"\xff\xd8":
         return None
     pos, size = 2, len(data)
+    found: CodestreamInfo | None = None
     while pos < size:
         if data[pos] != 0xFF:
-            pos += 1  # extraneous byte before a marker
-            continue
+            raise DecodeError(f"{label} header is corrupt: byte {pos} is {data[pos]:02X} where "
+                              "a marker must start (extraneous bytes between segments)")
         while pos < size and data[pos] == 0xFF:
             pos += 1  # fill bytes
         if pos >= size:
-            return None
+            break
         marker = data[pos]
         pos += 1
-        if marker == 0x00 or marker in _STANDALONE:
+        if marker == 0x00:
+            raise DecodeError(f"{label} header is corrupt: a stuffed FF00 at byte {pos - 2} "
+                              "outside entropy-coded data")
+        if marker in _STANDALONE:
             continue
-        if marker in (0xD9, 0xDA):  # EOI / SOS before any SOF
+        if marker == 0xD9:  # EOI before any scan
             return None
         _need(data, pos + 2, f"{label} marker FF{marker:02X}")
         length = _u16(data, pos)
@@ -75,8 +83,10 @@ def _jpeg_info(data: bytes, sof_markers: frozenset[int], label: str) -> Codestre
             raise DecodeError(f"{label} marker FF{marker:02X} has length {length}, "
                               "must be >= 2")
         _need(data, pos + length, f"{label} marker FF{marker:02X} (length {length})")
-        if marker in sof_markers:
-            return _parse_sof(data, pos, length, 0xFF00 | marker, label)
+        if marker == 0xDA:  # start of scan: the header is complete
+            return found
+        if marker in sof_markers and found is None:
+            found = _parse_sof(data, pos, length, 0xFF00 | marker, label)
         if marker == 0xE0 and data[pos + 2:pos + 7] == b"JFIF\x00" and length >= 9:
             # JFIF 1.00-1.02 is the only version there is; GDCM's decoder aborts the
             # process on others instead of reporting an error
@@ -85,6 +95,8 @@ def _jpeg_info(data: bytes, sof_markers: frozenset[int], label: str) -> Codestre
                 raise DecodeError(f"{label} JFIF header says version {major}.{minor:02d}; "
                                   "only 1.xx exists")
         pos += length
+    if found is not None:
+        raise DecodeError(f"{label} codestream ends before its first scan (no SOS marker)")
     return None
 
 
