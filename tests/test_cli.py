@@ -196,3 +196,18 @@ def test_index_command_saves_the_scan(tmp_path: Path) -> None:
     assert [s.uid for s in saved.series] == [s.uid for s in fresh.series]
     assert [len(s.images) for s in saved.series] == [len(s.images) for s in fresh.series]
     assert main(["index", str(tmp_path / "missing"), str(out)]) == 2
+
+
+def test_convert_of_a_folder_without_dicom_is_not_success(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "notes.txt").write_text("no images here")
+    result = _cli("convert", str(src), str(tmp_path / "out"), "-q")
+    assert result.returncode == 1
+    assert "no DICOM image found" in result.stderr
+
+
+def test_preview_refuses_a_name_it_would_not_honour(tmp_path):
+    result = _cli("preview", "test_data/series", str(tmp_path / "p.jpg"))
+    assert result.returncode == 2
+    assert ".png" in result.stderr and not (tmp_path / "p.jpg").exists()

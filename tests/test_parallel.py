@@ -89,3 +89,8 @@ def test_run_unordered_costs_one_task_per_death_or_hang(share_memory: bool) -> N
     assert isinstance(results[2], parallel.WorkerDied) and "SIGABRT" in str(results[2])
     assert results[2].exitcode == -6
     assert isinstance(results[6], parallel.WorkerDied) and "hung" in str(results[6])
+
+
+def test_run_unordered_with_nothing_to_do() -> None:
+    assert list(parallel.run_unordered([], 2, isolate=True)) == []
+    assert list(parallel.run_unordered([], 1)) == []

@@ -191,6 +191,11 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             if f.status == FAILED:
                 print(f"failed: {f.path}: {f.reason}", file=sys.stderr)
         print(summary(report), file=sys.stderr)
+    if not report.series:
+        # nothing to convert is not success: a wrong SRC should not look like a done job
+        _err(f"no DICOM image found under {args.src} ({len(report.files)} file(s), none an "
+             "image)")
+        return EXIT_FAILED
     return report.exit_code
 
 
@@ -227,6 +232,9 @@ def _cmd_preview(args: argparse.Namespace) -> int:
 
     if not os.path.exists(args.src):
         _err(f"{args.src}: no such file or folder")
+        return EXIT_USAGE
+    if not args.out.lower().endswith(".png"):
+        _err(f"{args.out}: preview writes PNG; give OUT a .png name")
         return EXIT_USAGE
     try:
         out, problems = preview(args.src, args.out, cell=args.size, max_series=args.max_series,

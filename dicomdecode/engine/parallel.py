@@ -157,6 +157,8 @@ def run_unordered(tasks: Sequence[Task], workers: int, *, share_memory: bool = F
     runs even a single task in a worker process (never in the caller's).
     """
     tasks = list(tasks)
+    if not tasks:
+        return
     if not isolate and (workers <= 1 or len(tasks) <= 1):
         for task in tasks:
             yield task, _call(task)
