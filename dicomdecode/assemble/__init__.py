@@ -58,13 +58,14 @@ def _kept_indices(series: SeriesInfo, ok: Sequence[bool], failures: dict[str, st
     return keep, n_vol
 
 
-def _decode_series(series: SeriesInfo, options: Options
+def _decode_series(series: SeriesInfo, options: Options, stack_dtype: np.dtype | None
                    ) -> tuple[np.ndarray, list[str], list[str], dict[str, str]]:
-    """Stored values of every image as one stack, with per-image handler and photometric
-    interpretation, and path -> reason for files that failed. A mosaic image becomes its
-    tiles: ``(images, tiles, rows, cols)``."""
+    """Stored values of every image as one stack (of `stack_dtype`, default the canonical
+    dtype), with per-image handler and photometric interpretation, and path -> reason
+    for files that failed. A mosaic image becomes its tiles: ``(images, tiles, rows,
+    cols)``."""
     images = series.images
-    stack, results = decode_stack(images, options, _widened_dtype(series, options))
+    stack, results = decode_stack(images, options, stack_dtype)
     by_path = {r.path: r for r in results}
     failures = {r.path: r.error for r in results if r.error}
     first = images[0]
@@ -76,19 +77,21 @@ def _decode_series(series: SeriesInfo, options: Options
             [by_path[im.path].photometric for im in images], failures)
 
 
-def _widened_dtype(series: SeriesInfo, options: Options) -> np.dtype | None:
-    """The output dtype, when rescale widens integers (CT int16 -> int32): the stack is
-    then decoded straight into it and rescaled in place (one array, one pass)."""
-    if options.rescale != "auto" or options.mask_padding or series.images[0].mosaic_slices:
-        return None
+def _output_dtype(series: SeriesInfo, options: Options) -> tuple[np.dtype | None, bool]:
+    """The output dtype of `series` (the one policy, from its header; None for a header
+    the guard refuses, which decode_stack then reports, typed), and whether the stack
+    should be decoded straight into it: when rescale only widens integers (CT int16 to
+    int32 HU), one array rescaled in place instead of two."""
     try:
         stored = target_dtype(pixel_source_of_image(series.images[0]))
     except ValueError:
-        return None  # a header the guard refuses: decode_stack reports it, typed
+        return None, False
     dtype = _rs.series_dtype(series, stored, options.rescale, options.philips_scaling)
-    widens = (stored.kind in "iu" and dtype.kind in "iu" and dtype.itemsize > stored.itemsize
+    widens = (options.rescale == "auto" and not options.mask_padding
+              and not series.images[0].mosaic_slices
+              and stored.kind in "iu" and dtype.kind in "iu" and dtype.itemsize > stored.itemsize
               and np.can_cast(stored, dtype, "safe"))
-    return dtype if widens else None
+    return dtype, widens
 
 
 def _slice_positions(first: ImageRef, n_tiles: int, spacing: float,
@@ -172,7 +175,11 @@ def assemble_series(series: SeriesInfo, options: Options) -> Volume:
         problem = geometry.orientation_problem(first.orientation)
         if problem:
             _fail_or_warn(strict, problem, [first.path], warnings)
-    stack, handler_names, photometrics, failures = _decode_series(series, options)
+    # The dtype comes from the header of the WHOLE series (not the data, not a subset), so
+    # every entry point and every subset of slices gets the same dtype.
+    dtype, widens = _output_dtype(series, options)
+    stack, handler_names, photometrics, failures = _decode_series(
+        series, options, dtype if widens else None)
     ok = [bool(h) for h in handler_names]
     keep, n_vol = _kept_indices(series, ok, failures, strict, warnings)
     images = [series.images[i] for i in keep]
@@ -191,9 +198,7 @@ def assemble_series(series: SeriesInfo, options: Options) -> Volume:
 
     rescale_mode = options.rescale
     scales, convention = _rs.image_scales(images, options.philips_scaling)
-    # The dtype comes from the header of the WHOLE series (not the data, not a subset), so
-    # every entry point and every subset of slices gets the same dtype.
-    dtype = _rs.series_dtype(series, stack.dtype, options.rescale, options.philips_scaling)
+    assert dtype is not None  # a refused header raised in decode_stack
     padding = _padding_mask(stack, series.meta) if options.mask_padding else None
     if padding is not None:
         dtype = np.dtype(np.float32)  # NaN needs a float array, rescaled or not

@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dicomdecode.decode import validate
-from dicomdecode.decode.canonical import target_dtype
+from dicomdecode.decode.canonical import frames_shape, target_dtype
 from dicomdecode.decode.dispatch import decode_into
 from dicomdecode.options import HandlerChoice, Options
-from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.read.dataset import has_pixel_data, pixel_source
 from dicomdecode.read.describe import describe_file
 from dicomdecode.read.pixel_source import PixelSource
@@ -46,12 +45,6 @@ class Decoded:
     handler: str
     transfer_syntax: str
     path: str
-
-
-def frames_shape(source: PixelSource, count: int) -> tuple[int, ...]:
-    """Shape of `count` canonical frames of `source`."""
-    shape: tuple[int, ...] = (count, source.rows, source.columns)
-    return shape + ((source.samples_per_pixel,) if source.samples_per_pixel > 1 else ())
 
 
 def decode(
@@ -109,10 +102,11 @@ def decode_source(source: PixelSource, frames: Sequence[int] | None, options: Op
     """
     # the header is judged before anything is sized by it (a billion frames costs nothing)
     validate.check_header(source)
-    if source.native is not None and ts.lookup(source.transfer_syntax) is not None \
-            and ts.lookup(source.transfer_syntax).family == "native":  # type: ignore[union-attr]
-        validate.check_native_size(source, len(source.native))  # before sizing by the header
-    if not source.has_pixels:
+    if source.has_pixels:  # checked before anything is sized by the header
+        n = source.number_of_frames
+        requested = range(n) if frames is None else [i for i in frames if 0 <= i < n]
+        validate.check_data(source, source.frames, source.native, requested)
+    else:
         try:
             file_size = os.path.getsize(source.path)
         except OSError as exc:

@@ -49,6 +49,12 @@ def target_dtype(source: PixelSource) -> np.dtype:
     return np.dtype(f"{kind}{bits // 8}")
 
 
+def frames_shape(source: PixelSource, count: int) -> tuple[int, ...]:
+    """Shape of `count` canonical frames of `source`: ``(count, rows, cols[, samples])``."""
+    shape: tuple[int, ...] = (count, source.rows, source.columns)
+    return shape + ((source.samples_per_pixel,) if source.samples_per_pixel > 1 else ())
+
+
 def fit_to_container(array: np.ndarray, source: PixelSource) -> np.ndarray:
     """Cast codec output to the canonical dtype, then keep the low Bits Stored bits.
 

@@ -143,23 +143,12 @@ def decode_into(source: PixelSource, indices: Sequence[int], out: np.ndarray,
             if not np.shares_memory(fitted, frame):
                 frame[...] = fitted
         return first.name, source.photometric_interpretation
-    source = _with_pixels(source)
-    _check_pixels(source, indices)
+    if not source.has_pixels:
+        # whoever attaches the pixels checks them: here, or decode_source for a source
+        # that arrives with its pixels (a pydicom read), before it sized anything
+        source = _with_pixels(source)
+        validate.check_data(source, source.frames, source.native, indices)
     return _decode_with_fallback(found, source, indices, out, options)
-
-
-def _check_pixels(source: PixelSource, indices: Sequence[int]) -> None:
-    """The guard on the data itself, before any codec sees it: the native length, and
-    each encoded frame's codestream header against the DICOM header."""
-    row = ts.lookup(source.transfer_syntax)
-    family = row.family if row is not None else ""
-    if source.native is not None:
-        if family == "native":
-            validate.check_native_size(source, len(source.native))
-        return
-    if family in validate.FAMILIES and family not in ("native", "deflate"):
-        for index in indices:
-            validate.check_codestream(source, family, source.frames[index])
 
 
 def _with_pixels(source: PixelSource) -> PixelSource:

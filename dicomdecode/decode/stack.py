@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from dicomdecode.decode import validate
-from dicomdecode.decode.canonical import target_dtype
+from dicomdecode.decode.canonical import frames_shape, target_dtype
 from dicomdecode.decode.dispatch import check_decodable, decode_into
 from dicomdecode.engine import allocator, parallel
 from dicomdecode.errors import DicomDecodeError
@@ -69,18 +69,13 @@ def plan(images: Sequence[Any]) -> list[FileJob]:
     return jobs
 
 
-def stack_shape(image: Any, count: int) -> tuple[int, ...]:
-    shape: tuple[int, ...] = (count, image.rows, image.columns)
-    return shape + ((image.samples_per_pixel,) if image.samples_per_pixel > 1 else ())
-
-
 def _contiguous(positions: Sequence[int]) -> bool:
     return all(b == a + 1 for a, b in zip(positions, positions[1:], strict=False))
 
 
 def _decode_job(job: FileJob, stack: np.ndarray | None, options: Options) -> FileResult:
     """Decode one file's frames into `stack` (or return them when `stack` is None)."""
-    shape = (len(job.frames), *stack_shape(job.source, 1)[1:])
+    shape = frames_shape(job.source, len(job.frames))
     # a stack of a wider dtype (the assembler's output dtype) gets each file's canonical
     # frames cast into it; a stack of the canonical dtype is decoded into in place
     direct = (stack is not None and _contiguous(job.positions)
@@ -146,7 +141,7 @@ def decode_stack(images: Sequence[Any], options: Options, dtype: np.dtype | None
     allocator.tune_for_bulk_decoding()
     jobs = plan(images)
     validate.check_header(jobs[0].source)
-    shape = stack_shape(images[0], len(images))
+    shape = frames_shape(jobs[0].source, len(images))
     canonical = target_dtype(jobs[0].source)
     dtype = canonical if dtype is None else np.dtype(dtype)
     if not np.can_cast(canonical, dtype, "safe"):

@@ -47,8 +47,8 @@ from __future__ import annotations
 import math
 import operator
 import os
+import time
 from collections.abc import Sequence
-from typing import Protocol
 
 from dicomdecode.errors import DecodeError, ResourceLimitError
 from dicomdecode.read import transfer_syntax as ts
@@ -58,7 +58,13 @@ from dicomdecode.read.codestream import (
     codestream_info,
     rle_segment_offsets,
 )
-from dicomdecode.read.pixel_source import max_frames
+from dicomdecode.read.pixel_source import (
+    SUBSAMPLED_422,
+    PixelHeader,
+    frame_nbytes,
+    max_frames,
+    native_nbytes,
+)
 
 __all__ = [
     "PixelHeader",
@@ -80,49 +86,6 @@ __all__ = [
 ]
 
 
-class PixelHeader(Protocol):
-    """What the guard needs to know about a file's pixels (duck-typed, read-only: any
-    object with these attributes, a frozen dataclass or NamedTuple included)."""
-
-    @property
-    def path(self) -> str: ...
-
-    @property
-    def transfer_syntax(self) -> str: ...
-
-    @property
-    def rows(self) -> int: ...
-
-    @property
-    def columns(self) -> int: ...
-
-    @property
-    def samples_per_pixel(self) -> int: ...
-
-    @property
-    def bits_allocated(self) -> int: ...
-
-    @property
-    def bits_stored(self) -> int: ...
-
-    @property
-    def pixel_representation(self) -> int: ...
-
-    @property
-    def photometric_interpretation(self) -> str: ...
-
-    @property
-    def planar_configuration(self) -> int: ...
-
-    @property
-    def number_of_frames(self) -> int: ...
-
-    @property
-    def float_pixels(self) -> int:
-        """0 (integer pixels), 32 (Float Pixel Data) or 64 (Double Float Pixel Data)."""
-        ...
-
-
 #: Photometric Interpretation -> the Samples per Pixel it requires (PS3.3 C.7.6.3.1.2,
 #: retired HSV/ARGB/CMYK included).
 PHOTOMETRIC_SAMPLES: dict[str, int] = {
@@ -136,7 +99,6 @@ _NATIVE_SYNTAXES = ts.PLAIN_NATIVE | {
     ts.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,  # deflated: inflates to native
     ts.ENCAPSULATED_UNCOMPRESSED,  # encapsulated uncompressed: each frame is native
 }
-_SUBSAMPLED_422 = frozenset({"YBR_FULL_422", "YBR_PARTIAL_422"})
 _MARKER_DELIMITED = frozenset({"jpeg", "jpeg-lossless", "jpegls", "j2k", "htj2k"})
 _MIB = 1 << 20
 _DEFAULT_BUDGET = 4 << 30
@@ -205,7 +167,7 @@ def _check_photometric(px: PixelHeader) -> None:
     if wanted != samples:
         raise _fail(px, f"Samples per Pixel is {samples}, Photometric Interpretation "
                         f"{pi} requires {wanted}")
-    if (pi in _SUBSAMPLED_422 and px.transfer_syntax in _NATIVE_SYNTAXES
+    if (pi in SUBSAMPLED_422 and px.transfer_syntax in _NATIVE_SYNTAXES
             and px.columns % 2):
         raise _fail(px, f"Columns is {px.columns}, native {pi} needs an even number")
 
@@ -230,40 +192,28 @@ def _check_bits(px: PixelHeader) -> None:
 # --------------------------------------------------------------------------- sizes
 
 
-def _frame_samples(px: PixelHeader) -> int:
-    """Samples stored for one native frame (4:2:2 stores 2 per pixel, see module doc)."""
-    pixels = px.rows * px.columns
-    if (px.photometric_interpretation or "").strip().upper() in _SUBSAMPLED_422:
-        return pixels * 2
-    return pixels * px.samples_per_pixel
-
-
-def frame_nbytes(px: PixelHeader) -> int:
-    """Bytes of one uncompressed frame as stored (native layout).
-
-    1-bit data is packed 8 pixels a byte, so this is ceil(bits/8) for a frame on its own;
-    but DICOM packs 1-bit multi-frame data ACROSS frame boundaries, so the size of the
-    whole value is :func:`native_nbytes`, not frames * this.
-    """
-    samples = _frame_samples(px)
-    if px.bits_allocated == 1:
-        return (samples + 7) // 8
-    return samples * (px.bits_allocated // 8)
-
-
-def native_nbytes(px: PixelHeader) -> int:
-    """Bytes of the whole native Pixel Data value (without the pad byte)."""
-    samples = _frame_samples(px) * px.number_of_frames
-    if px.bits_allocated == 1:
-        return (samples + 7) // 8
-    return samples * (px.bits_allocated // 8)
-
-
 def decoded_nbytes(px: PixelHeader) -> int:
     """Bytes of the decoded array for all frames (1-bit unpacked to one byte a pixel,
     4:2:2 upsampled to full samples): what :func:`check_budget` should be given."""
     itemsize = 1 if px.bits_allocated == 1 else px.bits_allocated // 8
     return (px.rows * px.columns * px.samples_per_pixel * px.number_of_frames * itemsize)
+
+
+def check_data(px: PixelHeader, frames: Sequence[bytes], native: bytes | None,
+               indices: Sequence[int]) -> None:
+    """The guard on the data itself, before any codec or allocation sees it: the native
+    length (whole value), else each requested encoded frame's codestream header against
+    the DICOM header. `indices` may be a range: nothing is built from the header count
+    before the native length has been checked against it."""
+    row = ts.lookup(px.transfer_syntax)
+    family = row.family if row is not None else ""
+    if native is not None:
+        if family == "native":
+            check_native_size(px, len(native))
+        return
+    if family in FAMILIES and family not in ("native", "deflate"):
+        for index in indices:
+            check_codestream(px, family, frames[index])
 
 
 def check_frame_capacity(px: PixelHeader, file_size: int, pixel_offset: int) -> None:
@@ -485,8 +435,24 @@ def memory_budget(max_bytes: int | None = None) -> int:
     the whole batch with it), else 4 GiB."""
     if max_bytes is not None:
         return max_bytes
-    available = _available_memory()
+    available = _recent_available_memory()
     return available // 2 if available else _DEFAULT_BUDGET
+
+
+_AVAILABLE_TTL = 1.0  # seconds: a data loader asks per item, the answer moves slowly
+_available_seen: tuple[float, str, int | None] = (float("-inf"), "", None)
+
+
+def _recent_available_memory() -> int | None:
+    """:func:`_available_memory`, read again at most once a second (it costs three file
+    reads, about 17 us: a sixth of a one-frame decode)."""
+    global _available_seen
+    now = time.monotonic()
+    when, where, value = _available_seen
+    if now - when > _AVAILABLE_TTL or where != CGROUP_DIR:
+        value = _available_memory()
+        _available_seen = (now, CGROUP_DIR, value)
+    return value
 
 
 def _available_memory() -> int | None:

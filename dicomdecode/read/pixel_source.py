@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from dicomdecode.read import transfer_syntax as ts
 
@@ -52,22 +52,73 @@ class PixelSource:
         return bool(self.frames) or self.native is not None
 
 
-def frame_nbytes(source: PixelSource) -> int:
-    """Bytes one native frame takes (bit-packed frames rounded up; YBR_FULL_422 8-bit
-    data keeps two chroma samples per pixel pair)."""
-    pixels = source.rows * source.columns * source.samples_per_pixel
-    if source.photometric_interpretation == "YBR_FULL_422" and source.bits_allocated == 8:
-        pixels = source.rows * source.columns * 2
+class PixelHeader(Protocol):
+    """What the guard needs to know about a file's pixels (duck-typed, read-only: any
+    object with these attributes, a frozen dataclass or NamedTuple included)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def transfer_syntax(self) -> str: ...
+
+    @property
+    def rows(self) -> int: ...
+
+    @property
+    def columns(self) -> int: ...
+
+    @property
+    def samples_per_pixel(self) -> int: ...
+
+    @property
+    def bits_allocated(self) -> int: ...
+
+    @property
+    def bits_stored(self) -> int: ...
+
+    @property
+    def pixel_representation(self) -> int: ...
+
+    @property
+    def photometric_interpretation(self) -> str: ...
+
+    @property
+    def planar_configuration(self) -> int: ...
+
+    @property
+    def number_of_frames(self) -> int: ...
+
+    @property
+    def float_pixels(self) -> int:
+        """0 (integer pixels), 32 (Float Pixel Data) or 64 (Double Float Pixel Data)."""
+        ...
+
+
+#: native 4:2:2 layouts store two samples per pixel on average (PS3.3 C.7.6.3.1.2)
+SUBSAMPLED_422 = frozenset({"YBR_FULL_422", "YBR_PARTIAL_422"})
+
+
+def _frame_samples(source: PixelHeader) -> int:
+    pixels = source.rows * source.columns
+    if (source.photometric_interpretation or "").strip().upper() in SUBSAMPLED_422:
+        return pixels * 2
+    return pixels * source.samples_per_pixel
+
+
+def frame_nbytes(source: PixelHeader) -> int:
+    """Bytes one native frame takes on its own (1-bit data rounded up to whole bytes).
+
+    DICOM packs 1-bit multi-frame data ACROSS frame boundaries, so the whole value is
+    :func:`native_nbytes`, not frames times this."""
     bits = source.float_pixels or source.bits_allocated
-    return (pixels * bits + 7) // 8
+    return (_frame_samples(source) * bits + 7) // 8
 
 
-def native_nbytes(source: PixelSource) -> int:
-    """Bytes the whole native Pixel Data value holds (1-bit frames are packed back to back)."""
-    if source.bits_allocated == 1 and not source.float_pixels:
-        pixels = source.rows * source.columns * source.samples_per_pixel
-        return (pixels * source.number_of_frames + 7) // 8
-    return frame_nbytes(source) * source.number_of_frames
+def native_nbytes(source: PixelHeader) -> int:
+    """Bytes of the whole native Pixel Data value (without the pad byte)."""
+    bits = source.float_pixels or source.bits_allocated
+    return (_frame_samples(source) * source.number_of_frames * bits + 7) // 8
 
 
 #: deflate cannot shrink data by more than this factor (RFC 1951: 258 bytes per 2 bits)
