@@ -171,7 +171,8 @@ def test_convert_passes_every_option(corpus: Path, tmp_path: Path) -> None:
 def test_cli_convert_has_every_option_flag() -> None:
     help_text = build_parser()._subparsers._group_actions[0].choices["convert"].format_help()
     for flag in ("--handlers", "--rescale", "--philips-scaling", "--invert-monochrome1",
-                 "--mask-padding", "--keep-color", "--max-bytes", "--workers", "--strict"):
+                 "--mask-padding", "--keep-color", "--max-bytes", "--timeout", "--workers",
+                 "--strict"):
         assert flag in help_text
 
 

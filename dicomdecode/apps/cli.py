@@ -77,6 +77,9 @@ def _decode_flags() -> argparse.ArgumentParser:
                         metavar="N", help="refuse to decode a file or series needing more "
                         "memory than N bytes (default: DICOMDECODE_MAX_BYTES or half the "
                         "available memory)")
+    common.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="seconds one file may take in a worker process before it "
+                             "fails as hung (default: DICOMDECODE_TIMEOUT or 300)")
     return common
 
 
@@ -85,7 +88,8 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return {"handlers": args.handlers, "rescale": args.rescale,
             "philips_scaling": args.philips_scaling,
             "invert_monochrome1": args.invert_monochrome1, "mask_padding": args.mask_padding,
-            "convert_color": not args.keep_color, "max_bytes": args.max_bytes}
+            "convert_color": not args.keep_color, "max_bytes": args.max_bytes,
+            "timeout": args.timeout}
 
 
 def build_parser() -> argparse.ArgumentParser:
