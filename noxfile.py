@@ -14,7 +14,7 @@ import nox
 
 nox.options.sessions = [
     "lint", "typecheck", "tests", "tests_minimal", "tests_pylibjpeg", "tests_gdcm", "tests_ml",
-    "fuzz_ci",
+    "licences", "fuzz_ci",
 ]
 nox.options.reuse_existing_virtualenvs = True
 
@@ -29,11 +29,16 @@ def _pytest(session: nox.Session, expect: str, *args: str) -> None:
                 env=env)
 
 
+# Every handler, the GPL libjpeg included: it is pydicom's only 12-bit JPEG decoder, so the
+# independent pydicom references need it, and it is a handler the parity tests compare with.
+ALL_HANDLERS = "native,imagecodecs,pylibjpeg,libjpeg,gdcm,charls"
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Everything with every optional decoder installed (the main test session)."""
-    session.install("-e", ".[all,test]")
-    _pytest(session, "native,pylibjpeg,gdcm,charls", "-m", "not torch")
+    session.install("-e", ".[all,libjpeg-gpl,test]")
+    _pytest(session, ALL_HANDLERS, "-m", "not torch")
 
 
 @nox.session(python=PYTHON)
@@ -45,9 +50,18 @@ def tests_minimal(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests_pylibjpeg(session: nox.Session) -> None:
-    """Core + the pylibjpeg plugins only."""
-    session.install("-e", ".[pylibjpeg,test]")
-    _pytest(session, "native,pylibjpeg", "-m", "not torch")
+    """Core + the pylibjpeg plugins only (the permissive ones and the GPL libjpeg)."""
+    session.install("-e", ".[pylibjpeg,libjpeg-gpl,test]")
+    _pytest(session, "native,pylibjpeg,libjpeg", "-m", "not torch")
+
+
+@nox.session(python=PYTHON)
+def licences(session: nox.Session) -> None:
+    """The default `[all]` install alone: no GPL distribution in it, and every syntax the
+    handlers know still decodes with it (12-bit and retired JPEG by permissive code)."""
+    session.install("-e", ".[all]", "pytest>=8")
+    session.run("pytest", "-p", "no:cacheprovider", "-q", "-ra", "tests/test_licences.py",
+                *session.posargs, env={"DICOMDECODE_ALL_ONLY": "1"})
 
 
 @nox.session(python=PYTHON)
@@ -61,8 +75,8 @@ def tests_gdcm(session: nox.Session) -> None:
 def tests_ml(session: nox.Session) -> None:
     """Data-loader tests under real PyTorch workers (CPU build)."""
     session.install(TORCH)
-    session.install("-e", ".[all,test,monai]")
-    _pytest(session, "native,pylibjpeg,gdcm,charls", "-m", "torch")
+    session.install("-e", ".[all,libjpeg-gpl,test,monai]")
+    _pytest(session, ALL_HANDLERS, "-m", "torch")
 
 
 @nox.session(python=PYTHON)

@@ -51,9 +51,10 @@ HANDLER_CODEC = {
     "native": {"*": "memcpy"},
     "gdcm": {"*": "gdcm"},
     "charls": {"*": "charls"},
+    "imagecodecs": {"*": "imagecodecs"},
+    "libjpeg": {"*": "libjpeg"},
     "pylibjpeg": {
         rawcodecs.RLE: "pylibjpeg-rle",
-        **{u: "libjpeg" for u in rawcodecs.JPEG_SYNTAXES | rawcodecs.JLS_SYNTAXES},
         **{u: "openjpeg" for u in rawcodecs.J2K_SYNTAXES | rawcodecs.HTJ2K_SYNTAXES},
     },
 }

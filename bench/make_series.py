@@ -63,6 +63,9 @@ SYNTAXES = {
     "jpegls": ("1.2.840.10008.1.2.4.80", "JPEG-LS Lossless"),
     "j2k": ("1.2.840.10008.1.2.4.90", "JPEG 2000 Lossless"),
     "htj2k": ("1.2.840.10008.1.2.4.201", "HTJ2K Lossless"),
+    # 8-bit: the CT in a soft-tissue window (W 400 / L 40), JPEG baseline quality 90 by
+    # libjpeg-turbo (imagecodecs): what secondary captures and teaching files look like
+    "jpeg8": ("1.2.840.10008.1.2.4.50", "JPEG Baseline 8-bit"),
 }
 ALL_SYNTAXES = list(SYNTAXES)
 
@@ -350,6 +353,10 @@ def syntax_available(name: str) -> tuple[bool, str]:
             import gdcm  # noqa: F401
 
             return True, ""
+        if name == "jpeg8":
+            import imagecodecs  # noqa: F401
+
+            return True, ""
         if name == "htj2k":
             return (
                 (_htj2k_encoder() is not None),
@@ -407,7 +414,22 @@ def write_slice(args: tuple[int, int, int, list[str], dict[str, str]]) -> None:
             d.PixelData = encapsulate([enc(arr)])
             d["PixelData"].VR = "OB"
             d.file_meta.TransferSyntaxUID = SYNTAXES[name][0]
+        elif name == "jpeg8":
+            import imagecodecs
+
+            d.BitsAllocated, d.BitsStored, d.HighBit, d.PixelRepresentation = 8, 8, 7, 0
+            d.RescaleIntercept, d.RescaleSlope = 0, 1
+            d.PixelData = encapsulate([imagecodecs.jpeg8_encode(windowed(arr), level=90)])
+            d["PixelData"].VR = "OB"
+            d.file_meta.TransferSyntaxUID = SYNTAXES[name][0]
+            d.LossyImageCompression = "01"
         d.save_as(out, enforce_file_format=True)
+
+
+def windowed(stored: np.ndarray) -> np.ndarray:
+    """Stored CT values in a soft-tissue window (W 400, L 40 HU) as uint8."""
+    hu = stored.astype(np.float32) + INTERCEPT
+    return np.clip(np.rint((hu - (40 - 200)) * 255 / 400), 0, 255).astype(np.uint8)
 
 
 def verify(dirpath: Path, n: int, seed: int, count: int = 3) -> None:
@@ -418,6 +440,12 @@ def verify(dirpath: Path, n: int, seed: int, count: int = 3) -> None:
         ds = pydicom.dcmread(dirpath / f"slice_{z:04d}.dcm")
         got = ds.pixel_array
         want = stored_slice(z, n, seed)
+        if ds.BitsAllocated == 8:  # lossy JPEG of the windowed slice
+            want = windowed(want)
+            error = np.abs(got.astype(int) - want.astype(int))
+            if got.shape != want.shape or error.mean() > 2 or error.max() > 40:
+                raise RuntimeError(f"JPEG round trip too far off in {dirpath} slice {z}")
+            continue
         if got.dtype != want.dtype or not np.array_equal(got, want):
             raise RuntimeError(f"round trip mismatch in {dirpath} slice {z}")
 

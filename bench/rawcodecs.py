@@ -120,6 +120,21 @@ def _charls(src: bytes, pix: Pix):
     return out
 
 
+def _imagecodecs(src: bytes, pix: Pix):
+    """imagecodecs' codec for the syntax, as the imagecodecs handler calls it."""
+    import imagecodecs
+
+    if pix.ts in JPEG_SYNTAXES:
+        return imagecodecs.jpeg8_decode(src)
+    if pix.ts in JLS_SYNTAXES:
+        return imagecodecs.jpegls_decode(src)
+    if pix.ts in J2K_SYNTAXES:
+        return imagecodecs.jpeg2k_decode(src, numthreads=1)
+    if pix.ts in HTJ2K_SYNTAXES:
+        return imagecodecs.htj2k_decode(src)
+    return imagecodecs.dicomrle_decode(src, f"<u{pix.bits_allocated // 8}")
+
+
 def _gdcm(src: bytes, pix: Pix):
     """In-memory GDCM decode of one frame (same calls as pydicom's gdcm plugin)."""
     import gdcm
@@ -148,6 +163,8 @@ RAW_DECODERS: dict[str, tuple[set[str], Callable]] = {
     "memcpy": (NATIVE_SYNTAXES, _memcpy),
     "pylibjpeg-rle": ({RLE}, _rle),
     "libjpeg": (JPEG_SYNTAXES | JLS_SYNTAXES, _libjpeg),
+    "imagecodecs": ({RLE} | JPEG_SYNTAXES | JLS_SYNTAXES | J2K_SYNTAXES | HTJ2K_SYNTAXES,
+                    _imagecodecs),
     "openjpeg": (J2K_SYNTAXES | HTJ2K_SYNTAXES, _openjpeg),
     "charls": (JLS_SYNTAXES, _charls),
     "gdcm": ({RLE} | JPEG_SYNTAXES | JLS_SYNTAXES | J2K_SYNTAXES, _gdcm),
@@ -157,6 +174,7 @@ _IMPORT = {
     "memcpy": "numpy",
     "pylibjpeg-rle": "rle",
     "libjpeg": "libjpeg",
+    "imagecodecs": "imagecodecs",
     "openjpeg": "openjpeg",
     "charls": "jpeg_ls",
     "gdcm": "gdcm",

@@ -79,15 +79,18 @@ MF_TRUE_COLOUR_SC = "1.2.840.10008.5.1.4.1.1.7.4"
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
 
-# HTJ2K (1.2.840.10008.1.2.4.201/202/203): pydicom 3.0.2 has no HTJ2K encoder (its
-# get_encoder raises "No pixel data encoders have been implemented"), pylibjpeg-openjpeg
-# 2.6 only encodes classic J2K, and GDCM 3.2.6's ImageChangeTransferSyntax fails for it.
-# The script still tries each route and records the reason in MANIFEST.json "not_made".
+# HTJ2K (1.2.840.10008.1.2.4.201/202/203) and JPEG XL (.110/.111/.112): pydicom 3.0.2 has
+# no encoder for them, pylibjpeg-openjpeg 2.6 only encodes classic J2K and GDCM 3.2.6's
+# ImageChangeTransferSyntax fails for HTJ2K; imagecodecs' OpenJPH and libjxl encoders
+# write them, frame by frame, and pydicom encapsulates the frames.
 HTJ2K_UIDS = {
     "htj2k_lossless": "1.2.840.10008.1.2.4.201",
     "htj2k_lossless_rpcl": "1.2.840.10008.1.2.4.202",
     "htj2k": "1.2.840.10008.1.2.4.203",
 }
+JPEGXL_LOSSLESS = "1.2.840.10008.1.2.4.110"
+JPEGXL_JPEG_RECOMPRESSION = "1.2.840.10008.1.2.4.111"
+JPEGXL = "1.2.840.10008.1.2.4.112"
 
 
 def uid_for(*parts: str) -> UID:
@@ -325,9 +328,6 @@ GDCM_TS = {
     JPEGExtended12Bit: "JPEGExtendedProcess2_4",
     JPEGLossless: "JPEGLosslessProcess14",
     JPEGLosslessSV1: "JPEGLosslessProcess14_1",
-    HTJ2K_UIDS["htj2k_lossless"]: "HTJ2KLossless",
-    HTJ2K_UIDS["htj2k_lossless_rpcl"]: "HTJ2KRPCLLossless",
-    HTJ2K_UIDS["htj2k"]: "HTJ2K",
 }
 
 
@@ -367,13 +367,92 @@ def _gdcm(tsuid: str) -> Callable[..., Dataset]:
     return enc
 
 
-def _htj2k_pydicom(tsuid: str) -> Callable[..., Dataset]:
+def _imagecodecs(tsuid: str, encode: Callable[[np.ndarray, ImageSpec], bytes],
+                 photometric: Callable[[ImageSpec], str] | None = None
+                 ) -> Callable[..., Dataset]:
+    """Each frame encoded by an imagecodecs encoder, encapsulated by pydicom (with a basic
+    offset table for multi-frame data)."""
     def enc(ref: Dataset, ref_path: Path, spec: ImageSpec, tmp: Path) -> Dataset:
-        from pydicom.pixels import get_encoder
+        from pydicom.encaps import encapsulate
 
-        get_encoder(UID(tsuid))  # raises NotImplementedError in pydicom 3.0.2
-        return _pydicom_compress(tsuid)(ref, ref_path, spec, tmp)
+        arr = ref.pixel_array
+        frames = arr if spec.frames > 1 else arr[None]
+        ds = copy.deepcopy(ref)
+        ds.PixelData = encapsulate([encode(np.ascontiguousarray(f), spec) for f in frames],
+                                   has_bot=spec.frames > 1)
+        ds["PixelData"].VR = "OB"
+        ds.file_meta.TransferSyntaxUID = UID(tsuid)
+        if photometric is not None:
+            ds.PhotometricInterpretation = photometric(spec)
+        if spec.samples == 3:
+            ds.PlanarConfiguration = 0
+        return ds
     return enc
+
+
+def _htj2k_frame(lossless: bool, rpcl_tlm: bool = False) -> Callable[..., bytes]:
+    def encode(frame: np.ndarray, spec: ImageSpec) -> bytes:
+        import imagecodecs
+
+        # RGB: the reversible (RCT) or irreversible (ICT) colour transform, as DICOM's
+        # YBR_RCT / YBR_ICT say; OpenJPH writes RPCL progression by default
+        return bytes(imagecodecs.htj2k_encode(
+            frame, level=None if lossless else (0.004 if spec.bits_stored == 8 else 0.0005),
+            reversible=lossless,
+            rgb=spec.samples == 3, tlm=rpcl_tlm or None))
+    return encode
+
+
+def _htj2k_photometric(lossless: bool) -> Callable[[ImageSpec], str]:
+    return lambda spec: ("YBR_RCT" if lossless else "YBR_ICT") if spec.samples == 3 \
+        else spec.photometric
+
+
+def _jpegxl_frame(lossless: bool) -> Callable[..., bytes]:
+    def encode(frame: np.ndarray, spec: ImageSpec) -> bytes:
+        import imagecodecs
+
+        if lossless:
+            return bytes(imagecodecs.jpegxl_encode(frame, lossless=True, effort=3,
+                                                   bitspersample=spec.bits_stored))
+        return bytes(imagecodecs.jpegxl_encode(frame, distance=0.2, effort=3))
+    return encode
+
+
+def _jpegxl_from_jpeg(frame: np.ndarray, spec: ImageSpec) -> bytes:
+    """JPEG XL JPEG Recompression: a libjpeg-turbo JPEG, losslessly transcoded by libjxl."""
+    import imagecodecs
+
+    jpeg = imagecodecs.jpeg8_encode(frame, level=95, subsampling="444")
+    return bytes(imagecodecs.jpegxl_encode_jpeg(jpeg))
+
+
+def _jpeg_colour_frame(codestream_space: str) -> Callable[..., bytes]:
+    """8-bit RGB as JPEG baseline in `codestream_space`: "YCbCr" (JFIF APP0) or "RGB"
+    (Adobe APP14, transform 0), for headers that disagree with the codestream."""
+    def encode(frame: np.ndarray, spec: ImageSpec) -> bytes:
+        import imagecodecs
+
+        space = imagecodecs.JPEG8.CS
+        out = space.YCbCr if codestream_space == "YCbCr" else space.RGB
+        return bytes(imagecodecs.jpeg8_encode(frame, level=95, colorspace=space.RGB,
+                                              outcolorspace=out, subsampling="444"))
+    return encode
+
+
+def _read_back_imagecodecs(ds: Dataset) -> np.ndarray:
+    """The encoder's round trip for syntaxes pydicom cannot decode (JPEG XL), and for the
+    JPEG files whose header deliberately disagrees with their codestream: imagecodecs'
+    own decoders with their own colour rules (libjpeg-turbo reads JFIF/Adobe itself)."""
+    import imagecodecs
+    from pydicom.encaps import generate_frames
+
+    count = int(ds.get("NumberOfFrames", 1) or 1)
+    is_jpegxl = ds.file_meta.TransferSyntaxUID in (JPEGXL_LOSSLESS, JPEGXL,
+                                                   JPEGXL_JPEG_RECOMPRESSION)
+    decode = imagecodecs.jpegxl_decode if is_jpegxl else imagecodecs.jpeg8_decode
+    frames = [decode(bytes(f)) for f in generate_frames(ds.PixelData, number_of_frames=count)]
+    return np.stack(frames) if count > 1 else frames[0]
 
 
 NOTES = [
@@ -389,7 +468,16 @@ NOTES = [
     "which pydicom decodes to RGB.",
     "RLE RGB files say PlanarConfiguration 0 although RLE stores one segment per colour "
     "plane (as the standard requires); JPEG-LS RGB files are sample-interleaved (ILV=2).",
-    "No HTJ2K (1.2.840.10008.1.2.4.201/202/203) file: no installed encoder writes it.",
+    "HTJ2K (.201/.202/.203) files are written by imagecodecs' OpenJPH encoder (RGB with "
+    "the RCT, PI YBR_RCT, when lossless; with the ICT, PI YBR_ICT, when lossy); .202 adds "
+    "TLM markers to OpenJPH's default RPCL progression.",
+    "JPEG XL files are written by imagecodecs' libjxl encoder: .110 lossless (unsigned "
+    "images only: JPEG XL has no signed samples), .112 lossy (distance 0.2), .111 a "
+    "libjpeg-turbo JPEG transcoded losslessly by libjxl. pydicom cannot decode JPEG XL, so "
+    "their round trip is checked with imagecodecs' own decoder.",
+    "rgb8__jpeg_jfif_rgb_header.dcm holds a YCbCr JFIF codestream under a header saying "
+    "RGB; rgb8__jpeg_adobe_rgb_ybr_header.dcm an untransformed RGB codestream (Adobe "
+    "APP14 transform 0) under a header saying YBR_FULL_422. The codestream decides.",
     "Lossy PSNR is relative to 2**bits_stored - 1, computed on the decoded arrays "
     "(RGB after conversion to RGB).",
 ]
@@ -477,13 +565,45 @@ ENCODINGS = [
     Encoding("jpeg_lossless_sv1", JPEGLosslessSV1, False, "GDCM ImageChangeTransferSyntax",
              _gdcm(JPEGLosslessSV1)),
 ]
-for _key, _uid in HTJ2K_UIDS.items():
-    ENCODINGS.append(Encoding(_key + "_pydicom", _uid, _key == "htj2k",
-                              "pydicom compress / pylibjpeg-openjpeg", _htj2k_pydicom(_uid),
-                              tolerance=lambda s: {"min_psnr_db": 30.0}))
-    ENCODINGS.append(Encoding(_key + "_gdcm", _uid, _key == "htj2k",
-                              "GDCM ImageChangeTransferSyntax", _gdcm(_uid),
-                              tolerance=lambda s: {"min_psnr_db": 30.0}))
+_UNSIGNED_8_16 = lambda s: not s.signed and s.bits_stored in (8, 12, 16)  # noqa: E731
+ENCODINGS += [
+    Encoding("htj2k_lossless", HTJ2K_UIDS["htj2k_lossless"], False, "imagecodecs / OpenJPH",
+             _imagecodecs(HTJ2K_UIDS["htj2k_lossless"], _htj2k_frame(True),
+                          _htj2k_photometric(True))),
+    Encoding("htj2k_lossless_rpcl", HTJ2K_UIDS["htj2k_lossless_rpcl"], False,
+             "imagecodecs / OpenJPH (RPCL, TLM)",
+             _imagecodecs(HTJ2K_UIDS["htj2k_lossless_rpcl"], _htj2k_frame(True, True),
+                          _htj2k_photometric(True)),
+             applies=lambda s: s.frames == 1),
+    Encoding("htj2k", HTJ2K_UIDS["htj2k"], True, "imagecodecs / OpenJPH (irreversible, qstep 0.004 at 8 bits, 0.0005 above)",
+             _imagecodecs(HTJ2K_UIDS["htj2k"], _htj2k_frame(False), _htj2k_photometric(False)),
+             tolerance=lambda s: {"min_psnr_db": 30.0}),
+    Encoding("jpegxl_lossless", JPEGXL_LOSSLESS, False, "imagecodecs / libjxl (lossless)",
+             _imagecodecs(JPEGXL_LOSSLESS, _jpegxl_frame(True)), applies=_UNSIGNED_8_16),
+    Encoding("jpegxl", JPEGXL, True, "imagecodecs / libjxl (distance 0.2)",
+             _imagecodecs(JPEGXL, _jpegxl_frame(False)),
+             applies=lambda s: s.bits_stored == 8 and s.frames == 1,
+             tolerance=lambda s: {"min_psnr_db": 30.0}),
+    Encoding("jpegxl_jpeg", JPEGXL_JPEG_RECOMPRESSION, True,
+             "imagecodecs / libjpeg-turbo (quality 95, 4:4:4) then libjxl JPEG transcoding",
+             _imagecodecs(JPEGXL_JPEG_RECOMPRESSION, _jpegxl_from_jpeg),
+             applies=lambda s: s.bits_stored == 8 and s.frames == 1,
+             tolerance=lambda s: {"min_psnr_db": 30.0}),
+    Encoding("jpeg_jfif_rgb_header", JPEGBaseline8Bit, True,
+             "imagecodecs / libjpeg-turbo (YCbCr, JFIF; header says RGB)",
+             _imagecodecs(JPEGBaseline8Bit, _jpeg_colour_frame("YCbCr"), lambda s: "RGB"),
+             applies=lambda s: s.samples == 3 and s.frames == 1,
+             tolerance=lambda s: {"min_psnr_db": 30.0}),
+    Encoding("jpeg_adobe_rgb_ybr_header", JPEGBaseline8Bit, True,
+             "imagecodecs / libjpeg-turbo (RGB, Adobe transform 0; header says YBR_FULL_422)",
+             _imagecodecs(JPEGBaseline8Bit, _jpeg_colour_frame("RGB"),
+                          lambda s: "YBR_FULL_422"),
+             applies=lambda s: s.samples == 3 and s.frames == 1,
+             tolerance=lambda s: {"min_psnr_db": 30.0}),
+]
+# pydicom cannot read these back (JPEG XL), or would read their colour from the header
+READ_BACK_WITH_IMAGECODECS = {"jpegxl_lossless", "jpegxl", "jpegxl_jpeg",
+                              "jpeg_adobe_rgb_ybr_header"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -515,6 +635,20 @@ def within(measured: dict[str, Any], lossy: bool, tol: dict[str, float]) -> bool
         psnr = measured["psnr_db"]
         ok &= psnr is None or psnr >= tol["min_psnr_db"]
     return bool(ok)
+
+
+def _register_jpegxl_uids() -> None:
+    """pydicom 3.0.2 predates the JPEG XL transfer syntaxes (DICOM 2024c) and refuses to
+    write a file that uses one; its UID dictionary learns them here (later pydicom
+    versions list them themselves)."""
+    from pydicom._uid_dict import UID_dictionary
+
+    for uid, name, keyword in [
+        (JPEGXL_LOSSLESS, "JPEG XL Lossless", "JPEGXLLossless"),
+        (JPEGXL_JPEG_RECOMPRESSION, "JPEG XL JPEG Recompression", "JPEGXLJPEGRecompression"),
+        (JPEGXL, "JPEG XL", "JPEGXL"),
+    ]:
+        UID_dictionary.setdefault(uid, (name, "Transfer Syntax", "", "", keyword))
 
 
 def save(ds: Dataset, path: Path) -> None:
@@ -575,7 +709,9 @@ def make_image(spec: ImageSpec, outdir: Path, tmp: Path, rows: list[list[str]],
             ds.LossyImageCompression = "01"
             if "LossyImageCompressionMethod" not in ds:
                 method = {JPEGBaseline8Bit: "ISO_10918_1", JPEGExtended12Bit: "ISO_10918_1",
-                          JPEG2000: "ISO_15444_1", JPEGLSNearLossless: "ISO_14495_1"}
+                          JPEG2000: "ISO_15444_1", JPEGLSNearLossless: "ISO_14495_1",
+                          HTJ2K_UIDS["htj2k"]: "ISO_15444_15", JPEGXL: "ISO_18181_1",
+                          JPEGXL_JPEG_RECOMPRESSION: "ISO_18181_1"}
                 if enc.tsuid in method:
                     ds.LossyImageCompressionMethod = method[enc.tsuid]
         path = outdir / name
@@ -583,7 +719,9 @@ def make_image(spec: ImageSpec, outdir: Path, tmp: Path, rows: list[list[str]],
         back = pydicom.dcmread(path)
         tol = enc.tolerance(spec)
         try:
-            measured = compare(back.pixel_array, ref_arr, spec.bits_stored)
+            decoded = (_read_back_imagecodecs(back) if enc.key in READ_BACK_WITH_IMAGECODECS
+                       else back.pixel_array)
+            measured = compare(decoded, ref_arr, spec.bits_stored)
             ok = within(measured, enc.lossy, tol)
         except Exception as exc:  # noqa: BLE001
             measured = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
@@ -815,6 +953,7 @@ def clean(outdir: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
+    _register_jpegxl_uids()
     outdir = Path(argv[1]) if len(argv) > 1 else HERE
     outdir.mkdir(parents=True, exist_ok=True)
     clean(outdir)

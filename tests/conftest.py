@@ -70,7 +70,7 @@ def corpus_params(rows: list[dict[str, str]], key: str) -> list:
 
 
 def fully_installed_handlers() -> set[str]:
-    """Handlers whose every library imports (pylibjpeg: all three plugins)."""
+    """Handlers whose every library imports (pylibjpeg: both plugins)."""
     from dicomdecode.decode.handlers import HANDLERS
 
     return {

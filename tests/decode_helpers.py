@@ -59,7 +59,7 @@ def full_install() -> bool:
     """True when every optional decoder is installed (the main `tests` session)."""
     from .conftest import fully_installed_handlers
 
-    return {"pylibjpeg", "gdcm", "charls"} <= fully_installed_handlers()
+    return {"imagecodecs", "pylibjpeg", "gdcm", "charls"} <= fully_installed_handlers()
 
 
 def missing_handler_raised(call, path) -> bool:

@@ -41,7 +41,8 @@ def test_handlers_json_lists_installed_decoders() -> None:
     # what is importable here must show up as installed for its syntaxes
     for module, uid, name in [("gdcm", "1.2.840.10008.1.2.4.90", "gdcm"),
                               ("openjpeg", "1.2.840.10008.1.2.4.90", "pylibjpeg"),
-                              ("libjpeg", "1.2.840.10008.1.2.4.50", "pylibjpeg")]:
+                              ("libjpeg", "1.2.840.10008.1.2.4.50", "libjpeg"),
+                              ("imagecodecs", "1.2.840.10008.1.2.4.110", "imagecodecs")]:
         try:
             __import__(module)
         except ImportError:

@@ -156,7 +156,7 @@ def test_files_pydicom_cannot_decode(corpus, relative):
 
 
 @pytest.mark.corpus
-@pytest.mark.needs_handler("pylibjpeg")
+@pytest.mark.needs_handler("imagecodecs")
 def test_retired_jpeg_processes_decode_alike(corpus):
     """GE CT in the retired progressive processes 6/8 (.53) and 10/12 (.55): no
     uncompressed twin exists, so the two lossy encodings of the same slice must agree

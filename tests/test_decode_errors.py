@@ -67,7 +67,7 @@ def _copy_with_syntax(tmp_path, source: str, uid: str):
 @pytest.mark.parametrize("uid,name", [
     ("1.2.840.10008.1.2.4.100", "MPEG2"),
     ("1.2.840.10008.1.2.4.94", "JPIP"),
-    ("1.2.840.10008.1.2.4.110", "JPEG XL"),
+    ("1.2.840.10008.1.2.4.107", "HEVC"),
 ])
 def test_unsupported_syntax_names_it(tmp_path, uid, name):
     path = _copy_with_syntax(tmp_path, "JPEG2000.dcm", uid)

@@ -50,7 +50,8 @@ def test_typo_in_handlers_fails_at_once_everywhere(path: Path, entry: str,
         "options": lambda: Options(handlers="gdcmm"),
     }
     with pytest.raises(ValueError, match=r"unknown handler name\(s\) \['gdcmm'\]; valid: "
-                                          r"charls, gdcm, native, pylibjpeg"):
+                                          r"charls, gdcm, imagecodecs, libjpeg, native, "
+                                          r"pylibjpeg"):
         calls[entry]()
     assert not (tmp_path / "out").exists()  # checked before anything was touched
 

@@ -13,6 +13,7 @@ import struct
 import time
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -51,6 +52,10 @@ FAMILY_BY_UID = {
     "1.2.840.10008.1.2.4.81": "jpegls",
     "1.2.840.10008.1.2.4.90": "j2k",
     "1.2.840.10008.1.2.4.91": "j2k",
+    # HTJ2K has the J2K main header (SOC, SIZ): the same walkers and patches apply
+    "1.2.840.10008.1.2.4.201": "j2k",
+    "1.2.840.10008.1.2.4.202": "j2k",
+    "1.2.840.10008.1.2.4.203": "j2k",
     "1.2.840.10008.1.2.5": "rle",
 }
 
@@ -84,10 +89,15 @@ def px_from(ds: Dataset, path: Path) -> Px:
               number_of_frames=int(ds.get("NumberOfFrames", 1) or 1))
 
 
+JPEG_XL = {"1.2.840.10008.1.2.4.110", "1.2.840.10008.1.2.4.111", "1.2.840.10008.1.2.4.112"}
+
+
 def _files(encapsulated: bool) -> list[Path]:
     out = []
     for path in sorted(TEST_DATA.glob("*.dcm")):
         uid = str(pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID)
+        if uid in JPEG_XL:
+            continue  # tested on their own below (a bit-packed size header, no markers)
         if (uid in FAMILY_BY_UID) == encapsulated:
             out.append(path)
     return out
@@ -662,3 +672,52 @@ def test_integer_likes_and_frozen_objects_are_accepted():
         check_header(dataclasses.replace(header, rows=np.uint16(0)))
     with pytest.raises(DecodeError, match="Rows is 512.5"):
         check_header(dataclasses.replace(header, rows=512.5))
+
+
+# ---------------------------------------------------------------- JPEG XL size header
+
+JXL_FILES = sorted(p for p in TEST_DATA.glob("*jpegxl*.dcm"))
+
+
+@pytest.mark.parametrize("path", JXL_FILES, ids=ids(JXL_FILES))
+def test_jpegxl_size_header_matches_dicom_header(path):
+    ds = pydicom.dcmread(path)
+    px = px_from(ds, path)
+    frames = list(generate_frames(ds.PixelData, number_of_frames=px.number_of_frames))
+    for frame in frames:
+        info = codestream_info("jpegxl", frame)
+        assert info is not None and (info.rows, info.columns) == (ds.Rows, ds.Columns)
+        check_codestream(px, "jpegxl", frame)
+
+
+@pytest.mark.needs_handler("imagecodecs")
+@pytest.mark.parametrize("shape", [(65, 64), (64, 1), (8, 8), (2000, 3000)])
+def test_jpegxl_of_another_size_is_refused(shape):
+    """A codestream libjxl wrote for another image size, in a 64x64 file: refused before
+    libjxl allocates from it (both bare and in the ISO BMFF container)."""
+    import imagecodecs
+
+    path = TEST_DATA / "u8_mono__jpegxl_lossless.dcm"
+    px = px_from(pydicom.dcmread(path), path)
+    image = np.zeros(shape, dtype=np.uint8)
+    for container in (False, True):
+        stream = bytes(imagecodecs.jpegxl_encode(image, lossless=True, effort=1,
+                                                 usecontainer=container))
+        info = codestream_info("jpegxl", stream)
+        assert info is not None and (info.rows, info.columns) == shape
+        with pytest.raises(DecodeError, match=rf"{shape[0]}x{shape[1]}.*64x64"):
+            check_codestream(px, "jpegxl", stream)
+
+
+def test_jpegxl_family_refuses_other_and_truncated_codestreams():
+    path = TEST_DATA / "u8_mono__jpegxl_lossless.dcm"
+    ds = pydicom.dcmread(path)
+    px = px_from(ds, path)
+    real = next(generate_frames(ds.PixelData, number_of_frames=1))
+    j2k = next(generate_frames(pydicom.dcmread(TEST_DATA / "u8_mono__j2k_lossless.dcm")
+                               .PixelData, number_of_frames=1))
+    with pytest.raises(DecodeError, match="not a JPEGXL codestream"):
+        check_codestream(px, "jpegxl", j2k)
+    for cut in range(0, 4):  # the 64x64 size header needs 9 bits after FF0A
+        with pytest.raises(DecodeError):
+            check_codestream(px, "jpegxl", real[:cut])

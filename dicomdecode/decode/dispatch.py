@@ -27,6 +27,7 @@ from dicomdecode.decode.handlers import HANDLERS, Handler, HandlerDeclined
 from dicomdecode.errors import DecodeError, MissingHandlerError, UnsupportedTransferSyntaxError
 from dicomdecode.options import Options
 from dicomdecode.read import transfer_syntax as ts
+from dicomdecode.read.codestream import jpeg_colour
 from dicomdecode.read.dataset import pixel_source, read_dataset
 from dicomdecode.read.frames import read_encapsulated_frames
 from dicomdecode.read.pixel_source import PixelSource
@@ -204,8 +205,28 @@ def _decode_with_fallback(found: Sequence[Handler], source: PixelSource,
 def _decode_with(handler: Handler, source: PixelSource, indices: Sequence[int],
                  convert_color: bool, out: np.ndarray) -> str:
     colour = source.photometric_interpretation
+    lossy_jpeg_colour = (source.samples_per_pixel == 3
+                         and ts.TRANSFER_SYNTAXES[source.transfer_syntax].family == "jpeg")
     for position, index in enumerate(indices):
         raw = handler.decode_frame(source, index)
+        if lossy_jpeg_colour:
+            raw = replace(raw, colour_space=stored_jpeg_colour(source, source.frames[index]))
         frame, colour = finish_frame(raw, source, convert_color)
         out[position] = frame
     return colour
+
+
+def stored_jpeg_colour(source: PixelSource, frame: bytes) -> str:
+    """The colour space of a lossy JPEG frame's decoded components.
+
+    Every JPEG handler hands back the components as stored (no colour transform in the
+    codec). Whether they are YCbCr or RGB is what the codestream declares (JFIF, Adobe
+    APP14, component ids: :func:`~dicomdecode.read.codestream.jpeg_colour`), as libjpeg,
+    GDCM and dcmtk decide it; the header's Photometric Interpretation only where the
+    codestream declares nothing. Header values that already say YCbCr keep their more
+    precise name (YBR_FULL_422)."""
+    header = source.photometric_interpretation
+    declared = jpeg_colour(frame)
+    if declared is None or (declared == "YBR_FULL" and header.startswith("YBR")):
+        return header
+    return declared

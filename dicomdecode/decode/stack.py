@@ -3,10 +3,11 @@
 This is the hot path of ``load``. One output array ``(images, rows, cols[, samples])`` is
 allocated once (after the guard and the memory budget); every file's frames are written
 into their place in it through the one road, :func:`dicomdecode.decode.dispatch.
-decode_into` (native pixels are read by offset straight into it). With more than one
-worker the stack lives in shared memory and forked workers write into it directly (see
-:mod:`dicomdecode.engine.parallel`), so no frame is pickled or copied twice; a worker
-that dies or hangs costs the file that killed it, nothing else. Results do not depend on the worker count: each frame is decoded by the same
+decode_into` (native pixels are read by offset straight into it). Where every file's
+codec releases the GIL, threads of this process write into it. Otherwise, with more than
+one worker, the stack lives in shared memory and forked workers write into it directly
+(see :mod:`dicomdecode.engine.parallel`), so no frame is pickled or copied twice; a
+worker that dies or hangs costs the file that killed it, nothing else. Results do not depend on the worker count: each frame is decoded by the same
 code into the same place.
 """
 
@@ -90,7 +91,10 @@ def _decode_job(job: FileJob, stack: np.ndarray | None, options: Options) -> Fil
     if stack is None:
         return FileResult(job.path, handler, photometric, None, target)
     if not direct:
-        stack[list(job.positions)] = target
+        if _contiguous(job.positions):  # a slice assignment casts without a gather
+            stack[job.positions[0]:job.positions[-1] + 1] = target
+        else:
+            stack[list(job.positions)] = target
     return FileResult(job.path, handler, photometric, None)
 
 
@@ -125,6 +129,20 @@ def _run_chunk(args: tuple[list[FileJob], Any, bool]) -> list[FileResult]:
 
 # Below this output size (and unless workers are asked for) a pool costs more than it saves.
 _PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+_THREADS_MIN_BYTES = 2 * 1024 * 1024  # threads start in microseconds
+
+
+def _threads_suffice(jobs: Sequence[FileJob], options: Options) -> bool:
+    """True when every file's first handler releases the GIL (and none can abort the
+    process): its frames then decode on threads of this process, no pool needed."""
+    for job in jobs:
+        try:
+            first = check_decodable(job.source, options.handlers)[0]
+        except DicomDecodeError:
+            continue  # reported by the decode itself
+        if not first.releases_gil or first.may_abort:
+            return False
+    return True
 
 
 def decode_stack(images: Sequence[Any], options: Options, dtype: np.dtype | None = None
@@ -148,9 +166,16 @@ def decode_stack(images: Sequence[Any], options: Options, dtype: np.dtype | None
         raise ValueError(f"a {dtype} stack cannot hold {canonical} frames exactly")
     validate.check_budget(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, jobs[0].path,
                           validate.memory_budget(options.max_bytes), what="the series' pixels")
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    if _threads_suffice(jobs, options):
+        count = parallel.resolve_workers(options.workers, len(jobs), threads=True)
+        if options.workers is None and nbytes < _THREADS_MIN_BYTES:
+            count = 1
+        stack = parallel.output_empty(shape, dtype)
+        return stack, parallel.map_threaded(lambda job: _decode_job(job, stack, options),
+                                            jobs, count)
     count = parallel.resolve_workers(options.workers, len(jobs) - 1)
-    small = int(np.prod(shape)) * dtype.itemsize < _PARALLEL_MIN_BYTES
-    if count <= 1 or (options.workers is None and small):
+    if count <= 1 or (options.workers is None and nbytes < _PARALLEL_MIN_BYTES):
         stack = parallel.output_empty(shape, dtype)
         return stack, [_decode_job(job, stack, options) for job in jobs]
 

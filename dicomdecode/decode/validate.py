@@ -54,6 +54,7 @@ from dicomdecode.errors import DecodeError, ResourceLimitError
 from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.read.codestream import (
     FAMILIES,
+    JXL_MARKER,
     CodestreamInfo,
     codestream_info,
     rle_segment_offsets,
@@ -100,6 +101,8 @@ _NATIVE_SYNTAXES = ts.PLAIN_NATIVE | {
     ts.ENCAPSULATED_UNCOMPRESSED,  # encapsulated uncompressed: each frame is native
 }
 _MARKER_DELIMITED = frozenset({"jpeg", "jpeg-lossless", "jpegls", "j2k", "htj2k"})
+# families whose frames must start with their own signature (the codec is refused otherwise)
+_SIGNED_STREAMS = _MARKER_DELIMITED | {"jpegxl"}
 _MIB = 1 << 20
 _DEFAULT_BUDGET = 4 << 30
 ENV_MAX_BYTES = "DICOMDECODE_MAX_BYTES"  # named in messages; read by dicomdecode.options
@@ -380,11 +383,11 @@ def check_codestream(px: PixelHeader, family: str, frame: bytes) -> None:
     except DecodeError as exc:
         raise _fail(px, exc.reason) from None
     if info is None:
-        if family in _MARKER_DELIMITED:
+        if family in _SIGNED_STREAMS:
             # not a codestream of this family at all (RLE data labelled JPEG, garbage):
             # codecs such as GDCM abort on it rather than report an error
             raise _fail(px, f"frame is not a {family.upper()} codestream: no start-of-image "
-                            f"and frame header (SOI/SOF, SOC/SIZ) at its start "
+                            f"and frame header (SOI/SOF, SOC/SIZ, JPEG XL FF0A) at its start "
                             f"({bytes(frame[:4]).hex(' ').upper()} ...)")
         return
     name = _stream_name(info.marker)
@@ -392,6 +395,8 @@ def check_codestream(px: PixelHeader, family: str, frame: bytes) -> None:
     if (info.rows is not None and info.rows != px.rows) or info.columns != px.columns:
         raise _fail(px, f"{name} says {rows}x{info.columns} (rows x columns), header says "
                         f"{px.rows}x{px.columns}")
+    if info.marker == JXL_MARKER:
+        return  # its components and precision are not in the size header
     if info.components != px.samples_per_pixel:
         raise _fail(px, f"{name} has {info.components} components, header says Samples "
                         f"per Pixel {px.samples_per_pixel}")
@@ -404,6 +409,8 @@ def check_codestream(px: PixelHeader, family: str, frame: bytes) -> None:
 def _stream_name(marker: int) -> str:
     if marker == 0xFF51:
         return "J2K SIZ"
+    if marker == JXL_MARKER:
+        return "JPEG XL size header"
     if marker == 0xFFF7:
         return "JPEG-LS SOF55"
     return f"JPEG SOF{marker & 0x0F}"

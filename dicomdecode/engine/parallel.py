@@ -1,9 +1,12 @@
-"""How decoding work is spread over processes.
+"""How decoding work is spread over threads and processes.
 
-No codec we use releases the GIL usefully, so threads gain nothing (measured 0.6-1.0x);
-processes do (1.7-2.0x on 2 cores). The default is one process pool per call on this
-machine, sized to the CPUs this process may use (affinity and cgroup quota respected).
-``workers=1`` always works and never starts a process.
+Codecs that release the GIL while decoding (imagecodecs: libjpeg-turbo, CharLS, OpenJPEG,
+OpenJPH, libjxl, its RLE) run on threads of this process: no process start, no fork, no
+pickling, the same on Linux, macOS and Windows and inside data-loader workers. Those that
+hold the GIL (the pylibjpeg plugins, GDCM, pyjpegls: threads measured 0.6-1.0x) or that
+may abort the process (GDCM) run in a process pool (1.7-2.0x on 2 cores). Either is sized
+to the CPUs this process may use (affinity and cgroup quota respected). ``workers=1``
+always works and starts nothing.
 
 Frames are decoded straight into the output array. With the ``fork`` start method the
 output lives in an anonymous shared mapping made before the workers start, so workers
@@ -21,7 +24,13 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -47,17 +56,20 @@ def available_cpus() -> int:
     return max(1, count)
 
 
-def resolve_workers(workers: int | None, tasks: int) -> int:
-    """The number of processes to use for `tasks` pieces of work.
+def resolve_workers(workers: int | None, tasks: int, *, threads: bool = False) -> int:
+    """The number of workers (processes, or `threads`) to use for `tasks` pieces of work.
 
     `workers` is :attr:`Options.workers` (already resolved from ``DICOMDECODE_WORKERS``);
-    None means every CPU this process may use."""
+    None means every CPU this process may use. Inside a daemon process (a data-loader or
+    pool worker) no pool is nested, unless threads are asked for by number: a data loader
+    that gives each worker two decoding threads says so with ``workers=2``."""
+    asked = workers is not None
     if workers is None:
         workers = available_cpus()
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    if _in_daemon_process():
-        return 1  # a data-loader worker or pool worker: never nest pools
+    if _in_daemon_process() and not (threads and asked):
+        return 1
     return max(1, min(workers, tasks))
 
 
@@ -127,6 +139,18 @@ def map_ordered(function: Callable[[T], R], items: Iterable[T], workers: int,
     chunks = max(1, len(items) // (workers * 8))
     with pool(workers, share_memory=share_memory) as executor:
         return list(executor.map(function, items, chunksize=chunks))
+
+
+def map_threaded(function: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+    """``[function(item) for item in items]`` on `workers` threads of this process.
+
+    For work whose heavy part releases the GIL (a codec call): threads share the output
+    array, start in microseconds and need no pickling. Exceptions propagate as from the
+    loop; `function` is expected to report per-item failures in its result."""
+    if workers <= 1 or len(items) <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dicomdecode") as pool_:
+        return list(pool_.map(function, items))
 
 
 class WorkerDied(RuntimeError):

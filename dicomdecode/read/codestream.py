@@ -26,6 +26,9 @@ class CodestreamInfo(NamedTuple):
     precision: int
     marker: int = 0
     signed: bool | None = None
+    #: JPEG only: the colour space the codestream itself declares for 3 components,
+    #: "YBR_FULL" (YCbCr) or "RGB", or None when it declares nothing (see jpeg_colour)
+    colour: str | None = None
 
 
 FAMILIES = frozenset({"native", "deflate", "rle", "jpeg", "jpeg-lossless", "jpegls",
@@ -60,6 +63,7 @@ def _jpeg_info(data: bytes, sof_markers: frozenset[int], label: str) -> Codestre
         return None
     pos, size = 2, len(data)
     found: CodestreamInfo | None = None
+    signals: dict[str, int] = {}  # where the SOF is; JFIF / Adobe transform seen
     while pos < size:
         if data[pos] != 0xFF:
             raise DecodeError(f"{label} header is corrupt: byte {pos} is {data[pos]:02X} where "
@@ -84,9 +88,16 @@ def _jpeg_info(data: bytes, sof_markers: frozenset[int], label: str) -> Codestre
                               "must be >= 2")
         _need(data, pos + length, f"{label} marker FF{marker:02X} (length {length})")
         if marker == 0xDA:  # start of scan: the header is complete
+            if found is not None and found.components == 3:
+                found = found._replace(colour=_jpeg_colour(data, signals))
             return found
         if marker in sof_markers and found is None:
             found = _parse_sof(data, pos, length, 0xFF00 | marker, label)
+            signals["sof_at"] = pos
+        if marker == 0xEE and data[pos + 2:pos + 7] == b"Adobe" and length >= 14:
+            signals.setdefault("adobe", data[pos + 13])  # the transform flag
+        if marker == 0xE0 and data[pos + 2:pos + 7] == b"JFIF\x00":
+            signals["jfif"] = 1
         if marker == 0xE0 and data[pos + 2:pos + 7] == b"JFIF\x00" and length >= 9:
             # JFIF 1.00-1.02 is the only version there is; GDCM's decoder aborts the
             # process on others instead of reporting an error
@@ -98,6 +109,42 @@ def _jpeg_info(data: bytes, sof_markers: frozenset[int], label: str) -> Codestre
     if found is not None:
         raise DecodeError(f"{label} codestream ends before its first scan (no SOS marker)")
     return None
+
+
+_RGB_IDS = (b"RGB", b"rgb")
+
+
+def _jpeg_colour(data: bytes, signals: dict[str, int]) -> str | None:
+    """What a 3-component JPEG codestream says its components are, the way libjpeg, GDCM
+    and dcmtk read it (ITU T.871 JFIF; Adobe TN 5116 APP14): component identifiers 'R',
+    'G', 'B' mean RGB; a JFIF APP0 means YCbCr; an Adobe APP14 transform flag of 0 means
+    RGB (untransformed), 1 means YCbCr. Without any of these the codestream says nothing
+    (libjpeg would guess YCbCr), and the DICOM header's Photometric Interpretation is
+    taken instead: None.
+    """
+    at = signals.get("sof_at", 0)
+    ids = bytes(data[at + 8:at + 8 + 9:3]) if at else b""
+    if ids in _RGB_IDS:
+        return "RGB"
+    if signals.get("jfif"):
+        return "YBR_FULL"
+    transform = signals.get("adobe")
+    if transform == 0:
+        return "RGB"
+    if transform == 1:
+        return "YBR_FULL"
+    return None
+
+
+def jpeg_colour(data: bytes) -> str | None:
+    """The colour space a lossy JPEG codestream declares for its 3 components ("RGB" or
+    "YBR_FULL"), or None when it declares none or is not such a codestream. Never raises
+    on hostile bytes (the guard reports a broken header; here it just declares nothing)."""
+    try:
+        info = _jpeg_info(bytes(data), _JPEG_SOF, "JPEG")
+    except DecodeError:
+        return None
+    return info.colour if info is not None else None
 
 
 def _parse_sof(data: bytes, pos: int, length: int, marker: int,
@@ -168,6 +215,82 @@ def _j2k_info(data: bytes) -> CodestreamInfo | None:
     return CodestreamInfo(ysiz - yo, xsiz - xo, csiz, precision, 0xFF51, signed)
 
 
+_JXL_CONTAINER = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
+_JXL_SIGNATURE = b"\xff\x0a"
+JXL_MARKER = 0xFF0A  # CodestreamInfo.marker of a JPEG XL codestream
+# ISO/IEC 18181-1 D.2: width = height * num / den for the ratio codes 1..7
+_JXL_RATIOS = {1: (1, 1), 2: (12, 10), 3: (4, 3), 4: (3, 2), 5: (16, 9), 6: (5, 4), 7: (2, 1)}
+
+
+class _Bits:
+    """Little-endian bit reader of the JPEG XL headers (ISO/IEC 18181-1 B.2)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def read(self, count: int) -> int:
+        value = 0
+        for shift in range(count):
+            byte = self.pos >> 3
+            if byte >= len(self.data):
+                raise DecodeError("JPEG XL size header truncated")
+            value |= ((self.data[byte] >> (self.pos & 7)) & 1) << shift
+            self.pos += 1
+        return value
+
+    def u32_size(self) -> int:
+        """U32(Bits(9), Bits(13), Bits(18), Bits(30)) + 1: a dimension."""
+        return self.read((9, 13, 18, 30)[self.read(2)]) + 1
+
+
+def _jxl_stream(data: bytes) -> bytes | None:
+    """The codestream of a JPEG XL file: bare, or the first jxlc/jxlp box of the ISO BMFF
+    container (ISO/IEC 18181-2), or None when it is neither."""
+    if data[:2] == _JXL_SIGNATURE:
+        return data
+    if data[:12] != _JXL_CONTAINER:
+        return None
+    pos, size = 12, len(data)
+    while pos + 8 <= size:  # each box moves pos forward by at least 8: bounded
+        box_len = int.from_bytes(data[pos:pos + 4], "big")
+        box_type = data[pos + 4:pos + 8]
+        header = 8
+        if box_len == 1:
+            _need(data, pos + 16, "JPEG XL box header")
+            box_len, header = int.from_bytes(data[pos + 8:pos + 16], "big"), 16
+        elif box_len == 0:
+            box_len = size - pos
+        if box_len < header:
+            raise DecodeError(f"JPEG XL box {box_type!r} has length {box_len}")
+        if box_type == b"jxlc":
+            return data[pos + header:pos + box_len]
+        if box_type == b"jxlp":  # partial codestream: a 4-byte sequence number first
+            return data[pos + header + 4:pos + box_len]
+        pos += box_len
+    return None
+
+
+def _jxl_info(data: bytes) -> CodestreamInfo | None:
+    """Image size from a JPEG XL SizeHeader (ISO/IEC 18181-1 D.2). Components and
+    precision sit in the variable-length ImageMetadata after it and are not parsed:
+    0 in the result means "not known" (the decoded size is checked after decoding)."""
+    stream = _jxl_stream(data)
+    if stream is None:
+        return None
+    if stream[:2] != _JXL_SIGNATURE:
+        raise DecodeError("JPEG XL container holds no codestream starting with FF0A")
+    bits = _Bits(stream[2:18])
+    div8 = bits.read(1)
+    height = (bits.read(5) + 1) * 8 if div8 else bits.u32_size()
+    ratio = bits.read(3)
+    if ratio:
+        num, den = _JXL_RATIOS[ratio]
+        width = height * num // den
+    else:
+        width = (bits.read(5) + 1) * 8 if div8 else bits.u32_size()
+    return CodestreamInfo(height, width, 0, 0, JXL_MARKER)
+
+
 def codestream_info(family: str, data: bytes) -> CodestreamInfo | None:
     """Rows, columns, components and precision from the codestream header alone.
 
@@ -175,7 +298,7 @@ def codestream_info(family: str, data: bytes) -> CodestreamInfo | None:
     bytes: raises only DecodeError (a header marker found but truncated or inconsistent)
     and returns None when the header marker is not there (the codec then reports it) or
     the family's header carries no such fields (RLE: see :func:`check_rle_header`;
-    JPEG XL, native, deflate: not parsed).
+    native, deflate: not parsed). JPEG XL gives rows and columns only.
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown codec family {family!r}, one of {sorted(FAMILIES)}")
@@ -186,6 +309,8 @@ def codestream_info(family: str, data: bytes) -> CodestreamInfo | None:
         return _jpeg_info(data, frozenset({0xF7}), "JPEG-LS")
     if family in ("j2k", "htj2k"):
         return _j2k_info(data)
+    if family == "jpegxl":
+        return _jxl_info(data)
     return None
 
 

@@ -30,16 +30,17 @@ class TransferSyntax:
 _NATIVE = ("native",)
 # libjpeg first: on corrupt DCT data GDCM's decoder aborts the process (fuzz/, seed 23
 # #8147) where libjpeg raises; and libjpeg was measured faster on RGB (README table)
-_JPEG_LOSSY = ("pylibjpeg", "gdcm")
-_JPEG_12BIT = ("pylibjpeg", "gdcm")  # GDCM cannot decode 12-bit JPEG extended
-_JPEG_LOSSLESS = ("gdcm", "pylibjpeg")  # libjpeg clamps where it must wrap (pylibjpeg-libjpeg #90)
-_JPEG_RETIRED = ("pylibjpeg", "gdcm")
+_JPEG_LOSSY = ("imagecodecs", "libjpeg", "gdcm")
+_JPEG_12BIT = ("imagecodecs", "libjpeg", "gdcm")  # GDCM cannot decode 12-bit JPEG extended
+_JPEG_LOSSLESS = ("imagecodecs", "gdcm", "libjpeg")  # libjpeg clamps where it must wrap (pylibjpeg-libjpeg #90)
+_JPEG_RETIRED = ("imagecodecs", "libjpeg", "gdcm")
 # pylibjpeg-libjpeg is no JPEG-LS fallback: on a corrupt stream that CharLS and GDCM
 # refuse it returns an all-zero image without an error (found by fuzz/, seed 7 #3543)
-_JPEGLS = ("charls", "gdcm")
-_J2K = ("pylibjpeg", "gdcm")  # OpenJPEG 7.7 s vs GDCM 9.2 s for 300 CT slices (bench/)
-_HTJ2K = ("pylibjpeg",)
-_RLE = ("pylibjpeg", "gdcm")
+_JPEGLS = ("imagecodecs", "charls", "gdcm")
+_J2K = ("imagecodecs", "pylibjpeg", "gdcm")  # OpenJPEG 7.7 s vs GDCM 9.2 s for 300 CT slices (bench/)
+_HTJ2K = ("imagecodecs", "pylibjpeg")
+_RLE = ("imagecodecs", "pylibjpeg", "gdcm")
+_JPEGXL = ("imagecodecs",)
 
 _T = TransferSyntax
 _ROWS: list[TransferSyntax] = [
@@ -96,9 +97,9 @@ _ROWS: list[TransferSyntax] = [
     _T("1.2.840.10008.1.2.4.202", "High-Throughput JPEG 2000 with RPCL Options Lossless Only",
        "htj2k", True, False, _HTJ2K),
     _T("1.2.840.10008.1.2.4.203", "High-Throughput JPEG 2000", "htj2k", True, True, _HTJ2K),
-    _T("1.2.840.10008.1.2.4.110", "JPEG XL Lossless", "jpegxl", True, False, ()),
-    _T("1.2.840.10008.1.2.4.111", "JPEG XL JPEG Recompression", "jpegxl", True, True, ()),
-    _T("1.2.840.10008.1.2.4.112", "JPEG XL", "jpegxl", True, True, ()),
+    _T("1.2.840.10008.1.2.4.110", "JPEG XL Lossless", "jpegxl", True, False, _JPEGXL),
+    _T("1.2.840.10008.1.2.4.111", "JPEG XL JPEG Recompression", "jpegxl", True, True, _JPEGXL),
+    _T("1.2.840.10008.1.2.4.112", "JPEG XL", "jpegxl", True, True, _JPEGXL),
     _T("1.2.840.10008.1.2.4.94", "JPIP Referenced", "jpip", False, True, ()),
     _T("1.2.840.10008.1.2.4.95", "JPIP Referenced Deflate", "jpip", False, True, ()),
     _T("1.2.840.10008.1.2.4.204", "JPIP HTJ2K Referenced", "jpip", False, True, ()),
@@ -170,7 +171,9 @@ HANDLER_NAMES = frozenset(name for row in _ROWS for name in row.handlers)
 
 # Which optional extra installs which handler's libraries.
 INSTALL_EXTRA = {
+    "imagecodecs": 'pip install "dicomdecode[imagecodecs]"',
     "pylibjpeg": 'pip install "dicomdecode[pylibjpeg]"',
+    "libjpeg": 'pip install "dicomdecode[libjpeg-gpl]"',
     "gdcm": 'pip install "dicomdecode[gdcm]"',
     "charls": 'pip install "dicomdecode[charls]"',
 }

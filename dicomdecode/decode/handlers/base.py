@@ -45,6 +45,10 @@ class Handler(Protocol):
     #: True when the codec can kill the process on bad data instead of raising (measured:
     #: GDCM throws uncaught C++ exceptions); see dispatch's fallback rule
     may_abort: bool
+    #: True when decode_frame releases the GIL for the codec's work, so frames of a series
+    #: decode in parallel on threads of one process (measured: imagecodecs does, the
+    #: pylibjpeg plugins, GDCM and pyjpegls do not)
+    releases_gil: bool
 
     def is_available(self) -> bool:
         """True if this handler's libraries import."""

@@ -27,6 +27,7 @@ def _have_charls() -> bool:
 class CharlsHandler:
     name = "charls"
     may_abort = False
+    releases_gil = False
     dependencies = DEPENDENCIES
 
     def is_available(self) -> bool:

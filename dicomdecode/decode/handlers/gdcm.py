@@ -29,6 +29,7 @@ def _have_gdcm() -> bool:
 class GdcmHandler:
     name = "gdcm"
     may_abort = True
+    releases_gil = False
     dependencies = DEPENDENCIES
 
     def is_available(self) -> bool:

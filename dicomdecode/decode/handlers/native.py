@@ -26,6 +26,7 @@ DEPENDENCIES: dict[str, tuple[str, ...]] = {
 class NativeHandler:
     name = "native"
     may_abort = False
+    releases_gil = False
     dependencies = DEPENDENCIES
 
     def is_available(self) -> bool:

@@ -1,12 +1,11 @@
-"""The pylibjpeg plugins, called directly (not through pydicom):
+"""The permissively licensed pylibjpeg plugins, called directly (not through pydicom):
 
-- pylibjpeg-libjpeg: JPEG (baseline, extended, lossless, and the retired processes) and
-  JPEG-LS;
-- pylibjpeg-openjpeg: JPEG 2000 and HTJ2K;
-- pylibjpeg-rle: RLE Lossless.
+- pylibjpeg-openjpeg (MIT, OpenJPEG BSD): JPEG 2000 and HTJ2K;
+- pylibjpeg-rle (MIT): RLE Lossless.
 
 Each plugin is optional on its own; the handler supports a syntax only when the plugin for
-it imports. ``pip install "dicomdecode[pylibjpeg]"`` installs all three.
+it imports. ``pip install "dicomdecode[pylibjpeg]"`` installs both. The GPL-licensed JPEG
+plugin (pylibjpeg-libjpeg) is its own handler, ``libjpeg``.
 """
 
 from __future__ import annotations
@@ -17,21 +16,17 @@ import numpy as np
 
 from dicomdecode.decode.handlers.base import PixelSource, RawFrame, import_flag
 from dicomdecode.read import transfer_syntax as ts
-from dicomdecode.read.jpeg_repair import repair_sequential_scan
 
-_LIBJPEG_FAMILIES = ("jpeg", "jpeg-lossless", "jpegls")
-_OPENJPEG_FAMILIES = ("j2k", "htj2k")
+_OPENJPEG = "pylibjpeg-openjpeg>=2.3"
+_RLE = "pylibjpeg-rle>=2.0"
+_PLUGIN_FOR_FAMILY = {"j2k": _OPENJPEG, "htj2k": _OPENJPEG, "rle": _RLE}
+_MODULE_FOR = {_OPENJPEG: "openjpeg", _RLE: "rle"}
 
-DEPENDENCIES: dict[str, tuple[str, ...]] = {}
-for _uid, _row in ts.TRANSFER_SYNTAXES.items():
-    if "pylibjpeg" not in _row.handlers:
-        continue
-    if _row.family in _LIBJPEG_FAMILIES:
-        DEPENDENCIES[_uid] = ("pylibjpeg-libjpeg>=2.1",)
-    elif _row.family in _OPENJPEG_FAMILIES:
-        DEPENDENCIES[_uid] = ("pylibjpeg-openjpeg>=2.3",)
-    elif _row.family == "rle":
-        DEPENDENCIES[_uid] = ("pylibjpeg-rle>=2.0",)
+DEPENDENCIES: dict[str, tuple[str, ...]] = {
+    uid: (_PLUGIN_FOR_FAMILY[row.family],)
+    for uid, row in ts.TRANSFER_SYNTAXES.items()
+    if "pylibjpeg" in row.handlers and row.family in _PLUGIN_FOR_FAMILY
+}
 
 
 @functools.cache
@@ -39,13 +34,10 @@ def _have(module: str) -> bool:
     return import_flag(lambda: __import__(module))
 
 
-_MODULE_FOR = {"pylibjpeg-libjpeg>=2.1": "libjpeg", "pylibjpeg-openjpeg>=2.3": "openjpeg",
-               "pylibjpeg-rle>=2.0": "rle"}
-
-
 class PylibjpegHandler:
     name = "pylibjpeg"
     may_abort = False
+    releases_gil = False
     dependencies = DEPENDENCIES
 
     def is_available(self) -> bool:
@@ -58,25 +50,9 @@ class PylibjpegHandler:
     def decode_frame(self, source: PixelSource, index: int) -> RawFrame:
         family = ts.TRANSFER_SYNTAXES[source.transfer_syntax].family
         data = source.frames[index]
-        if family in _LIBJPEG_FAMILIES:
-            return _decode_libjpeg(data, source)
-        if family in _OPENJPEG_FAMILIES:
+        if family in ("j2k", "htj2k"):
             return _decode_openjpeg(data, source)
         return _decode_rle(data, source)
-
-
-def _decode_libjpeg(data: bytes, source: PixelSource) -> RawFrame:
-    import libjpeg
-
-    # colour_transform=0: no colour conversion in the codec; pixels.py does it once.
-    try:
-        array = libjpeg.decode(data, colour_transform=0, reshape=True)
-    except RuntimeError:
-        repaired = repair_sequential_scan(data)
-        if repaired is None:
-            raise
-        array = libjpeg.decode(repaired, colour_transform=0, reshape=True)
-    return RawFrame(array, source.photometric_interpretation)
 
 
 def _decode_openjpeg(data: bytes, source: PixelSource) -> RawFrame:
