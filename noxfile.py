@@ -23,17 +23,24 @@ PYTHON = "3.11"
 TORCH = "torch==2.13.0"
 
 
-def _pytest(session: nox.Session, expect: str, *args: str) -> None:
-    env = {"DICOMDECODE_EXPECT_HANDLERS": expect}
+# interop libraries (import names) the main session installs; the others expect none, so
+# their tests are deselected there and FAIL in `tests` if one does not import
+INTEROP = ("SimpleITK", "vtk", "dicom_numpy")
+
+
+def _pytest(session: nox.Session, expect: str, *args: str, libraries: str = "") -> None:
+    env = {"DICOMDECODE_EXPECT_HANDLERS": expect, "DICOMDECODE_EXPECT_LIBRARIES": libraries}
     session.run("pytest", "-p", "no:cacheprovider", "-q", "-ra", *args, *session.posargs,
                 env=env)
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Everything with every optional decoder installed (the main test session)."""
-    session.install("-e", ".[all,test]")
-    _pytest(session, "native,pylibjpeg,gdcm,charls", "-m", "not torch")
+    """Everything with every optional decoder installed (the main test session), and the
+    interop references: SimpleITK, VTK, dicom-numpy (to_sitk, to_vtk, compat, README)."""
+    session.install("-e", ".[all,test,sitk,vtk]", "dicom-numpy>=0.6,<0.7")
+    _pytest(session, "native,pylibjpeg,gdcm,charls", "-m", "not torch",
+            libraries=",".join(INTEROP))
 
 
 @nox.session(python=PYTHON)

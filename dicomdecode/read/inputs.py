@@ -14,7 +14,8 @@ response, a Dataset already in memory) goes through the same API as a path. Two 
 
 Every item has a NAME for messages and reports: a path is its own name; a file object
 its ``.name`` when that is a string (``zipfile.ZipFile.open`` and ``open`` set it); a
-Dataset its ``filename`` when it has one; anything else ``"<memory #N>"`` (N the item's
+Dataset its ``filename`` when it has one (else ``"<dataset SOPInstanceUID>"`` alone);
+anything else ``"<memory #N>"`` (N the item's
 0-based position in the list). Staged files keep the name's last component, so errors
 raised while decoding a staged item still say which member it was.
 """
@@ -66,6 +67,9 @@ def name_of(item: Any, index: int | None = None) -> str:
         label = label.decode("utf-8", "replace")
     if isinstance(label, str) and label:
         return label
+    uid = getattr(item, "SOPInstanceUID", None) if is_dataset(item) else None
+    if uid and index is None:
+        return f"<dataset {uid}>"
     return f"<memory #{index}>" if index is not None else "<memory>"
 
 
