@@ -11,8 +11,8 @@ import dataclasses
 import os
 import warnings as _warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 from dataclasses import dataclass
+from typing import Any, cast
 
 from dicomdecode.assemble import assemble_series
 from dicomdecode.errors import DicomDecodeError, InconsistentSeriesError
@@ -98,7 +98,7 @@ def load(paths: PathLike | Sequence[Any], *, rescale: RescaleMode = "auto",
                            workers=workers, philips_scaling=philips_scaling,
                            invert_monochrome1=invert_monochrome1, mask_padding=mask_padding,
                            convert_color=convert_color, max_bytes=max_bytes)
-    items = [paths] if is_path(paths) or is_in_memory(paths) else list(paths)
+    items = [paths] if is_path(paths) or is_in_memory(paths) else list(cast(Any, paths))
     staged, staging = stage(items)
     try:
         volumes = _load(as_path_list(staged), opts, staging.named if staging else str)

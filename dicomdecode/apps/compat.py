@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from math import isclose
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -122,7 +122,7 @@ def sort_by_instance_number(slice_datasets: Sequence[Any]) -> list[Any]:
     if any(n is None for n in numbers):
         raise MissingInstanceNumberException("every dataset needs an Instance Number to "
                                              "sort by instance")
-    pairs = sorted(zip(numbers, slice_datasets, strict=True), key=lambda v: int(v[0]),
+    pairs = sorted(zip(numbers, slice_datasets, strict=True), key=lambda v: int(cast(Any, v[0])),
                    reverse=True)
     return [ds for _, ds in pairs]
 

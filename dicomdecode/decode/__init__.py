@@ -22,7 +22,7 @@ from dicomdecode.decode.dispatch import decode_into
 from dicomdecode.options import HandlerChoice, Options
 from dicomdecode.read.dataset import has_pixel_data, pixel_source
 from dicomdecode.read.describe import describe_file
-from dicomdecode.read.inputs import dataset_of, is_path, name_of
+from dicomdecode.read.inputs import dataset_of, name_of
 from dicomdecode.read.pixel_source import PixelSource
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def decode(
         >>> frames = dicomdecode.decode("test_data/u8_mono__rle.dcm").array  # doctest: +SKIP
     """
     opts = Options.resolve(options, handlers=handlers, convert_color=convert_color)
-    if not is_path(path):
+    if not isinstance(path, str | os.PathLike):
         name = name_of(path)
         return decode_source(pixel_source(dataset_of(path, name), name), frames, opts, out=out)
     name = os.fspath(path)

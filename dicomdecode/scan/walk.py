@@ -13,11 +13,11 @@ import dataclasses
 import os
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from dicomdecode.engine import parallel
-from dicomdecode.read.inputs import is_in_memory, is_path, stage
 from dicomdecode.read.header import FastHeader, NeedsFullParse, may_be_dicom, read_fast_header
+from dicomdecode.read.inputs import is_in_memory, is_path, stage
 from dicomdecode.scan.dedupe import dedupe
 from dicomdecode.scan.flavours import images_from_header, series_meta, vendor_of
 from dicomdecode.scan.grouping import Record, group_images
@@ -222,9 +222,8 @@ def scan(paths: PathLike | Sequence[Any], *, workers: int | None = None) -> Scan
     are staged as files (:func:`dicomdecode.read.inputs.stage`) that live as long as the
     result (``result.staging``); skips name them by their ``.name`` or ``"<memory #N>"``.
     """
-    if is_path(paths) or is_in_memory(paths):
-        paths = [paths]
-    names, staging = stage(list(paths))
+    items = [paths] if is_path(paths) or is_in_memory(paths) else list(cast(Any, paths))
+    names, staging = stage(items)
     result = _scan_paths(names, workers)
     if staging is not None:
         result.skipped = [dataclasses.replace(s, path=staging.display(s.path))
