@@ -50,12 +50,12 @@ def geometry_xyz(volume: Volume) -> tuple[tuple[float, float, float],
 def to_sitk(volume: Volume) -> Any:
     """A ``SimpleITK.Image`` (x = column, y = row, z = slice) with LPS origin, spacing
     and direction, as ``sitk.ImageSeriesReader`` would give for the same files."""
+    arr, samples = _spatial(volume)
     try:
         import SimpleITK as sitk
     except ImportError as exc:  # pragma: no cover - exercised only without SimpleITK
         raise ImportError('Volume.to_sitk needs SimpleITK: pip install "dicomdecode[sitk]"'
                           ) from exc
-    arr, samples = _spatial(volume)
     image = sitk.GetImageFromArray(arr, isVector=samples > 1)
     origin, spacing, direction = geometry_xyz(volume)
     image.SetOrigin(origin)
@@ -68,13 +68,13 @@ def to_vtk(volume: Volume) -> Any:
     """A ``vtkImageData`` with origin, spacing and direction matrix (VTK >= 9.1); the
     point scalars share the Volume's memory when the array is C-contiguous (the array
     is kept alive by the VTK array), else they hold a contiguous copy."""
+    arr, samples = _spatial(volume)
     try:
         from vtkmodules.util import numpy_support
         from vtkmodules.vtkCommonDataModel import vtkImageData
     except ImportError as exc:  # pragma: no cover - exercised only without VTK
         raise ImportError('Volume.to_vtk needs VTK >= 9.1: pip install "dicomdecode[vtk]"'
                           ) from exc
-    arr, samples = _spatial(volume)
     image = vtkImageData()
     if not hasattr(image, "SetDirectionMatrix"):  # pragma: no cover - VTK < 9.1
         raise ImportError('Volume.to_vtk needs VTK >= 9.1 (image direction): '

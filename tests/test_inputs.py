@@ -112,6 +112,7 @@ def test_load_mixed_zip_members_equals_load_of_the_folder(workers: int) -> None:
     assert [p for p, _ in got[0].meta["SkippedFiles"]] == [expected_name]
 
 
+@pytest.mark.needs_handler("pylibjpeg", "gdcm", "charls")
 def test_scan_of_bytes_keeps_the_staged_copies_for_load_series() -> None:
     files = _series_files()
     items = [p.read_bytes() for p in files]

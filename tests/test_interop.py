@@ -201,11 +201,11 @@ def test_to_vtk_has_the_voxels_where_vtk_reader_returns_zeros(corpus: Path,
 
 
 def test_to_sitk_and_to_vtk_refuse_4d() -> None:
+    """Checked before the library is imported: no SimpleITK/VTK needed to see it."""
     vol = dicomdecode.load("test_data/s16_bs16_ct__explicit_le.dcm", workers=1)[0]
     four = copy.copy(vol)
     four.array = np.stack([vol.array, vol.array])
     with pytest.raises(ValueError, match="one time point"):
-        from dicomdecode.interop import geometry_xyz, to_sitk
-
-        geometry_xyz(four)
-        to_sitk(four)
+        four.to_sitk()
+    with pytest.raises(ValueError, match="one time point"):
+        four.to_vtk()

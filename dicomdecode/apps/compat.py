@@ -27,6 +27,7 @@ family of ``except`` clauses catches them.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from math import isclose
 from typing import Any, cast
@@ -76,7 +77,8 @@ def combine_slices(datasets: Iterable[Any], rescale: bool | None = None,
 
     Args:
         datasets: pydicom Datasets of one series, in any order and any transfer syntax
-            (DICOMDIR datasets are ignored).
+            (DICOMDIR datasets are ignored); read with ``stop_before_pixels=True`` they
+            are decoded from their file.
         rescale: ``None`` (float32 rescaled when any slice has Rescale Slope/Intercept),
             ``True`` (always float32 rescaled) or ``False`` (stored values and dtype).
         enforce_slice_spacing: raise when the slice steps differ by more than 10 %
@@ -206,8 +208,15 @@ def _check_missing_slices(positions: list[float]) -> None:
 
 def _pixels(ds: Any) -> np.ndarray:
     """One dataset's pixels in ``pixel_array``'s shape: ``(rows, cols[, samples])`` for one
-    frame, ``(frames, rows, cols[, samples])`` for several; decoded by dicomdecode."""
-    frames = decode(ds).array
+    frame, ``(frames, rows, cols[, samples])`` for several; decoded by dicomdecode.
+
+    A Dataset read without its pixels (``stop_before_pixels=True``) whose ``filename``
+    is a file gets them from that file, read by offset (dicom-numpy cannot do this)."""
+    name = _name(ds)
+    if name and "PixelData" not in ds and os.path.isfile(name):
+        frames = decode(name, dataset=ds).array
+    else:
+        frames = decode(ds).array
     return frames[0] if frames.shape[0] == 1 else frames
 
 

@@ -130,6 +130,13 @@ def _bytes_of_dataset(ds: Any, name: str) -> bytes:
     return buffer.getvalue()
 
 
+def _remove(folder: str, owner: int) -> None:
+    """Remove the staging folder, only in the process that made it (a forked worker
+    that drops its copy of the object must not delete the parent's files)."""
+    if os.getpid() == owner:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -143,7 +150,7 @@ class Staging:
     names: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._finalizer = weakref.finalize(self, shutil.rmtree, self.folder, True)
+        self._finalizer = weakref.finalize(self, _remove, self.folder, os.getpid())
 
     def cleanup(self) -> None:
         self._finalizer()
