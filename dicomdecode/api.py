@@ -102,6 +102,10 @@ def load(paths: PathLike | Sequence[Any], *, rescale: RescaleMode = "auto",
     staged, staging = stage(items)
     try:
         volumes = _load(as_path_list(staged), opts, staging.named if staging else str)
+    except DicomDecodeError as exc:
+        if staging is not None:
+            staging.rename_error(exc)
+        raise
     finally:
         if staging is not None:
             staging.cleanup()

@@ -147,3 +147,15 @@ def test_load_corpus_series_from_zip_equals_pydicom(corpus: Path) -> None:
     for name, index in by_name.items():
         reference = pydicom.dcmread(io.BytesIO(archive.read(name))).pixel_array
         np.testing.assert_array_equal(vol.array[index], reference)
+
+
+def test_strict_errors_name_the_items_not_their_staged_copies() -> None:
+    """A series with a gap, given as bytes: the strict error names "<memory #N>"."""
+    files = sorted(SERIES.glob("B_*.dcm"))
+    items = [p.read_bytes() for i, p in enumerate(files) if i != 5]  # z = 32 mm, inside
+    with pytest.raises(dicomdecode.InconsistentSeriesError) as caught:
+        dicomdecode.load(items, strict=True, workers=1)
+    assert "dicomdecode-memory-" not in str(caught.value)
+    assert all(p.startswith("<memory #") for p in caught.value.paths), caught.value.paths
+    (lenient,) = dicomdecode.load(items, workers=1)
+    assert lenient.warnings and not any("dicomdecode-memory-" in w for w in lenient.warnings)

@@ -159,6 +159,16 @@ class Staging:
         """The user's name for a (possibly staged) path."""
         return self.names.get(path, path)
 
+    def rename_error(self, exc: DicomDecodeError) -> None:
+        """Name the user's items, not their staged copies, in `exc` (changed in place)."""
+        exc.args = tuple(self.named(a) if isinstance(a, str) else a for a in exc.args)
+        exc.reason = self.named(exc.reason)
+        if exc.path is not None:
+            exc.path = self.display(exc.path)
+        paths = getattr(exc, "paths", None)
+        if isinstance(paths, list):
+            exc.paths = [self.display(p) for p in paths]  # type: ignore[attr-defined]
+
     def named(self, text: str) -> str:
         """`text` (a message) with every staged path replaced by the user's name."""
         for path, name in self.names.items():

@@ -228,6 +228,8 @@ def scan(paths: PathLike | Sequence[Any], *, workers: int | None = None) -> Scan
     if staging is not None:
         result.skipped = [dataclasses.replace(s, path=staging.display(s.path))
                           for s in result.skipped]
+        for series in result.series:  # texts only: the images keep their staged paths
+            series.warnings = [staging.named(w) for w in series.warnings]
         result.staging = staging
     return result
 
