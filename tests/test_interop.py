@@ -180,6 +180,14 @@ def test_to_vtk_shares_the_volume_memory() -> None:
     scalars = _vtk_array(image)
     assert np.shares_memory(scalars, vol.array)
     np.testing.assert_array_equal(scalars, vol.array)
+    expected = vol.array.copy()
+    del vol, scalars  # the VTK array keeps the memory alive
+    import gc
+
+    gc.collect()
+    overwrite = [np.full(expected.shape, 7, expected.dtype) for _ in range(20)]
+    np.testing.assert_array_equal(_vtk_array(image), expected)
+    assert overwrite
 
 
 @pytest.mark.needs_library("vtk")

@@ -236,16 +236,18 @@ def _merge_pixels(datasets: Sequence[Any], rescale: bool | None, c_order_axes: b
         voxels = np.empty((*first.T.shape, len(datasets)), dtype=dtype, order="F")
     for k, ds in enumerate(datasets):
         pixels = first if k == 0 else _pixels(ds)
+        target = voxels[k, ...] if c_order_axes else voxels[..., k]
         if not c_order_axes:
             pixels = pixels.T
         if rescale:
-            slope = float(getattr(ds, "RescaleSlope", 1))
-            intercept = float(getattr(ds, "RescaleIntercept", 0))
-            pixels = pixels.astype(np.float32) * slope + intercept
-        if c_order_axes:
-            voxels[k, ...] = pixels
+            # dicom-numpy's ``pixels.astype(float32) * slope + intercept``, float32
+            # throughout, computed in place: the same bits without two temporaries
+            slope = np.float32(float(getattr(ds, "RescaleSlope", 1)))
+            intercept = np.float32(float(getattr(ds, "RescaleIntercept", 0)))
+            np.multiply(pixels, slope, out=target, dtype=np.float32)
+            np.add(target, intercept, out=target)
         else:
-            voxels[..., k] = pixels
+            target[...] = pixels
     return voxels
 
 
