@@ -23,8 +23,13 @@ PYTHON = "3.11"
 TORCH = "torch==2.13.0"
 
 
-def _pytest(session: nox.Session, expect: str, *args: str) -> None:
-    env = {"DICOMDECODE_EXPECT_HANDLERS": expect}
+# interop libraries (import names) the main session installs; the others expect none, so
+# their tests are deselected there and FAIL in `tests` if one does not import
+INTEROP = ("SimpleITK", "vtk", "dicom_numpy")
+
+
+def _pytest(session: nox.Session, expect: str, *args: str, libraries: str = "") -> None:
+    env = {"DICOMDECODE_EXPECT_HANDLERS": expect, "DICOMDECODE_EXPECT_LIBRARIES": libraries}
     session.run("pytest", "-p", "no:cacheprovider", "-q", "-ra", *args, *session.posargs,
                 env=env)
 
@@ -36,9 +41,10 @@ ALL_HANDLERS = "native,imagecodecs,pylibjpeg,libjpeg,gdcm,charls"
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Everything with every optional decoder installed (the main test session)."""
-    session.install("-e", ".[all,libjpeg-gpl,test]")
-    _pytest(session, ALL_HANDLERS, "-m", "not torch")
+    """Everything with every optional decoder installed (the main test session), and the
+    interop references: SimpleITK, VTK, dicom-numpy (to_sitk, to_vtk, compat, README)."""
+    session.install("-e", ".[all,libjpeg-gpl,test,sitk,vtk]", "dicom-numpy>=0.6,<0.7")
+    _pytest(session, ALL_HANDLERS, "-m", "not torch", libraries=",".join(INTEROP))
 
 
 @nox.session(python=PYTHON)
@@ -60,8 +66,7 @@ def licences(session: nox.Session) -> None:
     """The default `[all]` install alone: no GPL distribution in it, and every syntax the
     handlers know still decodes with it (12-bit and retired JPEG by permissive code)."""
     session.install("-e", ".[all]", "pytest>=8")
-    session.run("pytest", "-p", "no:cacheprovider", "-q", "-ra", "tests/test_licences.py",
-                *session.posargs, env={"DICOMDECODE_ALL_ONLY": "1"})
+    _pytest(session, "native,imagecodecs,pylibjpeg,gdcm,charls", "tests/test_licences.py")
 
 
 @nox.session(python=PYTHON)

@@ -2,10 +2,12 @@
 
 Public API (imported lazily, so ``import dicomdecode`` stays cheap in data-loader workers):
 
-- ``decode_file(path)`` / ``decode(path)``: one file's pixels as canonical frames
+- ``decode_file(path)`` / ``decode(path)``: one file's pixels as canonical frames (a path,
+  bytes, a binary file object or a pydicom Dataset)
 - ``available_handlers()``: transfer syntax UID -> installed handler names, preferred first
 - ``scan(paths)``, ``load_series(series)``, ``load(paths)``: series discovery and assembly
-- ``Volume``: an assembled series with its affine
+- ``Volume``: an assembled series with its affine (``to_nifti``, ``to_sitk``, ``to_vtk``)
+- ``dicomdecode.compat.combine_slices``: dicom-numpy's call, decoded by dicomdecode
 - the exceptions of :mod:`dicomdecode.errors`
 """
 

@@ -7,14 +7,17 @@ Options are checked here, once, before any file is touched (:class:`Options`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings as _warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 from dicomdecode.assemble import assemble_series
 from dicomdecode.errors import DicomDecodeError, InconsistentSeriesError
 from dicomdecode.options import HandlerChoice, Options, PhilipsScaling, RescaleMode
+from dicomdecode.read.inputs import Staging, is_in_memory, is_path, stage
 from dicomdecode.scan import ScanResult, SeriesInfo, scan
 from dicomdecode.volume import Volume
 
@@ -52,7 +55,7 @@ def iter_volumes(result: ScanResult, options: Options) -> Iterator[SeriesOutcome
             yield SeriesOutcome(series, None, exc)
 
 
-def load(paths: PathLike | Sequence[PathLike], *, rescale: RescaleMode = "auto",
+def load(paths: PathLike | Sequence[Any], *, rescale: RescaleMode = "auto",
          strict: bool = False, handlers: HandlerChoice = None, workers: int | None = None,
          philips_scaling: PhilipsScaling = "precise", invert_monochrome1: bool = False,
          mask_padding: bool = False, convert_color: bool = True,
@@ -60,7 +63,9 @@ def load(paths: PathLike | Sequence[PathLike], *, rescale: RescaleMode = "auto",
     """Scan `paths` (files and folders, recursively) and assemble every series found.
 
     Args:
-        paths: a file, a folder, or a list of them.
+        paths: a file, a folder, or a list of them; items may also be bytes, binary
+            file objects (named by their ``.name``, else ``"<memory #N>"``) or pydicom
+            Datasets, staged as files for the call (see :mod:`dicomdecode.read.inputs`).
         rescale: ``"auto"`` (default: Rescale Slope/Intercept applied, smallest exact
             dtype from the header), ``True`` (float32) or ``False`` (stored values).
         strict: raise on any inconsistency instead of putting it in ``Volume.warnings``.
@@ -93,39 +98,66 @@ def load(paths: PathLike | Sequence[PathLike], *, rescale: RescaleMode = "auto",
                            workers=workers, philips_scaling=philips_scaling,
                            invert_monochrome1=invert_monochrome1, mask_padding=mask_padding,
                            convert_color=convert_color, max_bytes=max_bytes)
-    names = as_path_list(paths)
+    items = [paths] if is_path(paths) or is_in_memory(paths) else list(cast(Any, paths))
+    staged, staging = stage(items)
+    try:
+        volumes = _load(as_path_list(staged), opts, staging.named if staging else str)
+    except DicomDecodeError as exc:
+        if staging is not None:
+            staging.rename_error(exc)
+        raise
+    finally:
+        if staging is not None:
+            staging.cleanup()
+    if staging is not None:
+        for vol in volumes:
+            _show_names(vol, staging)
+    return volumes
+
+
+def _load(names: list[str], opts: Options, named: Callable[[str], str]) -> list[Volume]:
+    """load() of paths; `named` turns staged paths in messages into the user's names."""
     result = scan(names, workers=opts.workers)
-    _warn_explicit_skips(names, result)
+    _warn_explicit_skips(names, result, named)
     volumes: list[Volume] = []
     failed: list[tuple[str, str]] = []
     for outcome in iter_volumes(result, opts):
         if outcome.volume is not None:
             volumes.append(outcome.volume)
             continue
-        failed.append((outcome.series.uid, str(outcome.error)))
-        _warnings.warn(f"series {outcome.series.uid} could not be loaded: {outcome.error}",
-                       stacklevel=2)
+        failed.append((outcome.series.uid, named(str(outcome.error))))
+        _warnings.warn(f"series {outcome.series.uid} could not be loaded: "
+                       f"{named(str(outcome.error))}", stacklevel=3)
     if opts.strict and result.skipped:
         unreadable = [s for s in result.skipped if s.kind == "unreadable"]
         if unreadable:
             raise InconsistentSeriesError(
-                "unreadable files: " + "; ".join(f"{s.path}: {s.reason}" for s in unreadable),
-                [s.path for s in unreadable])
+                named("unreadable files: " + "; ".join(f"{s.path}: {s.reason}"
+                                                       for s in unreadable)),
+                [named(s.path) for s in unreadable])
     for v in volumes:
         v.meta["SkippedFiles"] = [(s.path, s.reason) for s in result.skipped]
         v.meta["FailedSeries"] = failed
     return volumes
 
 
-def _warn_explicit_skips(names: list[str], result: ScanResult) -> None:
+def _show_names(vol: Volume, staging: Staging) -> None:
+    """Staged copies of in-memory items named as the user named them (the copies are gone)."""
+    vol.slices = [dataclasses.replace(s, path=staging.display(s.path)) for s in vol.slices]
+    vol.meta["SkippedFiles"] = [(staging.display(p), r) for p, r in vol.meta["SkippedFiles"]]
+    vol.warnings = [staging.named(w) for w in vol.warnings]
+
+
+def _warn_explicit_skips(names: list[str], result: ScanResult,
+                         named: Callable[[str], str]) -> None:
     """A file the user named that yields no image deserves a word, not a silent []."""
     explicit = {os.path.abspath(n) for n in names if os.path.isfile(n)}
     for skip in result.skipped:
         if os.path.abspath(skip.path) in explicit:
-            _warnings.warn(f"{skip.path}: no image loaded: {skip.reason}", stacklevel=3)
+            _warnings.warn(named(f"{skip.path}: no image loaded: {skip.reason}"), stacklevel=4)
     if not result.series and not explicit:
-        _warnings.warn(f"no DICOM image series found under {', '.join(names)} "
-                       f"({len(result.skipped)} file(s) skipped)", stacklevel=3)
+        _warnings.warn(named(f"no DICOM image series found under {', '.join(names)} "
+                             f"({len(result.skipped)} file(s) skipped)"), stacklevel=4)
 
 
 __all__ = ["load", "iter_volumes", "SeriesOutcome", "as_path_list"]

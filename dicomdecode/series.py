@@ -230,6 +230,8 @@ class ScanResult:
 
     series: list[SeriesInfo] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    #: the staged copies of in-memory inputs (kept alive with the result; not saved)
+    staging: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (save it as an index for data loaders)."""

@@ -9,6 +9,8 @@ import numpy as np
 
 if TYPE_CHECKING:  # nibabel is a core dependency, but import it lazily for start-up time
     import nibabel
+    import SimpleITK
+    from vtkmodules.vtkCommonDataModel import vtkImageData
 
 
 @dataclass(frozen=True)
@@ -72,3 +74,18 @@ class Volume:
         from dicomdecode.nifti import volume_to_nifti
 
         return volume_to_nifti(self)
+
+    def to_sitk(self) -> SimpleITK.Image:
+        """A SimpleITK image (x = column, y = row, z = slice), origin/spacing/direction
+        in LPS as ``sitk.ImageSeriesReader`` gives them (``pip install
+        "dicomdecode[sitk]"``)."""
+        from dicomdecode.interop import to_sitk
+
+        return to_sitk(self)
+
+    def to_vtk(self) -> vtkImageData:
+        """A ``vtkImageData`` with origin, spacing and direction matrix in LPS, scalars
+        sharing this array's memory (``pip install "dicomdecode[vtk]"``, VTK >= 9.1)."""
+        from dicomdecode.interop import to_vtk
+
+        return to_vtk(self)

@@ -89,6 +89,7 @@ def _needed(item: pytest.Item) -> set[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _deselect_libraries(config, items)
     expected = _expected_handlers()
     if expected is None:
         return
@@ -101,6 +102,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    _check_libraries(item)
     missing = _needed(item) - fully_installed_handlers()
     if not missing:
         return
@@ -108,3 +110,41 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.fail(f"this session expects handler(s) {sorted(missing)} but they do not import",
                     pytrace=False)
     pytest.skip(f"needs handler(s) {sorted(missing)}, not installed")
+
+
+# --- optional interop libraries ---------------------------------------------------------
+# Mark a test `@pytest.mark.needs_library("vtk")` when it needs a library that is no decoder
+# (SimpleITK, vtk, dicom_numpy: the import name). As for handlers: nox sessions list in
+# DICOMDECODE_EXPECT_LIBRARIES the ones they install; a test needing another is deselected,
+# one the session expects but cannot import FAILS; without the variable such tests skip.
+
+
+def _expected_libraries() -> set[str] | None:
+    value = os.environ.get("DICOMDECODE_EXPECT_LIBRARIES")
+    return {v.strip() for v in value.split(",") if v.strip()} if value is not None else None
+
+
+def _libraries_needed(item: pytest.Item) -> set[str]:
+    return {name for mark in item.iter_markers("needs_library") for name in mark.args}
+
+
+def _deselect_libraries(config: pytest.Config, items: list[pytest.Item]) -> None:
+    expected = _expected_libraries()
+    if expected is None:
+        return
+    drop = [item for item in items if _libraries_needed(item) - expected]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = [item for item in items if item not in drop]
+
+
+def _check_libraries(item: pytest.Item) -> None:
+    import importlib.util
+
+    missing = sorted(name for name in _libraries_needed(item)
+                     if importlib.util.find_spec(name) is None)
+    if not missing:
+        return
+    if _expected_libraries() is not None:
+        pytest.fail(f"this session expects {missing} but they do not import", pytrace=False)
+    pytest.skip(f"needs {missing}, not installed")

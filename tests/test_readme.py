@@ -9,7 +9,8 @@ import pytest
 
 from .conftest import ROOT
 
-pytestmark = pytest.mark.needs_handler("pylibjpeg", "gdcm", "charls")
+pytestmark = [pytest.mark.needs_handler("pylibjpeg", "gdcm", "charls"),
+              pytest.mark.needs_library("SimpleITK", "vtk")]  # the "Coming from" blocks
 
 BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO, TypeAlias
 
 import numpy as np
 
@@ -22,12 +22,16 @@ from dicomdecode.decode.dispatch import decode_into
 from dicomdecode.options import HandlerChoice, Options
 from dicomdecode.read.dataset import has_pixel_data, pixel_source
 from dicomdecode.read.describe import describe_file
+from dicomdecode.read.inputs import dataset_of, name_of
 from dicomdecode.read.pixel_source import PixelSource
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
 PathLike = str | os.PathLike[str]
+#: what ``decode`` reads: a path, bytes, a binary file object (``.read()``) or a pydicom
+#: Dataset (see :mod:`dicomdecode.read.inputs`)
+Source: TypeAlias = "PathLike | bytes | bytearray | memoryview | BinaryIO | Dataset"
 
 
 @dataclass
@@ -48,7 +52,7 @@ class Decoded:
 
 
 def decode(
-    path: PathLike,
+    path: Source,
     *,
     handlers: HandlerChoice = None,
     frames: Sequence[int] | None = None,
@@ -60,7 +64,9 @@ def decode(
     """Decode one file's pixel data into canonical frames.
 
     Args:
-        path: the DICOM file.
+        path: the DICOM file: a path, or its bytes, a binary file object or a pydicom
+            Dataset (read in memory, nothing written; messages name it by its ``.name``
+            or ``filename``, else ``"<memory>"``).
         handlers: decoders to try, in order (``"gdcm,pylibjpeg"`` or a list); default
             ``DICOMDECODE_HANDLERS`` or the measured preference order.
         frames: 0-based frame indices to decode (default: all).
@@ -81,6 +87,9 @@ def decode(
         >>> frames = dicomdecode.decode("test_data/u8_mono__rle.dcm").array  # doctest: +SKIP
     """
     opts = Options.resolve(options, handlers=handlers, convert_color=convert_color)
+    if not isinstance(path, str | os.PathLike):
+        name = name_of(path)
+        return decode_source(pixel_source(dataset_of(path, name), name), frames, opts, out=out)
     name = os.fspath(path)
     if dataset is not None and has_pixel_data(dataset):
         source = pixel_source(dataset, name)
@@ -128,7 +137,7 @@ def decode_source(source: PixelSource, frames: Sequence[int] | None, options: Op
     return Decoded(out, colour, handler, source.transfer_syntax, source.path)
 
 
-def decode_file(path: PathLike, *, handlers: HandlerChoice = None,
+def decode_file(path: Source, *, handlers: HandlerChoice = None,
                 options: Options | None = None) -> np.ndarray:
     """The canonical frames of `path`: ``(frames, rows, cols[, samples])``.
 

@@ -9,13 +9,15 @@ process pool (``engine/parallel.py``); the result does not depend on it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from dicomdecode.engine import parallel
 from dicomdecode.read.header import FastHeader, NeedsFullParse, may_be_dicom, read_fast_header
+from dicomdecode.read.inputs import is_in_memory, is_path, stage
 from dicomdecode.scan.dedupe import dedupe
 from dicomdecode.scan.flavours import images_from_header, series_meta, vendor_of
 from dicomdecode.scan.grouping import Record, group_images
@@ -209,13 +211,30 @@ def _scan_all(paths: list[str], workers: int | None
     return [item for part in parts for item in part]
 
 
-def scan(paths: PathLike | Sequence[PathLike], *, workers: int | None = None) -> ScanResult:
+def scan(paths: PathLike | Sequence[Any], *, workers: int | None = None) -> ScanResult:
     """Find the series under ``paths`` (folders, files, or a list of both).
 
     Headers only: pixels are never decoded. Big folders are read by ``workers``
     processes (default: the CPUs available); the result does not depend on it.
     Every file is in a series or in ``skipped`` with a structured reason.
+
+    Items of the list may also be bytes, binary file objects or pydicom Datasets: they
+    are staged as files (:func:`dicomdecode.read.inputs.stage`) that live as long as the
+    result (``result.staging``); skips name them by their ``.name`` or ``"<memory #N>"``.
     """
+    items = [paths] if is_path(paths) or is_in_memory(paths) else list(cast(Any, paths))
+    names, staging = stage(items)
+    result = _scan_paths(names, workers)
+    if staging is not None:
+        result.skipped = [dataclasses.replace(s, path=staging.display(s.path))
+                          for s in result.skipped]
+        for series in result.series:  # texts only: the images keep their staged paths
+            series.warnings = [staging.named(w) for w in series.warnings]
+        result.staging = staging
+    return result
+
+
+def _scan_paths(paths: list[str], workers: int | None) -> ScanResult:
     records: list[Record] = []
     skipped: list[Skip] = []
     for recs, skip in _scan_all(list(iter_files(paths)), workers):
