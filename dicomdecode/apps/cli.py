@@ -121,8 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", metavar="PATH", default=None,
                    help="write a JSON report of every input file")
     again = p.add_mutually_exclusive_group()
-    again.add_argument("--resume", action="store_true", help="keep outputs that already exist")
+    again.add_argument("--resume", action="store_true",
+                       help="keep outputs whose source files did not change since they were "
+                            "written (status kept) and rewrite the others")
     again.add_argument("--force", action="store_true", help="overwrite outputs that exist")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="write a series some of whose slices could not be decoded without "
+                        "them (status partial); by default such a series fails")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     p.add_argument("--progress", action="store_true",
                    help="show the progress bar even when stderr is not a terminal")
@@ -186,14 +191,14 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                          strict=args.strict, force=args.force, resume=args.resume,
                          report_path=args.report,
                          progress=False if args.quiet else (True if args.progress else None),
-                         include_patient=args.include_patient, **options_from_args(args))
+                         include_patient=args.include_patient,
+                         allow_partial=args.allow_partial, **options_from_args(args))
     except (ValueError, OSError) as exc:  # bad option values, DST not a folder, ...
         _err(str(exc))
         return EXIT_USAGE
     if not args.quiet:
-        for f in report.files:
-            if f.status == FAILED:
-                print(f"failed: {f.path}: {f.reason}", file=sys.stderr)
+        for line in failure_lines(report):
+            print(line, file=sys.stderr)
         print(summary(report), file=sys.stderr)
     if not report.series:
         # nothing to convert is not success: a wrong SRC should not look like a done job
@@ -201,6 +206,36 @@ def _cmd_convert(args: argparse.Namespace) -> int:
              "image)")
         return EXIT_FAILED
     return report.exit_code
+
+
+def failure_lines(report: Any) -> list[str]:
+    """What went wrong, for people: one line for all outputs that exist, one per failed or
+    partial series, one per file that failed on its own (each path named once)."""
+    from dicomdecode.apps.convert import FAILED, OUTPUT_EXISTS, PARTIAL
+
+    lines: list[str] = []
+    existing = report.existing
+    if existing:
+        what = "file(s)" if report.format == "dicom" else "series"
+        lines.append(f"not rewritten: {len(existing)} {what} already have outputs in "
+                     f"{report.destination} (e.g. {existing[0]}); use --resume to keep "
+                     "those whose sources did not change, or --force to overwrite")
+    said: dict[str, str] = {}  # series name -> the reason already printed
+    for row in report.series:
+        reason = str(row.get("reason", ""))
+        if row.get("status") in (FAILED, PARTIAL) and reason and \
+                not reason.startswith(OUTPUT_EXISTS):
+            lines.append(f"{row['status']}: series {row['name']} ({row['files']} files): "
+                         f"{reason}")
+            said[str(row["name"])] = reason
+    for f in report.files:
+        if f.status != FAILED or f.reason.startswith(OUTPUT_EXISTS):
+            continue
+        reason = f.reason[len(f.path) + 2:] if f.reason.startswith(f"{f.path}: ") else f.reason
+        if any(reason in said.get(name, "") for name in f.all_series):
+            continue  # its series' line says it
+        lines.append(f"failed: {f.path}: {reason}")
+    return lines
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
