@@ -208,6 +208,6 @@ def test_convert_of_a_folder_without_dicom_is_not_success(tmp_path):
 
 
 def test_preview_refuses_a_name_it_would_not_honour(tmp_path):
-    result = _cli("preview", "test_data/series", str(tmp_path / "p.jpg"))
+    result = _cli("preview", "test_data/series", str(tmp_path / "p.jpq"))
     assert result.returncode == 2
-    assert ".png" in result.stderr and not (tmp_path / "p.jpg").exists()
+    assert ".jpq" in result.stderr and not (tmp_path / "p.jpq").exists()

@@ -153,11 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the scan result as JSON")
 
     p = sub.add_parser("preview", parents=[common],
-                       help="PNG of three orthogonal mid-slices per series",
+                       help="image of three orthogonal mid-slices per series",
                        description="Load every series under SRC and draw three orthogonal "
-                       "mid-slices of each (windowed from the data) into one PNG at OUT.")
+                       "mid-slices of each (windowed from the data), labelled with the "
+                       "series, the window (C/W) and the patient direction of each edge, "
+                       "into one image at OUT, in the format its suffix names (.png, .jpg, "
+                       '.tiff...). Needs Pillow: pip install "dicomdecode[preview]".')
     p.add_argument("src", metavar="SRC")
-    p.add_argument("out", metavar="OUT.png")
+    p.add_argument("out", metavar="OUT")
     p.add_argument("--max-series", type=_whole_number("--max-series"), default=16,
                    help="draw at most this many series (default 16)")
     p.add_argument("--size", type=_whole_number("--size"), default=256,
@@ -277,14 +280,19 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    from dicomdecode.apps.preview import preview
+    from dicomdecode.apps.preview import image_format, preview
     from dicomdecode.options import Options
 
     if not os.path.exists(args.src):
         _err(f"{args.src}: no such file or folder")
         return EXIT_USAGE
-    if not args.out.lower().endswith(".png"):
-        _err(f"{args.out}: preview writes PNG; give OUT a .png name")
+    try:
+        image_format(args.out)  # the suffix names the format: .png, .jpg, .tiff...
+    except ImportError as exc:
+        _err(str(exc))
+        return EXIT_FAILED
+    except ValueError as exc:
+        _err(str(exc))
         return EXIT_USAGE
     try:
         out, problems = preview(args.src, args.out, cell=args.size, max_series=args.max_series,
