@@ -195,7 +195,7 @@ def _err(message: str) -> None:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from dicomdecode.apps.convert import FAILED, convert, summary
+    from dicomdecode.apps.convert import convert, summary
 
     if not os.path.exists(args.src):
         _err(f"{args.src}: no such file or folder")

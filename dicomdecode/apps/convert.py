@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dicomdecode.apps.rerun import EXISTS_HINT, record_sources, sources_unchanged
 from dicomdecode.apps.naming import (
     is_within,
     mirrored_path,
@@ -30,6 +29,7 @@ from dicomdecode.apps.naming import (
     series_name,
     short_hash,
 )
+from dicomdecode.apps.rerun import EXISTS_HINT, record_sources, sources_unchanged
 from dicomdecode.engine import parallel
 from dicomdecode.errors import DicomDecodeError, InconsistentSeriesError
 from dicomdecode.options import HandlerChoice, Options, RescaleMode
@@ -222,7 +222,11 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
         for path in current.files:
             if path not in used and path not in out.file_failures:
                 out.file_failures[path] = "not used in the volume"
-    undecoded = {p: r for p, r in out.file_failures.items() if r != "not used in the volume"}
+    # a failed copy of an instance the volume holds (same SOP Instance UID) loses no slice
+    held = {im.sop_instance_uid for im in series.images if im.path in used}
+    undecoded = {p: r for p, r in out.file_failures.items() if r != "not used in the volume"
+                 and not any(im.path == p and im.sop_instance_uid in held
+                             for im in series.images)}
     if undecoded:
         out.reason = _incomplete_reason(undecoded, len(series.files))
         if not opts.allow_partial:

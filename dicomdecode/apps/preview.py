@@ -62,7 +62,7 @@ def image_format(out: str | os.PathLike[str]) -> str:
 _LETTERS = (("L", "R"), ("P", "A"), ("S", "I"))
 
 
-def direction_letter(vector: Sequence[float]) -> str:
+def direction_letter(vector: Sequence[float] | np.ndarray) -> str:
     """The patient direction (L/R, P/A, S/I) a voxel axis points to in LPS: the dominant
     component's letter, and the next one's when the axis is oblique (over 0.3)."""
     v = np.asarray(vector, dtype=float)[:3]

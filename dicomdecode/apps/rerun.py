@@ -5,11 +5,13 @@ it was made from. Each conversion task records the size and modification time of
 sources in ``DST/.dicomdecode/sources/<output>.json`` BEFORE it writes the output (outputs
 are written atomically), so an output under its final name with a matching record is
 complete and current even after a killed run; an output without one (an older version, a
-file put there by hand) is rewritten rather than trusted.
+file put there by hand) is rewritten rather than trusted. Source paths are recorded as
+hashes: they may hold patient names, which never go into DST unless asked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -23,12 +25,18 @@ STATE_DIR = ".dicomdecode"
 EXISTS_HINT = "use --resume to keep outputs whose sources did not change, or --force to overwrite"
 
 
+def _path_key(path: str) -> str:
+    """A source's absolute path, hashed (the same file from another working directory is
+    the same source; the name itself stays out of DST)."""
+    full = os.path.normpath(os.path.abspath(path))
+    return hashlib.sha256(full.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+
+
 def source_stamps(paths: Iterable[str]) -> dict[str, list[int]]:
-    """``path -> [size, mtime_ns]`` of each source (absolute paths: the same file from
-    another working directory is the same source)."""
+    """``hashed path -> [size, mtime_ns]`` of each source."""
     out: dict[str, list[int]] = {}
     for p in paths:
-        key = os.path.normpath(os.path.abspath(p))
+        key = _path_key(p)
         try:
             st = os.stat(p)
         except OSError:
@@ -66,7 +74,7 @@ def sources_unchanged(dst: str | os.PathLike[str], output: str | os.PathLike[str
     now = source_stamps(sources)
     if set(recorded) != set(now):
         return "the series' files are not the ones it was made from"
-    changed = [p for p, stamp in now.items() if list(recorded[p]) != stamp]
+    changed = [p for p in sources if list(recorded[_path_key(p)]) != now[_path_key(p)]]
     if changed:
         return f"{len(changed)} source file(s) changed since, e.g. {changed[0]}"
     return None
