@@ -100,8 +100,6 @@ class SeriesOutcome:
     #: the series failed as a whole on purpose (incomplete, output exists): converting its
     #: files one by one would be wrong
     final: bool = False
-    #: not rewritten because its output exists (neither resume nor force)
-    exists: bool = False
 
 
 @dataclass
@@ -261,7 +259,7 @@ def _keep_existing(out: SeriesOutcome, targets: list[Path], opts: JobSettings) -
             return True
         out.reason = f"rewritten: {why}"
         return False
-    out.status, out.final, out.exists = FAILED, True, True
+    out.status, out.final = FAILED, True
     out.reason = f"{OUTPUT_EXISTS}: {existing[0]} ({EXISTS_HINT})"
     out.outputs = [str(existing[0])]
     return True
