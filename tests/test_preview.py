@@ -156,3 +156,22 @@ def test_unknown_suffix_is_a_usage_error(tmp_path: Path) -> None:
     assert main(["preview", "test_data/series", str(tmp_path / "p.xyz")]) == 2
     assert main(["preview", "test_data/series", str(tmp_path / "noext")]) == 2
     assert not list(tmp_path.iterdir())
+
+
+def test_without_pillow_the_pip_command_is_given(tmp_path: Path) -> None:
+    """An install without the [preview] extra: Pillow made unimportable for the command."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    (tmp_path / "PIL").mkdir()
+    (tmp_path / "PIL" / "__init__.py").write_text('raise ImportError("not installed (test)")\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    result = subprocess.run([sys.executable, "-m", "dicomdecode", "preview", "test_data/series",
+                             str(tmp_path / "p.png")], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1
+    assert 'pip install "dicomdecode[preview]"' in result.stderr
+    assert not (tmp_path / "p.png").exists()
