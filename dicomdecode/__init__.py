@@ -14,6 +14,8 @@ Public API (imported lazily, so ``import dicomdecode`` stays cheap in data-loade
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 from .errors import (
@@ -30,15 +32,15 @@ from .errors import (
 
 __version__ = "0.1.0"
 
-# `decode` and `scan` are both a module and the function in it: bind the functions eagerly,
-# so `dicomdecode.decode(...)` is the function even after the module has been imported.
-# (Reach the modules with `from dicomdecode.scan import ScanResult` and the like.)
-from .decode import Decoded, decode, decode_file  # noqa: E402
-
-decode_frames = decode_file  # the name DESIGN.md uses for the same call
-from .scan import ScanResult, SeriesInfo, scan  # noqa: E402
-
+# Everything else is imported on first use: `dicomdecode --version` and data-loader workers
+# should not pay for numpy, pydicom and the codecs they may never touch.
 _LAZY = {
+    "decode": "dicomdecode.decode",
+    "decode_file": "dicomdecode.decode",
+    "Decoded": "dicomdecode.decode",
+    "scan": "dicomdecode.scan",
+    "ScanResult": "dicomdecode.scan",
+    "SeriesInfo": "dicomdecode.scan",
     "available_handlers": "dicomdecode.decode.dispatch",
     "load_series": "dicomdecode.assemble",
     "load": "dicomdecode.api",
@@ -49,7 +51,13 @@ _LAZY = {
 }
 
 
+#: names that are both a submodule and the function in it: the function wins
+_SHADOWED = ("decode", "scan")
+
+
 def __getattr__(name: str) -> Any:
+    if name == "decode_frames":  # the name DESIGN.md uses for decode_file
+        name = "decode_file"
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'dicomdecode' has no attribute {name!r}")
@@ -58,8 +66,23 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+class _Package(types.ModuleType):
+    """Importing the submodule ``dicomdecode.decode`` (or ``.scan``) binds it as an
+    attribute of the package; keep the function of the same name there instead, so that
+    ``dicomdecode.decode(...)`` is the function whichever was imported first. (Reach the
+    modules with ``from dicomdecode.scan import ScanResult`` and the like.)"""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
 def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_LAZY))
+    return sorted({*globals(), *_LAZY, "decode_frames"})
 
 
 __all__ = [
@@ -79,5 +102,6 @@ __all__ = [
     "ResourceLimitError",
     "StaleIndexError",
     "UnsupportedTransferSyntaxError",
-    *_LAZY,
+    *(n for n in _LAZY if n not in ("decode", "decode_file", "Decoded", "scan", "ScanResult",
+                                    "SeriesInfo")),
 ]

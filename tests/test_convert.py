@@ -66,8 +66,15 @@ def test_report_accounts_for_every_file(corpus: Path, corpus_run: dict[str, Any]
     for row in manifest:
         entry = by_path[os.path.abspath(corpus / row["relative_path"])]
         if row["pydicom_ok"] == "yes":
-            assert entry["status"] == "converted" or entry["reason"].startswith("duplicate of"), (
-                row["relative_path"], entry)
+            assert (entry["status"] == "converted" or entry["reason"].startswith("duplicate of")
+                    or _lost_with_a_bad_slice(entry)), (row["relative_path"], entry)
+
+
+def _lost_with_a_bad_slice(entry: dict[str, Any]) -> bool:
+    """A good file of a series one of whose KNOWN_BAD slices cannot be decoded: the series
+    fails as a whole (never a partial volume called converted), naming the bad file."""
+    return (entry["status"] == "failed" and "slices could not be decoded" in entry["reason"]
+            and any(os.path.basename(bad) in entry["reason"] for bad in KNOWN_BAD))
 
 
 def test_known_bad_files_fail_with_reasons(corpus: Path, corpus_run: dict[str, Any]) -> None:
@@ -82,7 +89,7 @@ def test_known_bad_files_fail_with_reasons(corpus: Path, corpus_run: dict[str, A
     ok = {os.path.abspath(corpus / r["relative_path"]) for r in read_tsv("MANIFEST.tsv")
           if r["pydicom_ok"] == "yes"}
     wrongly = [f["path"] for f in report["files"] if f["status"] == "failed"
-               and os.path.abspath(f["path"]) in ok]
+               and os.path.abspath(f["path"]) in ok and not _lost_with_a_bad_slice(f)]
     assert not wrongly
 
 
@@ -169,13 +176,13 @@ def test_clean_folder_exit_0_and_resume_force(corpus: Path, tmp_path: Path) -> N
             assert arr.shape == (35, 64, 64)
             assert int(arr.astype(np.int64).sum()) == expected
     # again without --resume/--force: outputs exist, so files fail (exit 1), nothing changes
-    mtimes = {p: p.stat().st_mtime_ns for p in dst.iterdir()}
+    mtimes = {p: p.stat().st_mtime_ns for p in dst.iterdir() if p.name != ".dicomdecode"}
     assert main(["convert", str(src), str(dst), "--format", "npz", "-q"]) == 1
-    assert {p: p.stat().st_mtime_ns for p in dst.iterdir()} == mtimes
+    assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
     assert main(["convert", str(src), str(dst), "--format", "npz", "-q", "--resume"]) == 0
-    assert {p: p.stat().st_mtime_ns for p in dst.iterdir()} == mtimes
+    assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
     assert main(["convert", str(src), str(dst), "--format", "npz", "-q", "--force"]) == 0
-    assert all(p.stat().st_mtime_ns != mtimes[p] for p in dst.iterdir())
+    assert all(p.stat().st_mtime_ns != mtimes[p] for p in mtimes)
 
 
 def test_all_formats_one_series(corpus: Path, tmp_path: Path) -> None:
@@ -184,7 +191,7 @@ def test_all_formats_one_series(corpus: Path, tmp_path: Path) -> None:
     for fmt in ("nifti", "npy", "npz", "zarr"):
         dst = tmp_path / fmt
         assert main(["convert", str(src), str(dst), "-f", fmt, "-q", "--workers", "1"]) == 0
-        (main_out,) = [p for p in dst.iterdir() if p.suffix != ".json"]
+        (main_out,) = [p for p in dst.iterdir() if p.suffix != ".json" and p.name != ".dicomdecode"]
         if fmt == "nifti":
             arr = np.asarray(nib.load(main_out).dataobj).transpose(3, 2, 1, 0)
         elif fmt == "npy":
@@ -246,9 +253,9 @@ def test_killed_conversion_leaves_no_partial_output_and_resumes(corpus: Path,
                   "--report", str(report_path))
     assert result.returncode == 0, result.stderr
     report = json.loads(report_path.read_text())
-    converted = [f for f in report["files"] if f["status"] == "converted"]
+    converted = [f for f in report["files"] if f["status"] in ("converted", "kept")]
     assert len(converted) == n_inputs
-    assert sum(f["reason"].startswith("output already present") for f in converted) == len(done)
+    assert sum(f["status"] == "kept" for f in converted) == len(done)
     assert all(p.stat().st_mtime_ns == t for p, t in done.items())
     assert not [p for p in dst.rglob("*") if p.name.startswith(".dicomdecode-tmp-")]
     assert len(list(dst.rglob("*.dcm"))) == n_inputs

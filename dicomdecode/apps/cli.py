@@ -55,6 +55,17 @@ def _whole_number(flag: str) -> Callable[[str], int]:
     return parse
 
 
+def _format(value: str) -> str:
+    """An argparse type for --format, checked against the writers only when a command runs
+    (importing them at parser build time would load numpy for ``--version``)."""
+    from dicomdecode.writers import FORMATS
+
+    if value not in FORMATS:
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {value!r} (choose from {', '.join(FORMATS)})")
+    return value
+
+
 def _decode_flags() -> argparse.ArgumentParser:
     """The Options every reading subcommand takes (one definition, one meaning)."""
     common = argparse.ArgumentParser(add_help=False)
@@ -93,9 +104,9 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argparse tree (exposed for docs and tests)."""
-    from dicomdecode.writers import FORMATS
-
+    """The argparse tree (exposed for docs and tests). It imports nothing heavy: the
+    subcommands import what they need when they run, so ``--version`` and ``--help`` start
+    in a tenth of a second."""
     parser = argparse.ArgumentParser(
         prog="dicomdecode",
         description="DICOM files, compressed or not, from any vendor, into correct arrays.")
@@ -111,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "input file (converted, skipped or failed) in the summary and report.")
     p.add_argument("src", metavar="SRC", help="a DICOM file or a folder (searched recursively)")
     p.add_argument("dst", metavar="DST", help="output folder (created if needed)")
-    p.add_argument("--format", "-f", choices=FORMATS, default="nifti",
+    p.add_argument("--format", "-f", type=_format, default="nifti", metavar="FORMAT",
                    help="nifti (.nii.gz + .json), npy (+ .json), npz, zarr (one array per "
                         "series), dicom (each file uncompressed); default nifti")
     p.add_argument("--workers", "-j", type=_whole_number("--workers"), default=None,
@@ -121,8 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", metavar="PATH", default=None,
                    help="write a JSON report of every input file")
     again = p.add_mutually_exclusive_group()
-    again.add_argument("--resume", action="store_true", help="keep outputs that already exist")
+    again.add_argument("--resume", action="store_true",
+                       help="keep outputs whose source files did not change since they were "
+                            "written (status kept) and rewrite the others")
     again.add_argument("--force", action="store_true", help="overwrite outputs that exist")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="write a series some of whose slices could not be decoded without "
+                        "them (status partial); by default such a series fails")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     p.add_argument("--progress", action="store_true",
                    help="show the progress bar even when stderr is not a terminal")
@@ -137,11 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the scan result as JSON")
 
     p = sub.add_parser("preview", parents=[common],
-                       help="PNG of three orthogonal mid-slices per series",
+                       help="image of three orthogonal mid-slices per series",
                        description="Load every series under SRC and draw three orthogonal "
-                       "mid-slices of each (windowed from the data) into one PNG at OUT.")
+                       "mid-slices of each (windowed from the data), labelled with the "
+                       "series, the window (C/W) and the patient direction of each edge, "
+                       "into one image at OUT, in the format its suffix names (.png, .jpg, "
+                       '.tiff...). Needs Pillow: pip install "dicomdecode[preview]".')
     p.add_argument("src", metavar="SRC")
-    p.add_argument("out", metavar="OUT.png")
+    p.add_argument("out", metavar="OUT")
     p.add_argument("--max-series", type=_whole_number("--max-series"), default=16,
                    help="draw at most this many series (default 16)")
     p.add_argument("--size", type=_whole_number("--size"), default=256,
@@ -176,7 +195,7 @@ def _err(message: str) -> None:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from dicomdecode.apps.convert import FAILED, convert, summary
+    from dicomdecode.apps.convert import convert, summary
 
     if not os.path.exists(args.src):
         _err(f"{args.src}: no such file or folder")
@@ -186,14 +205,14 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                          strict=args.strict, force=args.force, resume=args.resume,
                          report_path=args.report,
                          progress=False if args.quiet else (True if args.progress else None),
-                         include_patient=args.include_patient, **options_from_args(args))
+                         include_patient=args.include_patient,
+                         allow_partial=args.allow_partial, **options_from_args(args))
     except (ValueError, OSError) as exc:  # bad option values, DST not a folder, ...
         _err(str(exc))
         return EXIT_USAGE
     if not args.quiet:
-        for f in report.files:
-            if f.status == FAILED:
-                print(f"failed: {f.path}: {f.reason}", file=sys.stderr)
+        for line in failure_lines(report):
+            print(line, file=sys.stderr)
         print(summary(report), file=sys.stderr)
     if not report.series:
         # nothing to convert is not success: a wrong SRC should not look like a done job
@@ -201,6 +220,36 @@ def _cmd_convert(args: argparse.Namespace) -> int:
              "image)")
         return EXIT_FAILED
     return report.exit_code
+
+
+def failure_lines(report: Any) -> list[str]:
+    """What went wrong, for people: one line for all outputs that exist, one per failed or
+    partial series, one per file that failed on its own (each path named once)."""
+    from dicomdecode.apps.convert import FAILED, OUTPUT_EXISTS, PARTIAL
+
+    lines: list[str] = []
+    existing = report.existing
+    if existing:
+        what = "file(s)" if report.format == "dicom" else "series"
+        lines.append(f"not rewritten: {len(existing)} {what} already have outputs in "
+                     f"{report.destination} (e.g. {existing[0]}); use --resume to keep "
+                     "those whose sources did not change, or --force to overwrite")
+    said: dict[str, str] = {}  # series name -> the reason already printed
+    for row in report.series:
+        reason = str(row.get("reason", ""))
+        if row.get("status") in (FAILED, PARTIAL) and reason and \
+                not reason.startswith(OUTPUT_EXISTS):
+            lines.append(f"{row['status']}: series {row['name']} ({row['files']} files): "
+                         f"{reason}")
+            said[str(row["name"])] = reason
+    for f in report.files:
+        if f.status != FAILED or f.reason.startswith(OUTPUT_EXISTS):
+            continue
+        reason = f.reason[len(f.path) + 2:] if f.reason.startswith(f"{f.path}: ") else f.reason
+        if any(reason in said.get(name, "") for name in f.all_series):
+            continue  # its series' line says it
+        lines.append(f"failed: {f.path}: {reason}")
+    return lines
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
@@ -231,14 +280,19 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    from dicomdecode.apps.preview import preview
+    from dicomdecode.apps.preview import image_format, preview
     from dicomdecode.options import Options
 
     if not os.path.exists(args.src):
         _err(f"{args.src}: no such file or folder")
         return EXIT_USAGE
-    if not args.out.lower().endswith(".png"):
-        _err(f"{args.out}: preview writes PNG; give OUT a .png name")
+    try:
+        image_format(args.out)  # the suffix names the format: .png, .jpg, .tiff...
+    except ImportError as exc:
+        _err(str(exc))
+        return EXIT_FAILED
+    except ValueError as exc:
+        _err(str(exc))
         return EXIT_USAGE
     try:
         out, problems = preview(args.src, args.out, cell=args.size, max_series=args.max_series,

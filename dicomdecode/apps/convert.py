@@ -2,10 +2,13 @@
 
 ``convert(src, dst, fmt=...)`` never stops at a bad file: a file that cannot be read or
 decoded is ``failed`` with its reason and everything else is still written. Every file under
-``src`` appears in the report exactly once, as ``converted``, ``skipped`` (not an image, or a
-duplicate copy of one) or ``failed``. Outputs are written atomically, so after a crash an
-output under its final name is complete; ``resume=True`` then skips those, ``force=True``
-overwrites them.
+``src`` appears in the report exactly once, as ``converted``, ``kept`` (its output from an
+earlier run is current, ``resume=True``), ``skipped`` (not an image, or a duplicate copy of
+one) or ``failed``. A series missing any slice that could not be decoded is never written as
+if it were whole: it fails, or with ``allow_partial=True`` is written with status
+``partial``. Outputs are written atomically, so after a crash an output under its final
+name is complete; ``resume=True`` then keeps those whose sources did not change,
+``force=True`` overwrites them.
 """
 
 from __future__ import annotations
@@ -26,13 +29,18 @@ from dicomdecode.apps.naming import (
     series_name,
     short_hash,
 )
+from dicomdecode.apps.rerun import EXISTS_HINT, record_sources, sources_unchanged
 from dicomdecode.engine import parallel
 from dicomdecode.errors import DicomDecodeError, InconsistentSeriesError
 from dicomdecode.options import HandlerChoice, Options, RescaleMode
 from dicomdecode.writers import FORMATS, VOLUME_FORMATS, clean_temporaries, output_paths, write_json
 
-CONVERTED, SKIPPED, FAILED = "converted", "skipped", "failed"
-RESUMED = "output already present (--resume)"
+CONVERTED, KEPT, SKIPPED, FAILED = "converted", "kept", "skipped", "failed"
+#: series status (never a file's): written without the slices that could not be decoded
+PARTIAL = "partial"
+RESUMED = "output already present and its sources unchanged (--resume)"
+#: the start of the reason of every series/file not rewritten because its output exists
+OUTPUT_EXISTS = "output exists"
 _MAX_RETRIES = 8
 
 
@@ -47,6 +55,8 @@ class JobSettings:
     force: bool = False
     resume: bool = False
     include_patient: bool = False
+    #: write a series that lost slices to decode failures (status ``partial``)
+    allow_partial: bool = False
     #: when this run started (time.time_ns()): outputs newer than that were written by this
     #: run, by a task that is being run again after its worker died, and may be replaced
     started_ns: int = 0
@@ -87,6 +97,9 @@ class SeriesOutcome:
     file_failures: dict[str, str] = field(default_factory=dict)
     file_outputs: dict[str, str] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    #: the series failed as a whole on purpose (incomplete, output exists): converting its
+    #: files one by one would be wrong
+    final: bool = False
 
 
 @dataclass
@@ -101,10 +114,18 @@ class ConvertReport:
 
     @property
     def counts(self) -> dict[str, int]:
-        out = {CONVERTED: 0, SKIPPED: 0, FAILED: 0}
+        out = {CONVERTED: 0, KEPT: 0, SKIPPED: 0, FAILED: 0}
         for f in self.files:
             out[f.status] += 1
         return out
+
+    @property
+    def existing(self) -> list[str]:
+        """Series (or files, for ``dicom``) not rewritten because their output exists."""
+        if self.format == "dicom":
+            return [f.path for f in self.files if f.reason.startswith(OUTPUT_EXISTS)]
+        return [str(r["name"]) for r in self.series
+                if str(r.get("reason", "")).startswith(OUTPUT_EXISTS)]
 
     @property
     def exit_code(self) -> int:
@@ -135,11 +156,11 @@ def _convert_series(series: Any, base: str, fmt: str, opts: JobSettings) -> Seri
     converted on its own (``<name>_<hash>``) so one odd file does not sink the others.
     """
     out = _convert_one(series, base, fmt, opts)
-    if (out.status != FAILED or opts.options.strict or len(series.files) < 2
-            or out.reason.startswith("output exists")):
+    if out.status != FAILED or opts.options.strict or len(series.files) < 2 or out.final:
         return out
     whole_reason = out.reason
     salvage = SeriesOutcome(name=out.name, uid=series.uid, files=list(series.files))
+    kept = 0
     for path in series.files:
         sub = dataclasses.replace(series, images=[im for im in series.images if im.path == path],
                                   n_volumes=1, warnings=[], issue_paths=[])
@@ -149,9 +170,12 @@ def _convert_series(series: Any, base: str, fmt: str, opts: JobSettings) -> Seri
         else:
             salvage.file_outputs[path] = one.outputs[0]
             salvage.outputs.extend(one.outputs)
+            kept += one.status == KEPT
     salvage.reason = (f"series is not one volume ({whole_reason}); converted file by file")
     if not salvage.outputs:
         salvage.status = FAILED
+    elif kept == len(series.files):
+        salvage.status = KEPT  # --resume: every file's own output was current
     return salvage
 
 
@@ -163,14 +187,7 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
     name = Path(base).name
     out = SeriesOutcome(name=name, uid=series.uid, files=list(series.files))
     targets = output_paths(base, fmt)
-    existing = [p for p in targets if p.exists()]
-    if existing and opts.resume and len(existing) == len(targets):
-        out.outputs = [str(p) for p in targets]
-        out.reason = RESUMED
-        return out
-    if existing and not (opts.force or opts.resume or opts.ours(existing)):
-        out.status, out.reason = FAILED, (f"output exists: {existing[0]} "
-                                          "(use --resume to keep it or --force to overwrite)")
+    if _keep_existing(out, targets, opts):
         return out
     current = series
     volume = None
@@ -196,12 +213,28 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
         out.status, out.reason = FAILED, "too many bad files in this series"
         return out
     used = {s.path for s in volume.slices}
-    decode_failures = volume.meta.get("FailedFiles") or {}
+    decode_failures = {p: _without_path(p, r)
+                       for p, r in (volume.meta.get("FailedFiles") or {}).items()}
+    out.file_failures.update(decode_failures)
     if used:
         for path in current.files:
             if path not in used and path not in out.file_failures:
-                out.file_failures[path] = decode_failures.get(path, "not used in the volume")
+                out.file_failures[path] = "not used in the volume"
+    # a failed copy of an instance the volume holds (same SOP Instance UID) loses no slice
+    held = {im.sop_instance_uid for im in series.images if im.path in used}
+    undecoded = {p: r for p, r in out.file_failures.items() if r != "not used in the volume"
+                 and not any(im.path == p and im.sop_instance_uid in held
+                             for im in series.images)}
+    if undecoded:
+        out.reason = _incomplete_reason(undecoded, len(series.files))
+        if not opts.allow_partial:
+            out.status, out.final = FAILED, True
+            out.reason += " (--allow-partial writes the rest, marked partial)"
+            return out
+        out.status = PARTIAL
+        out.reason += "; written without them (--allow-partial)"
     try:
+        record_sources(opts.dst, targets[0], series.files, partial=out.status == PARTIAL)
         out.outputs = [str(p) for p in write_volume(volume, base, fmt)]
     except Exception as exc:
         out.status, out.reason = FAILED, f"writing failed: {_error_reason(exc)}"
@@ -210,6 +243,46 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
                 "spacing": [round(v, 6) for v in volume.spacing],
                 "warnings": list(volume.warnings)}
     return out
+
+
+def _keep_existing(out: SeriesOutcome, targets: list[Path], opts: JobSettings) -> bool:
+    """Decide for outputs that exist before writing: True when `out` is settled (kept, or
+    failed because the output exists); False to go on and (re)write."""
+    existing = [p for p in targets if p.exists()]
+    if not existing or opts.force or opts.ours(existing):
+        return False  # nothing there, asked to overwrite, or written by this very run
+    if opts.resume:
+        why = (sources_unchanged(opts.dst, targets[0], out.files)
+               if len(existing) == len(targets) else "some of its files are missing")
+        if why is None:
+            out.status, out.outputs, out.reason = KEPT, [str(p) for p in targets], RESUMED
+            return True
+        out.reason = f"rewritten: {why}"
+        return False
+    out.status, out.final = FAILED, True
+    out.reason = f"{OUTPUT_EXISTS}: {existing[0]} ({EXISTS_HINT})"
+    out.outputs = [str(existing[0])]
+    return True
+
+
+def _without_path(path: str, reason: str) -> str:
+    """`reason` without a leading "`path`: " (errors name their file; the report and the
+    console already name it once)."""
+    prefix = f"{path}: "
+    return reason[len(prefix):] if reason.startswith(prefix) else reason
+
+
+def _incomplete_reason(failures: dict[str, str], total: int) -> str:
+    """"N of M slices could not be decoded: why (which files)", one entry per distinct
+    reason, so a missing decoder's pip install hint is printed once."""
+    by_reason: dict[str, list[str]] = {}
+    for path, reason in sorted(failures.items()):
+        by_reason.setdefault(reason, []).append(os.path.basename(path))
+    parts = []
+    for reason, names in by_reason.items():
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        parts.append(f"{reason} ({shown})")
+    return f"{len(failures)} of {total} slices could not be decoded: " + "; ".join(parts)
 
 
 def _patient_identifiers(path: str) -> list[str]:
@@ -243,13 +316,9 @@ def _convert_file(path: str, target: str, opts: JobSettings) -> SeriesOutcome:
         target = str(scrubbed)
     out = SeriesOutcome(name=Path(target).name, uid=path, files=[path])
     t = Path(target)
-    if t.exists() and opts.resume:
-        out.outputs, out.reason = [target], RESUMED
-    elif t.exists() and not (opts.force or opts.ours([t])):
-        out.status, out.reason = FAILED, (f"output exists: {target} "
-                                          "(use --resume to keep it or --force to overwrite)")
-    else:
+    if not _keep_existing(out, [t], opts):
         try:
+            record_sources(opts.dst, t, [path])
             out.outputs = [str(write_decompressed(path, t, options=opts.options))]
         except Exception as exc:
             out.status, out.reason = FAILED, _error_reason(exc)
@@ -360,7 +429,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             workers: int | None = None, handlers: HandlerChoice = None, strict: bool = False,
             rescale: RescaleMode = "auto", force: bool = False, resume: bool = False,
             report_path: str | os.PathLike[str] | None = None, progress: bool | None = None,
-            include_patient: bool = False, options: Options | None = None,
+            include_patient: bool = False, allow_partial: bool = False,
+            options: Options | None = None,
             **option_kwargs: Any) -> ConvertReport:
     """Convert every series under ``src`` into ``dst`` as ``fmt``; return the report.
 
@@ -375,13 +445,20 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             field as a keyword (``philips_scaling``, ``invert_monochrome1``,
             ``mask_padding``, ``convert_color``, ``max_bytes``): how series are decoded
             and assembled, checked before any file is read.
-        force / resume: overwrite existing outputs / keep them.
+        force / resume: overwrite existing outputs / keep those whose source files did not
+            change since (size and modification time, recorded next to the outputs in
+            ``dst/.dicomdecode/``; status ``kept``) and rewrite the others. Without either,
+            a series whose output exists is not touched and fails (``output exists``).
+        allow_partial: write a series some of whose slices could not be decoded (or have no
+            installed decoder) without them, with series status ``partial``; by default
+            such a series fails as a whole: "N of M slices could not be decoded: ...".
         report_path: write the JSON report there.
         progress: show a progress bar (default: when stderr is a terminal).
         include_patient: put Patient ID (or Name) in output names (off by default).
 
     Returns:
-        A :class:`ConvertReport`: every input file once (converted, skipped or failed).
+        A :class:`ConvertReport`: every input file once (converted, kept, skipped or
+        failed).
 
     Raises:
         FileNotFoundError: `src` does not exist. ValueError / TypeError: a bad option.
@@ -401,6 +478,9 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
         raise FileNotFoundError(f"{src_s}: no such file or folder")
     if os.path.isdir(src_s) and is_within(dst_s, src_s):
         raise ValueError(f"{dst_s}: the destination must not be inside the source folder")
+    if os.path.exists(dst_s) and not os.path.isdir(dst_s):
+        raise NotADirectoryError(f"{dst_s} is a file; the destination must be a folder "
+                                 "(it is created when missing)")
     os.makedirs(dst_s, exist_ok=True)
     clean_temporaries(dst_s)
     # CPUs this process may use (affinity, cgroup quota), not the machine's count
@@ -410,7 +490,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
                                          workers=None if pool_size == 1 else 1)
     opts = JobSettings(options=series_options, fmt=fmt, dst=dst_s, force=force,
                        resume=resume, include_patient=include_patient,
-                       started_ns=time.time_ns())
+                       allow_partial=allow_partial, started_ns=time.time_ns())
 
     all_files = list(iter_files(src_s))
     result = scan(src_s)
@@ -445,9 +525,15 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             if name not in e.all_series:
                 e.all_series.append(name)
             e.status, e.reason = CONVERTED, ""
+    settled: list[SeriesOutcome] = []  # series not run: their output exists (one line)
     if fmt in VOLUME_FORMATS:
         for series in result.series:
             base = os.path.join(dst_s, names[series.uid])
+            here = SeriesOutcome(name=names[series.uid], uid=series.uid,
+                                 files=list(series.files))
+            if not (force or resume) and _keep_existing(here, output_paths(base, fmt), opts):
+                settled.append(here)
+                continue
             tasks.append((_convert_series, (series, base, fmt, opts), len(series.files)))
     else:
         image_files = sorted({p for s in result.series for p in s.files} | set(duplicates))
@@ -463,6 +549,10 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     try:
         with _progress(len(entries), bool(show)) as bar:
             bar.update(max(skipped_count, 0))
+            for outcome in settled:
+                _apply(outcome, entries, fmt)
+                reached.update(_key(p) for p in outcome.files)
+                series_rows.append(_series_row(series_by_uid[outcome.uid], outcome))
             for outcome in _run(tasks, pool_size, bar.update):
                 _apply(outcome, entries, fmt)
                 reached.update(_key(p) for p in outcome.files)
@@ -539,8 +629,8 @@ def _apply(outcome: SeriesOutcome, entries: dict[str, FileEntry], fmt: str) -> N
         elif outcome.status == FAILED:
             e.status, e.reason = FAILED, outcome.reason
         elif e.status != FAILED:
-            e.status = CONVERTED
-            e.reason = outcome.reason  # informational for converted: resumed, file by file
+            e.status = KEPT if outcome.status == KEPT else CONVERTED
+            e.reason = outcome.reason  # informational: kept, rewritten, partial, file by file
         outs = [outcome.file_outputs[path]] if path in outcome.file_outputs \
             else outcome.outputs[:1]
         for o in outs:
@@ -567,7 +657,8 @@ def _series_row(series: Any, outcome: SeriesOutcome | None,
             row["failed_files"] = outcome.file_failures
     elif entries is not None:
         states = [entries[_key(p)].status for p in series.files]
-        row["status"] = FAILED if FAILED in states else CONVERTED
+        row["status"] = (FAILED if FAILED in states else
+                         KEPT if states and all(st == KEPT for st in states) else CONVERTED)
         row["outputs"] = [o for p in series.files for o in entries[_key(p)].outputs]
     row["scan_warnings"] = list(series.warnings)
     return row
@@ -576,8 +667,10 @@ def _series_row(series: Any, outcome: SeriesOutcome | None,
 def summary(report: ConvertReport) -> str:
     """One human line: counts and where the outputs went."""
     c = report.counts
-    return (f"{c[CONVERTED]} converted, {c[SKIPPED]} skipped, {c[FAILED]} failed "
+    kept = f"{c[KEPT]} kept, " if c[KEPT] else ""
+    return (f"{c[CONVERTED]} converted, {kept}{c[SKIPPED]} skipped, {c[FAILED]} failed "
             f"({len(report.files)} files, {len(report.series)} series) -> {report.destination}")
 
 
-__all__ = ["convert", "ConvertReport", "FileEntry", "summary", "CONVERTED", "SKIPPED", "FAILED"]
+__all__ = ["convert", "ConvertReport", "FileEntry", "summary", "CONVERTED", "KEPT", "PARTIAL",
+           "SKIPPED", "FAILED", "OUTPUT_EXISTS"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dicomdecode.decode.dispatch import candidates
+from dicomdecode.decode.dispatch import candidates, check_decodable
+from dicomdecode.errors import MissingHandlerError, UnsupportedTransferSyntaxError
 from dicomdecode.options import Options
 from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.read.dataset import PathLike, pixel_source, read_dataset
@@ -17,7 +18,8 @@ def file_info(path: PathLike) -> dict[str, Any]:
     ds = read_dataset(name)
     source = pixel_source(ds, name)
     row = ts.lookup(source.transfer_syntax)
-    return {
+    requested = Options.resolve().handlers
+    facts = {
         "path": name,
         "transfer_syntax": source.transfer_syntax,
         "transfer_syntax_name": row.name if row else "unknown",
@@ -33,6 +35,13 @@ def file_info(path: PathLike) -> dict[str, Any]:
         "planar_configuration": source.planar_configuration,
         "modality": str(ds.get("Modality", "")),
         "manufacturer": str(ds.get("Manufacturer", "")),
-        "handlers": [h.name for h in candidates(source.transfer_syntax,
-                                                Options.resolve().handlers)],
+        "handlers": [h.name for h in candidates(source.transfer_syntax, requested)],
     }
+    if not facts["handlers"]:  # say how to get one, as the decode error would
+        try:
+            check_decodable(source, requested)
+        except MissingHandlerError as exc:
+            facts["install"] = exc.install or exc.reason
+        except UnsupportedTransferSyntaxError as exc:
+            facts["install"] = exc.reason
+    return facts

@@ -1,21 +1,22 @@
-"""Quick-look PNG: three orthogonal mid-slices per series, one series per row.
+"""Quick-look image: three orthogonal mid-slices per series, one series per row.
 
 Each panel is drawn into a square cell of ``cell`` pixels, scaled so one screen pixel covers
 the same millimetres along both of its axes (aspect from the voxel spacing), centred on a
 black background. Grey levels: a CT soft-tissue window (level 40, width 400 HU) when the
 volume is CT in Hounsfield units, else the 1st-99th percentile; MONOCHROME1 is inverted for
-display; colour images are shown as they are. The PNG is written with zlib (no pillow or
-matplotlib needed).
+display; colour images are shown as they are. Each row is labelled with the series number
+and description and the window (C/W), each panel with the patient direction of its four
+edges (from the affine), so a flipped or mislabelled series shows at a glance. Pillow
+(``pip install "dicomdecode[preview]"``) draws the text and writes the file in the format
+its suffix names (.png, .jpg, .tiff, ...).
 """
 
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,20 +31,63 @@ GAP = 4
 CT_WINDOW = (40.0, 400.0)  # soft tissue: level, width (HU)
 
 
-def png_bytes(image: np.ndarray) -> bytes:
-    """Encode a uint8 (H, W) grey or (H, W, 3) RGB array as PNG."""
-    img = np.ascontiguousarray(image, dtype=np.uint8)
-    h, w = img.shape[:2]
-    colour = 2 if img.ndim == 3 else 0
-    raw = b"".join(b"\x00" + img[y].tobytes() for y in range(h))
+PILLOW_HINT = 'preview needs Pillow: pip install "dicomdecode[preview]"'
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 
-    header = struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+def _pillow() -> Any:
+    """The PIL package, or ImportError saying how to install it."""
+    try:
+        import PIL.Image
+        import PIL.ImageDraw
+        import PIL.ImageFont
+    except ImportError as exc:
+        raise ImportError(PILLOW_HINT) from exc
+    return PIL
+
+
+def image_format(out: str | os.PathLike[str]) -> str:
+    """The Pillow format that ``out``'s suffix names (``PNG`` for ``.png``, ``JPEG`` for
+    ``.jpg``...); ValueError for a suffix Pillow cannot write, so a ``.jpg`` name never
+    gets PNG bytes."""
+    pil = _pillow()
+    suffix = Path(out).suffix.lower()
+    fmt = pil.Image.registered_extensions().get(suffix)
+    if not suffix or fmt is None or fmt not in pil.Image.SAVE:
+        raise ValueError(f"{os.fspath(out)}: no image format for the suffix "
+                         f"{suffix or '(none)'!r}; use .png, .jpg or .tiff")
+    return str(fmt)
+
+
+#: LPS axis -> letter of its positive and negative direction
+_LETTERS = (("L", "R"), ("P", "A"), ("S", "I"))
+
+
+def direction_letter(vector: Sequence[float] | np.ndarray) -> str:
+    """The patient direction (L/R, P/A, S/I) a voxel axis points to in LPS: the dominant
+    component's letter, and the next one's when the axis is oblique (over 0.3)."""
+    v = np.asarray(vector, dtype=float)[:3]
+    norm = float(np.linalg.norm(v))
+    if norm == 0:
+        return "?"
+    v = v / norm
+    order = np.argsort(-np.abs(v))
+    letters = [_LETTERS[i][0 if v[i] > 0 else 1] for i in order[:2]
+               if i == order[0] or abs(v[i]) > 0.3]
+    return "".join(letters)
+
+
+def edge_letters(volume: Volume) -> list[tuple[str, str, str, str]]:
+    """(top, bottom, left, right) patient directions of the three panels of `volume`, in
+    the orientation :func:`panels` draws them."""
+    axes = np.asarray(volume.affine, dtype=float)[:3, :3]
+    slice_dir, row_dir, col_dir = axes[:, 0], axes[:, 1], axes[:, 2]
+    down = -slice_dir if float(axes[2, 0]) > 0 else slice_dir  # reformats: head up
+
+    def edges(vertical: np.ndarray, horizontal: np.ndarray) -> tuple[str, str, str, str]:
+        return (direction_letter(-vertical), direction_letter(vertical),
+                direction_letter(-horizontal), direction_letter(horizontal))
+
+    return [edges(row_dir, col_dir), edges(down, col_dir), edges(down, row_dir)]
 
 
 def _first_volume(volume: Volume) -> np.ndarray:
@@ -58,23 +102,40 @@ def _first_volume(volume: Volume) -> np.ndarray:
     return arr
 
 
+def _is_colour(arr: np.ndarray, volume: Volume) -> bool:
+    samples = int((volume.meta or {}).get("SamplesPerPixel", 1) or 1)
+    return arr.ndim == 4 or (arr.dtype == np.uint8 and samples > 1)
+
+
+def window_bounds(arr: np.ndarray, volume: Volume) -> tuple[float, float] | None:
+    """The (low, high) values mapped to black and white: CT soft tissue in HU, else the
+    1st-99th percentile; None for colour images (shown as stored) or no finite value."""
+    if _is_colour(arr, volume):
+        return None
+    data = np.asarray(arr, dtype=np.float64)
+    meta = volume.meta or {}
+    finite = data[np.isfinite(data)]
+    if finite.size == 0:
+        return None
+    if str(meta.get("Modality", "")).upper() == "CT" and meta.get("Rescale") is not False:
+        level, width = CT_WINDOW
+        return level - width / 2, level + width / 2
+    lo, hi = (float(v) for v in np.percentile(finite, [1, 99]))
+    if hi <= lo:
+        lo, hi = float(finite.min()), float(finite.max())
+    return lo, hi
+
+
 def window(arr: np.ndarray, volume: Volume) -> np.ndarray:
     """Map values to uint8 for display (CT soft tissue in HU, else percentiles)."""
     data = np.asarray(arr, dtype=np.float64)
     meta = volume.meta or {}
-    if data.ndim == 4 or (arr.dtype == np.uint8 and int(meta.get("SamplesPerPixel", 1) or 1) > 1):
+    if _is_colour(arr, volume):
         return np.clip(data, 0, 255).astype(np.uint8)
-    finite = data[np.isfinite(data)]
-    if finite.size == 0:
+    bounds = window_bounds(arr, volume)
+    if bounds is None:
         return np.zeros(data.shape, np.uint8)
-    in_hu = str(meta.get("Modality", "")).upper() == "CT" and meta.get("Rescale") is not False
-    if in_hu:
-        level, width = CT_WINDOW
-        lo, hi = level - width / 2, level + width / 2
-    else:
-        lo, hi = np.percentile(finite, [1, 99])
-        if hi <= lo:
-            lo, hi = float(finite.min()), float(finite.max())
+    lo, hi = bounds
     scaled = (np.nan_to_num(data, nan=lo) - lo) / max(hi - lo, 1e-12)
     out = (np.clip(scaled, 0, 1) * 255).round().astype(np.uint8)
     if str(meta.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
@@ -137,26 +198,79 @@ def render(volumes: Sequence[Volume], cell: int = CELL, gap: int = GAP) -> np.nd
     return canvas
 
 
+def _label(volume: Volume) -> str:
+    """"#<series number> <description>   C <centre> W <width>" for one row."""
+    meta = volume.meta or {}
+    number, text = meta.get("SeriesNumber"), str(meta.get("SeriesDescription") or "")
+    head = " ".join(p for p in (f"#{number}" if number not in (None, "") else "", text) if p)
+    bounds = window_bounds(_first_volume(volume), volume)
+    if bounds is not None:
+        lo, hi = bounds
+        head = f"{head}   C {(lo + hi) / 2:.6g} W {hi - lo:.6g}".strip()
+    return head or str(meta.get("SeriesUID", ""))
+
+
+def annotate(image: np.ndarray, volumes: Sequence[Volume], cell: int = CELL,
+             gap: int = GAP) -> Any:
+    """``image`` (from :func:`render`) as a Pillow image with each row's label and each
+    panel's edge letters drawn on it (Pillow's default font, white on a dark shadow)."""
+    pil = _pillow()
+    img = pil.Image.fromarray(image, "RGB")
+    draw = pil.ImageDraw.Draw(img)
+    font = pil.ImageFont.load_default()
+
+    def text(x: float, y: float, s: str, anchor: str) -> None:
+        draw.text((x + 1, y + 1), s, fill=(0, 0, 0), font=font, anchor=anchor)
+        draw.text((x, y), s, fill=(255, 255, 0), font=font, anchor=anchor)
+
+    for i, vol in enumerate(volumes):
+        top = gap + i * (cell + gap)
+        text(gap + 3, top + 3, _label(vol), "la")
+        for j, (up, down, left, right) in enumerate(edge_letters(vol)):
+            x0 = gap + j * (cell + gap)
+            mid_x, mid_y = x0 + cell / 2, top + cell / 2
+            text(mid_x, top + 16 if j == 0 else top + 3, up, "ma")
+            text(mid_x, top + cell - 3, down, "md")
+            text(x0 + 3, mid_y, left, "lm")
+            text(x0 + cell - 3, mid_y, right, "rm")
+    return img
+
+
+#: below this panel size, text would hide the image: panels are drawn unlabelled
+MIN_LABELLED_CELL = 96
+
+
 def write_preview(volumes: Sequence[Volume], out: str | os.PathLike[str], *,
-                  cell: int = CELL) -> Path:
-    """Render ``volumes`` and write the PNG atomically to ``out``."""
+                  cell: int = CELL, labels: bool = True) -> Path:
+    """Render ``volumes``, label them (unless ``labels=False`` or the panels are smaller
+    than :data:`MIN_LABELLED_CELL`) and write the image atomically to ``out``, in the
+    format its suffix names."""
     final = Path(out)
+    fmt = image_format(final)
+    rendered = render(volumes, cell)
+    if labels and cell >= MIN_LABELLED_CELL:
+        img = annotate(rendered, volumes, cell)
+    else:
+        img = _pillow().Image.fromarray(rendered, "RGB")
     with atomic_path(final) as tmp:
-        tmp.write_bytes(png_bytes(render(volumes, cell)))
+        img.save(tmp, format=fmt)
     return final
 
 
 def preview(src: str | os.PathLike[str], out: str | os.PathLike[str], *, cell: int = CELL,
             max_series: int = 16, handlers: HandlerChoice = None,
             options: Options | None = None) -> tuple[Path, list[str]]:
-    """Scan ``src``, load up to ``max_series`` series, write the PNG.
+    """Scan ``src``, load up to ``max_series`` series, write the image.
 
-    Returns the PNG path and the problems met (series that failed to load are left out).
-    Raises FileNotFoundError for a missing ``src`` and ValueError for a bad option.
+    Returns the image path and the problems met (series that failed to load are left out).
+    Raises FileNotFoundError for a missing ``src``, ValueError for a bad option or an
+    ``out`` suffix that names no image format, ImportError (with the pip command) without
+    Pillow.
     """
     from dicomdecode.api import as_path_list, iter_volumes
     from dicomdecode.scan import ScanResult, scan
 
+    image_format(out)  # before any work: a wrong name is the user's to fix first
     opts = Options.resolve(options, handlers=handlers)
     result = scan(as_path_list(src), workers=opts.workers)
     problems: list[str] = []
@@ -172,4 +286,5 @@ def preview(src: str | os.PathLike[str], out: str | os.PathLike[str], *, cell: i
     return write_preview(volumes, out, cell=cell), problems
 
 
-__all__ = ["preview", "write_preview", "render", "panels", "png_bytes", "window"]
+__all__ = ["preview", "write_preview", "render", "annotate", "panels", "window",
+           "window_bounds", "image_format", "direction_letter", "edge_letters"]

@@ -1,6 +1,8 @@
 """Uncompressed DICOM writer: "open it in a viewer and save it uncompressed", per file.
 
-Each input image file is rewritten as Explicit VR Little Endian with every other element kept:
+Each input image file is rewritten as Explicit VR Little Endian with every other element kept
+byte for byte (the raw value bytes as read, even a value pydicom would not write back the same,
+such as a Patient Weight of four spaces), except:
 
 - pixels are the canonical frames of :func:`dicomdecode.decode.decode` (the same a
   ``decode_file`` of the input gives), so the output reads back bit-identical in pydicom and
@@ -10,7 +12,8 @@ Each input image file is rewritten as Explicit VR Little Endian with every other
 - a lossy source keeps (or gains) Lossy Image Compression "01" with its ratio and method, as
   PS3.3 C.7.6.1.1.5 asks of anything derived from lossy data;
 - encapsulation-only elements (Extended Offset Table) go, file meta gets the new Transfer
-  Syntax; big-endian sources have their OW/OF/OL/OD/OV values byte-swapped.
+  Syntax; big-endian sources have their OW/OF/OL/OD/OV values byte-swapped (their numbers
+  are re-encoded little-endian); retired group lengths are not written (pydicom never does).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset, FileMetaDataset, validate_file_meta
+from pydicom.filewriter import correct_ambiguous_vr_element
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
     UID,
@@ -46,6 +51,9 @@ _LOSSY_METHOD = {
 }
 _SWAP_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 _ENCAPSULATION_ONLY = (0x7FE00001, 0x7FE00002)
+#: the elements this writer sets; every other element keeps its raw bytes
+_REWRITTEN = frozenset({0x7FE00010, 0x00280004, 0x00280006, 0x00282110, 0x00282112, 0x00282114,
+                        *_ENCAPSULATION_ONLY})
 BIG_ENDIAN = ts.EXPLICIT_VR_BIG_ENDIAN
 
 
@@ -65,6 +73,43 @@ def _swap_to_little_endian(ds: Dataset) -> None:
             usable = len(raw) - len(raw) % width
             swapped = np.frombuffer(raw[:usable], dtype=f">u{width}").astype(f"<u{width}")
             elem.value = swapped.tobytes() + raw[usable:]
+
+
+def _raw_elements(ds: Dataset) -> dict[int, RawDataElement]:
+    """The top-level elements still as read (before decoding touches any)."""
+    out: dict[int, RawDataElement] = {}
+    for tag in list(ds.keys()):
+        elem = ds.get_item(tag, keep_deferred=True)
+        if isinstance(elem, RawDataElement):
+            out[int(tag)] = elem
+    return out
+
+
+def _restore_raw(ds: Dataset, raw: dict[int, RawDataElement]) -> None:
+    """Put back the as-read element of every tag the writer does not rewrite, so that
+    decoding (which reads and converts some values) changes no byte of them."""
+    for tag, elem in raw.items():
+        if tag not in _REWRITTEN and tag in ds:
+            ds[tag] = elem
+
+
+def _explicit_raw(ds: Dataset) -> None:
+    """Give the implicit-VR raw elements of `ds` (and of its sequence items) their VR,
+    keeping their value bytes, so an Implicit VR Little Endian source is written Explicit VR
+    Little Endian without re-encoding a value (the byte order is the same)."""
+    for tag in list(ds.keys()):
+        elem = ds.get_item(tag, keep_deferred=True)
+        if not isinstance(elem, RawDataElement) or not elem.is_implicit_VR:
+            continue
+        converted = ds[tag]  # pydicom's VR lookup (dictionary, private creators, UN)
+        if converted.VR == "SQ":
+            for item in converted.value:
+                _explicit_raw(item)
+        elif " or " in str(converted.VR):  # ambiguous (US or SS...): resolve from the data
+            correct_ambiguous_vr_element(converted, ds, True)
+        else:
+            ds[tag] = elem._replace(VR=converted.VR, is_implicit_VR=False)
+    ds.set_original_encoding(False, True, ds.original_character_set)
 
 
 def _pixel_bytes(array: np.ndarray, bits_allocated: int) -> bytes:
@@ -105,6 +150,7 @@ def decompressed_dataset(src: str | os.PathLike[str], *, handlers: HandlerChoice
     ds = _read(src)
     meta = getattr(ds, "file_meta", None) or FileMetaDataset()
     ts_uid = str(meta.get("TransferSyntaxUID", "") or "")
+    as_read = _raw_elements(ds)
     if "PixelData" not in ds:
         if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
             decoded = None  # float pixels are never compressed; only endianness may change
@@ -114,10 +160,7 @@ def decompressed_dataset(src: str | os.PathLike[str], *, handlers: HandlerChoice
         decoded = decode(src, dataset=ds, options=opts)
     compressed_len = len(ds["PixelData"].value or b"") if "PixelData" in ds else 0
     if ts_uid == BIG_ENDIAN:
-        _swap_to_little_endian(ds)
-    else:
-        for _ in ds.iterall():  # materialise raw elements before the pixel swap below
-            pass
+        _swap_to_little_endian(ds)  # numbers change byte order: values are re-encoded
     if decoded is not None:
         array = decoded.array
         bits = int(ds.get("BitsAllocated", array.dtype.itemsize * 8))
@@ -152,6 +195,10 @@ def decompressed_dataset(src: str | os.PathLike[str], *, handlers: HandlerChoice
     new_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     new_meta.ImplementationVersionName = "DICOMDECODE"
     ds.file_meta = new_meta
+    if ts_uid != BIG_ENDIAN:  # last: reading values above converted some elements
+        _restore_raw(ds, as_read)
+        if ds.original_encoding[0]:  # implicit VR: same value bytes, VRs written out
+            _explicit_raw(ds)
     return ds
 
 
@@ -161,8 +208,15 @@ def write_decompressed(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     ds = decompressed_dataset(src, handlers=handlers, options=options)
     final = Path(dst)
     try:
+        # the Part 10 checks done here, not by dcmwrite(enforce_file_format=True): that
+        # reads SOP Class/Instance UID through the dataset, re-encoding their raw bytes
+        validate_file_meta(ds.file_meta, enforce_standard=True)
+        if "FileMetaInformationGroupLength" not in ds.file_meta:
+            ds.file_meta.FileMetaInformationGroupLength = 0  # dcmwrite sets the length
+        if not getattr(ds, "preamble", None):
+            ds.preamble = b"\x00" * 128
         with atomic_path(final) as tmp:
-            pydicom.dcmwrite(tmp, ds, enforce_file_format=True, implicit_vr=False,
+            pydicom.dcmwrite(tmp, ds, enforce_file_format=False, implicit_vr=False,
                              little_endian=True)
     except DicomDecodeError:
         raise

@@ -1,0 +1,50 @@
+"""`dicomdecode --version` / `--help` start without the heavy libraries (issue 12: < 0.2 s).
+
+Timing itself is not asserted (CI machines vary); what makes it slow is: which modules a
+fresh interpreter has imported after the command, checked in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+HEAVY = ("numpy", "pydicom", "nibabel", "scipy", "tqdm", "zarr", "dicomdecode.decode",
+         "dicomdecode.scan", "dicomdecode.writers", "dicomdecode.read")
+
+_PROBE = """
+import json, sys
+from dicomdecode.apps.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"]])
+def test_version_and_help_import_nothing_heavy(argv: list[str]) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", _PROBE, *argv], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    probe = json.loads(result.stderr.strip().splitlines()[-1])
+    assert probe["code"] == 0 and result.stdout.strip()
+    loaded = [m for m in probe["modules"] if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    assert not loaded, f"{argv} imported {loaded}"
+
+
+def test_package_functions_stay_functions_after_submodule_import() -> None:
+    """`decode` and `scan` are both submodules and functions: the lazy package keeps the
+    functions bound whichever is imported first."""
+    code = ("import dicomdecode, importlib; importlib.import_module('dicomdecode.scan.walk');"
+            "importlib.import_module('dicomdecode.decode.dispatch');"
+            "print(callable(dicomdecode.scan), type(dicomdecode.decode).__name__,"
+            " dicomdecode.decode_frames is dicomdecode.decode_file)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.stdout.split() == ["True", "function", "True"], out.stderr
