@@ -20,6 +20,10 @@ SPACING_TOLERANCE = 0.01
 TILT_TOLERANCE_DEG = 0.01
 
 
+#: Orientation assumed when a series has none (dcm2niix's guess: axial, rows along x).
+DEFAULT_ORIENTATION: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
 def row_col_cosines(orientation: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """Split Image Orientation (Patient) into (row cosine, column cosine) unit vectors.
 

@@ -1,0 +1,158 @@
+"""dcm2niix as the test oracle: every corpus series folder, converted live.
+
+For every folder of the shared corpus that holds DICOM images, dcm2niix (the pip package,
+run once per folder per session into a temporary directory) writes its NIfTI files; each of
+them must equal one Volume of ``dicomdecode.load(folder's files)``: same shape and voxel
+values after ``nibabel.as_closest_canonical`` on both, affine within 0.01 mm. Folders where
+dcm2niix converts nothing are not compared. Every deliberate difference is listed in
+:data:`DIFFERENCES` with its reason (the same list as README "Differences from dcm2niix");
+those outputs are expected to differ (``xfail(strict=True)``: one that starts matching fails
+and must be taken off the list), so nothing is skipped silently.
+
+dcm2niix's own ``_Tilt`` / ``_Eq`` outputs are compared with our tilt-corrected and evenly
+resampled volumes in ``test_tilt_equalize.py``; here they are left out of the folder run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from dicomdecode import load
+from dicomdecode.volume import Volume
+from tests.conftest import read_tsv
+
+pytestmark = [pytest.mark.corpus, pytest.mark.needs_handler("pylibjpeg", "gdcm", "charls")]
+
+
+def _folders() -> list[str]:
+    """Corpus folders (relative) holding at least one DICOM image, from the MANIFEST."""
+    rows = read_tsv("MANIFEST.tsv")
+    return sorted({r["relative_path"].rsplit("/", 1)[0] for r in rows
+                   if not r["pydicom_ok"].startswith("n/a")})
+
+
+#: dcm2niix output (folder/output file name) -> why our volume deliberately differs.
+#: Mirrors README "Differences from dcm2niix".
+DIFFERENCES: dict[str, str] = {}
+
+
+def dcm2niix_exe() -> str:
+    exe = shutil.which("dcm2niix")
+    if exe is None:
+        try:
+            import dcm2niix  # the pip package ships the binary
+            exe = str(Path(dcm2niix.bin))
+        except (ImportError, AttributeError):
+            exe = None
+    if exe is None:
+        pytest.fail("dcm2niix is not installed (pip install dcm2niix, in the test extra)")
+    return exe
+
+
+def run_dcm2niix(folder: Path, out: Path) -> list[Path]:
+    """dcm2niix on one folder (not its subfolders); its NIfTI outputs, _Tilt/_Eq aside."""
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run([dcm2niix_exe(), "-d", "0", "-z", "n", "-b", "n", "-f", "%s_%p_%e_%j",
+                    "-o", str(out), str(folder)], check=False, capture_output=True, timeout=300)
+    return sorted(p for p in out.glob("*.nii")
+                  if not p.stem.endswith(("_Tilt", "_Eq", "_Tilt_Eq")))
+
+
+@pytest.fixture(scope="session")
+def oracle(corpus: Path, tmp_path_factory: pytest.TempPathFactory):
+    """folder -> dcm2niix outputs, each folder converted once per session."""
+    cache: dict[str, list[Path]] = {}
+    root = tmp_path_factory.mktemp("dcm2niix")
+
+    def outputs(folder: str) -> list[Path]:
+        if folder not in cache:
+            cache[folder] = run_dcm2niix(corpus / folder, root / folder.replace("/", "__"))
+        return cache[folder]
+    return outputs
+
+
+def _canonical_data(img: nib.Nifti1Image) -> np.ndarray:
+    """Voxel values; RGB24 images as (..., 3) floats."""
+    raw = np.asanyarray(img.dataobj)
+    if raw.dtype.names:
+        return np.stack([raw[name] for name in raw.dtype.names], axis=-1).astype(float)
+    return np.asarray(img.get_fdata())
+
+
+def mismatch(volume: Volume, ref: nib.Nifti1Image) -> str | None:
+    """Why ``volume`` differs from dcm2niix's image ``ref``, or None when it equals it.
+
+    Values: integers exactly; floats within 1e-5 relative (dcm2niix stores raw integers
+    with a float32 scale factor, we store the float32 result)."""
+    try:
+        ours = nib.as_closest_canonical(volume.to_nifti())
+    except Exception as exc:  # e.g. an affine nibabel cannot decompose
+        return f"to_nifti failed: {exc}".replace("\n", " ")
+    ref = nib.as_closest_canonical(ref)
+    a, b = _canonical_data(ours), _canonical_data(ref)
+    if a.ndim == 4 and a.shape[3] == 1:
+        a = a[..., 0]
+    if b.ndim == 4 and b.shape[3] == 1:
+        b = b[..., 0]
+    if a.shape != b.shape:
+        return f"shape {a.shape} != {b.shape}"
+    aff = float(np.abs(ours.affine - ref.affine).max())
+    if aff > 0.01:
+        return f"affine differs by {aff:.4g} mm"
+    if not np.allclose(a, b, rtol=1e-5, atol=1e-5 * max(float(np.abs(b).max()), 1.0)):
+        return f"values differ, max |diff| {float(np.abs(a - b).max()):.4g}"
+    return None
+
+
+def compare_folder(corpus: Path, folder: str, outputs: list[Path]) -> dict[str, str | None]:
+    """dcm2niix output name -> None when one of our volumes equals it, else the reasons."""
+    files = sorted(str(p) for p in (corpus / folder).iterdir()
+                   if p.is_file() and p.suffix not in (".txt", ".md", ".json"))
+    try:
+        volumes = load(files)
+    except Exception as exc:  # reported per output, the assertion names it
+        return {o.name: f"load failed: {type(exc).__name__}: {exc}" for o in outputs}
+    result: dict[str, str | None] = {}
+    for out in outputs:
+        ref = nib.load(out)
+        reasons = [mismatch(v, ref) for v in volumes]
+        if None in reasons:
+            result[out.name] = None
+            continue
+        close = [f"volume {i}: {r}" for i, r in enumerate(reasons) if not r.startswith("shape")]
+        result[out.name] = "; ".join(close) if close else (
+            f"no volume of shape {ref.shape} (ours: {sorted({v.array.shape for v in volumes})})")
+    return result
+
+
+def _params() -> list:
+    folders = _folders()
+    if not folders:
+        return [pytest.param(None, id="no-corpus")]
+    return [pytest.param(f, id=f) for f in folders]
+
+
+@pytest.mark.parametrize("folder", _params())
+def test_every_dcm2niix_output_equals_one_volume(corpus: Path, oracle, folder: str) -> None:
+    outputs = oracle(folder)
+    result = compare_folder(corpus, folder, outputs)
+    unexpected = {name: why for name, why in result.items()
+                  if why is not None and f"{folder}/{name}" not in DIFFERENCES}
+    assert not unexpected, unexpected
+    documented = [f"{folder}/{name}" for name in result if f"{folder}/{name}" in DIFFERENCES]
+    for key in documented:  # a listed difference that no longer differs must leave the list
+        assert result[key.rsplit("/", 1)[1]] is not None, f"{key} now matches: unlist it"
+
+
+def test_differences_are_documented_in_readme() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "## Differences from dcm2niix" in readme
+    section = readme.split("## Differences from dcm2niix", 1)[1].split("\n## ", 1)[0]
+    for key, reason in DIFFERENCES.items():
+        assert key.split("/")[0] in section or reason.split(":")[0] in section, key
