@@ -203,6 +203,7 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
                 out.file_failures[path] = decode_failures.get(path, "not used in the volume")
     try:
         out.outputs = [str(p) for p in write_volume(volume, base, fmt)]
+        out.outputs += _write_resampled(volume, base, fmt, opts.options)
     except Exception as exc:
         out.status, out.reason = FAILED, f"writing failed: {_error_reason(exc)}"
         return out
@@ -210,6 +211,20 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
                 "spacing": [round(v, 6) for v in volume.spacing],
                 "warnings": list(volume.warnings)}
     return out
+
+
+def _write_resampled(volume: Any, base: str, fmt: str, options: Options) -> list[str]:
+    """The tilt-corrected / evenly spaced copy (dcm2niix's _Tilt/_Eq) the options ask for."""
+    if not (options.tilt_correct or options.equalize_spacing):
+        return []
+    from dicomdecode.assemble.resample import resampled_copy
+    from dicomdecode.writers import write_volume
+
+    extra = resampled_copy(volume, options.tilt_correct, options.equalize_spacing)
+    if extra is None:
+        return []
+    suffix, copy = extra
+    return [str(p) for p in write_volume(copy, base + suffix, fmt)]
 
 
 def _patient_identifiers(path: str) -> list[str]:

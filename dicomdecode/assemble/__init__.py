@@ -109,16 +109,23 @@ def _geometry(series: SeriesInfo, images: list[ImageRef], n_vol: int
     first = images[0]
     fallback = first.spacing_between_slices or first.slice_thickness
     if first.position is None or first.orientation is None:
-        # dcm2niix's guess (an axial stack, Image Orientation 1\0\0\0\1\0, the first slice
-        # centred on the origin): the same voxel order and affine as its NIfTI.
+        # dcm2niix's guess (an axial stack, Image Orientation 1\0\0\0\1\0, the stack centred
+        # on the origin): the same voxel order and affine as its NIfTI.
         orientation = first.orientation or geometry.DEFAULT_ORIENTATION
+        normal = geometry.slice_normal(orientation)
+        if first.orientation is None and per_vol > 1 and first.samples_per_pixel == 1:
+            # dcm2niix stores a grey stack without orientation with its rows running anterior
+            # (its bottom-up NIfTI rows under an unflipped affine; RGB rows are not flipped)
+            orientation = geometry.DEFAULT_ORIENTATION_STACK
         col_row, col_col = geometry.in_plane_columns(orientation, first.pixel_spacing)
+        step = float(fallback or 1.0) * normal
         start = (first.position if first.position is not None else
-                 -((first.rows - 1) * col_row + (first.columns - 1) * col_col) / 2)
-        step = float(fallback or 1.0) * geometry.slice_normal(orientation)
+                 -((first.rows - 1) * col_row + (first.columns - 1) * col_col
+                   + (per_vol - 1) * step) / 2)
         positions = [tuple(float(v) for v in np.asarray(start, float) + k * step)
                      for k in range(per_vol)]
-        g = geometry.stack_geometry(positions, orientation, first.pixel_spacing, fallback)
+        g = geometry.stack_geometry(positions, orientation, first.pixel_spacing, fallback,
+                                    normal=normal)
         g.warnings.append(
             "no Image Position/Orientation (Patient): slices ordered by Instance Number, "
             "axial orientation assumed (as dcm2niix)")

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from dicomdecode.geometry import TILT_TOLERANCE_DEG
 from dicomdecode.volume import Volume
 
 
@@ -141,7 +142,8 @@ def even_grid(distances: np.ndarray) -> tuple[float, int] | None:
         return None
     step = float(positive.min())
     last = float(distances[-1])
-    count = math.ceil((last - 0.5 * (last - float(distances[-2]))) / step)
+    reach = (last - 0.5 * (last - float(distances[-2]))) / step
+    count = math.ceil(reach - 1e-6 * reach)  # a whole number reached by rounding stays whole
     if count > 2 * n:
         count = 2 * n
         step = last / (count - 1)
@@ -182,3 +184,20 @@ def equalize_spacing(volume: Volume) -> Volume:
     meta = {**volume.meta, "SpacingEqualized": True, "SliceSpacing": step}
     return Volume(array=np.ascontiguousarray(out), affine=affine, meta=meta, slices=[],
                   warnings=[w for w in volume.warnings if "spacing" not in w])
+
+
+def resampled_copy(volume: Volume, tilt: bool, equalize: bool) -> tuple[str, Volume] | None:
+    """The extra output ``convert`` writes for ``tilt_correct`` / ``equalize_spacing``:
+    (name suffix, volume) as dcm2niix names them (``_Tilt``, ``_Eq``, ``_Tilt_Eq``), or
+    None when the volume needs neither (no tilt, even gaps, not 3D single-channel)."""
+    if volume.array.ndim != 3 or not (tilt or equalize):
+        return None
+    suffix, out = "", volume
+    if tilt and float(volume.meta.get("GantryTiltDegrees") or 0.0) > TILT_TOLERANCE_DEG:
+        out, suffix = tilt_correct(out), "_Tilt"
+    if equalize and any("spacing" in w for w in volume.warnings):
+        try:
+            out, suffix = equalize_spacing(out), suffix + "_Eq"
+        except ValueError:
+            pass  # no even grid (fewer than 3 slices, repeated positions): nothing to add
+    return (suffix, out) if suffix else None

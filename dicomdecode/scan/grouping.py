@@ -187,11 +187,13 @@ def group_images(refs: list[Record]) -> list[SeriesInfo]:
     reconstruction saved under the original UID) is split by number first."""
     by_series: dict[tuple[str, str], dict[Any, list[ImageRef]]] = defaultdict(
         lambda: defaultdict(list))
-    meta_of: dict[tuple[str, str, Any], dict[str, Any]] = {}
+    # series-level meta of each part comes from its own first image: parts split off by
+    # size or samples (one UID reused for a grey and a colour image) differ in it
+    meta_of: dict[int, dict[str, Any]] = {}
     for im, study, series, meta in refs:
         number = opt_int(meta.get("SeriesNumber"))
         by_series[(study, series)][number].append(im)
-        meta_of.setdefault((study, series, number), meta)
+        meta_of[id(im)] = meta
     out: list[SeriesInfo] = []
     for (study, series), by_number in sorted(by_series.items()):
         parts: list[tuple[Ordered, dict[str, Any]]] = []
@@ -202,7 +204,7 @@ def group_images(refs: list[Record]) -> list[SeriesInfo]:
                 by_key[split_key(im)].append(im)
             for key in sorted(by_key, key=repr):
                 for group in split_orientation(by_key[key]):
-                    parts.extend((part, meta_of[(study, series, number)])
+                    parts.extend((part, meta_of[id(part.images[0])])
                                  for part in order_group(group))
         for i, (part, meta) in enumerate(parts):
             first = part.images[0]
