@@ -22,8 +22,6 @@ TILT_TOLERANCE_DEG = 0.01
 
 #: Orientation assumed when a series has none (dcm2niix's guess: axial, rows along x).
 DEFAULT_ORIENTATION: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
-#: ... for a stack of several slices, whose rows dcm2niix lays out the other way (anterior).
-DEFAULT_ORIENTATION_STACK: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
 
 
 def row_col_cosines(orientation: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

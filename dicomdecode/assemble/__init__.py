@@ -113,10 +113,6 @@ def _geometry(series: SeriesInfo, images: list[ImageRef], n_vol: int
         # on the origin): the same voxel order and affine as its NIfTI.
         orientation = first.orientation or geometry.DEFAULT_ORIENTATION
         normal = geometry.slice_normal(orientation)
-        if first.orientation is None and per_vol > 1 and first.samples_per_pixel == 1:
-            # dcm2niix stores a grey stack without orientation with its rows running anterior
-            # (its bottom-up NIfTI rows under an unflipped affine; RGB rows are not flipped)
-            orientation = geometry.DEFAULT_ORIENTATION_STACK
         col_row, col_col = geometry.in_plane_columns(orientation, first.pixel_spacing)
         step = float(fallback or 1.0) * normal
         start = (first.position if first.position is not None else

@@ -69,6 +69,12 @@ def split_by_mosaic(im: ImageRef) -> tuple[Any, ...]:
     return (im.mosaic_slices, im.mosaic_tile)
 
 
+def split_by_multiframe_without_geometry(im: ImageRef) -> tuple[Any, ...]:
+    """A multi-frame file without Image Position is a volume of its own (as dcm2niix):
+    with no position to order by, its frames must not interleave with other files'."""
+    return (im.path if im.position is None and im.number_of_frames > 1 else None,)
+
+
 #: (name, rule) in key order: images with different keys cannot share one volume.
 SPLIT_RULES: list[tuple[str, Callable[[ImageRef], tuple[Any, ...]]]] = [
     ("size", split_by_size),
@@ -77,6 +83,7 @@ SPLIT_RULES: list[tuple[str, Callable[[ImageRef], tuple[Any, ...]]]] = [
     ("echo", split_by_echo),
     ("image type", split_by_image_type),
     ("mosaic", split_by_mosaic),
+    ("multi-frame file without geometry", split_by_multiframe_without_geometry),
 ]
 
 
