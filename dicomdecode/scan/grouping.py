@@ -55,7 +55,15 @@ def split_by_localizer(im: ImageRef) -> tuple[Any, ...]:
 
 
 def split_by_echo(im: ImageRef) -> tuple[Any, ...]:
-    return (im.echo_number,)
+    """Echo Number and Echo Time (as dcm2niix, which never stacks different TEs): an
+    enhanced frame carries only its Effective Echo Time, a classic file both, so the same
+    echoes split apart whichever the export."""
+    return (im.echo_number, None if im.echo_time is None else round(im.echo_time, 2))
+
+
+def split_by_stack(im: ImageRef) -> tuple[Any, ...]:
+    """Stack ID of enhanced frames: separate stacks of one object are separate volumes."""
+    return (im.stack_id,)
 
 
 def split_by_image_type(im: ImageRef) -> tuple[Any, ...]:
@@ -81,6 +89,7 @@ SPLIT_RULES: list[tuple[str, Callable[[ImageRef], tuple[Any, ...]]]] = [
     ("pixel spacing", split_by_pixel_spacing),
     ("localizer", split_by_localizer),
     ("echo", split_by_echo),
+    ("stack", split_by_stack),
     ("image type", split_by_image_type),
     ("mosaic", split_by_mosaic),
     ("multi-frame file without geometry", split_by_multiframe_without_geometry),
