@@ -182,9 +182,11 @@ def _err(message: str) -> None:
 
 def _failure_lines(files: list[Any]) -> list[str]:
     """One line per failure: the files of one series failed for one reason share a line."""
+    from dicomdecode.apps.convert import FAILED
+
     groups: dict[tuple[str | None, str], list[str]] = {}
     for f in files:
-        if f.status == "failed":
+        if f.status == FAILED:
             groups.setdefault((f.series, f.reason), []).append(f.path)
     lines = []
     for (series, reason), paths in groups.items():
@@ -198,11 +200,13 @@ def _failure_lines(files: list[Any]) -> list[str]:
 def _geometry_lines(series_rows: list[dict[str, Any]], args: argparse.Namespace) -> list[str]:
     """One console line per converted series with a gantry tilt or uneven slice gaps (the
     volume keeps a sheared affine / the mean spacing; say how to get a resampled copy)."""
+    from dicomdecode.apps.convert import CONVERTED
+
     lines = []
     for row in series_rows:
         notes = [w.split(": ", 1)[1] if w.startswith("series ") else w
                  for w in row.get("warnings", []) if "tilt" in w or "slice spacing" in w]
-        if row.get("status") != "converted" or not notes:
+        if row.get("status") != CONVERTED or not notes:
             continue
         hint = []
         if any("tilt" in n for n in notes) and not args.tilt_correct:
@@ -216,7 +220,7 @@ def _geometry_lines(series_rows: list[dict[str, Any]], args: argparse.Namespace)
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from dicomdecode.apps.convert import FAILED, convert, summary
+    from dicomdecode.apps.convert import convert, summary
 
     if not os.path.exists(args.src):
         _err(f"{args.src}: no such file or folder")

@@ -118,14 +118,15 @@ def _geometry(series: SeriesInfo, images: list[ImageRef], n_vol: int
         start = (first.position if first.position is not None else
                  -((first.rows - 1) * col_row + (first.columns - 1) * col_col
                    + (per_vol - 1) * step) / 2)
-        positions = [tuple(float(v) for v in np.asarray(start, float) + k * step)
-                     for k in range(per_vol)]
-        g = geometry.stack_geometry(positions, orientation, first.pixel_spacing, fallback,
+        origin = np.asarray(start, float)
+        guessed = [(float(p[0]), float(p[1]), float(p[2]))
+                   for p in (origin + k * step for k in range(per_vol))]
+        g = geometry.stack_geometry(guessed, orientation, first.pixel_spacing, fallback,
                                     normal=normal)
         g.warnings.append(
             "no Image Position/Orientation (Patient): slices ordered by Instance Number, "
             "axial orientation assumed (as dcm2niix)")
-        return g, positions  # type: ignore[return-value]
+        return g, guessed
     if first.mosaic_slices:
         normal = (np.asarray(first.mosaic_normal, float) if first.mosaic_normal
                   else geometry.slice_normal(first.orientation))

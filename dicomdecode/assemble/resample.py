@@ -65,6 +65,10 @@ def _frame(volume: Volume) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     return normal, c_hat, positions[0], positions, ps_row
 
 
+def _point(v: np.ndarray) -> tuple[float, float, float]:
+    return float(v[0]), float(v[1]), float(v[2])
+
+
 def _to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
@@ -122,7 +126,7 @@ def tilt_correct(volume: Volume) -> Volume:
     d = (positions - p0) @ normal
     affine[:3, 0] = normal * (float(d[-1]) / (len(d) - 1))
     affine[:3, 3] = p0 + low * c_hat
-    slices = [replace(s, position=tuple(float(v) for v in p0 + low * c_hat + dk * normal))
+    slices = [replace(s, position=_point(p0 + low * c_hat + dk * normal))
               for s, dk in zip(volume.slices, d, strict=False)] \
         if len(volume.slices) == len(d) else []
     meta = {**volume.meta, "GantryTiltCorrected": True}
