@@ -389,7 +389,9 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
         handlers, strict, rescale, options, and any other :class:`dicomdecode.Options`
             field as a keyword (``philips_scaling``, ``invert_monochrome1``,
             ``mask_padding``, ``convert_color``, ``max_bytes``): how series are decoded
-            and assembled, checked before any file is read.
+            and assembled, checked before any file is read. ``tilt_correct`` /
+            ``equalize_spacing`` also write a resampled copy (``NAME_Tilt``, ``NAME_Eq``)
+            of series with a gantry tilt / uneven slice gaps, as dcm2niix does.
         force / resume: overwrite existing outputs / keep them.
         report_path: write the JSON report there.
         progress: show a progress bar (default: when stderr is a terminal).
