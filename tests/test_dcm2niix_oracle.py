@@ -150,7 +150,7 @@ def _canonical_data(img: nib.Nifti1Image) -> np.ndarray:
 def mismatch(volume: Volume, ref: nib.Nifti1Image) -> str | None:
     """Why ``volume`` differs from dcm2niix's image ``ref``, or None when it equals it.
 
-    Values: integers exactly; floats within 1e-5 relative (dcm2niix stores raw integers
+    Values: integers exactly; floats within float32 rounding (dcm2niix stores raw integers
     with a float32 scale factor, we store the float32 result)."""
     try:
         ours = nib.as_closest_canonical(volume.to_nifti())
@@ -167,7 +167,7 @@ def mismatch(volume: Volume, ref: nib.Nifti1Image) -> str | None:
     aff = float(np.abs(ours.affine - ref.affine).max())
     if aff > 0.01:
         return f"affine differs by {aff:.4g} mm"
-    if not np.allclose(a, b, rtol=1e-5, atol=1e-5 * max(float(np.abs(b).max()), 1.0)):
+    if not np.allclose(a, b, rtol=1e-6, atol=1e-6 * max(float(np.abs(b).max()), 1.0)):
         return f"values differ, max |diff| {float(np.abs(a - b).max()):.4g}"
     return None
 
