@@ -20,6 +20,10 @@ SPACING_TOLERANCE = 0.01
 TILT_TOLERANCE_DEG = 0.01
 
 
+#: Orientation assumed when a series has none (dcm2niix's guess: axial, rows along x).
+DEFAULT_ORIENTATION: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
 def row_col_cosines(orientation: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """Split Image Orientation (Patient) into (row cosine, column cosine) unit vectors.
 
@@ -98,7 +102,9 @@ def in_plane_columns(orientation: Sequence[float],
     column cosine by the row spacing, one column along the row cosine by the column spacing.
     """
     r, c = row_col_cosines(orientation)
-    ps = (1.0, 1.0) if not pixel_spacing else (float(pixel_spacing[0]), float(pixel_spacing[1]))
+    # missing or zero Pixel Spacing: 1 mm, as dcm2niix (never a singular affine)
+    ps = (1.0, 1.0) if not pixel_spacing or min(float(v) for v in pixel_spacing) <= 0 \
+        else (float(pixel_spacing[0]), float(pixel_spacing[1]))
     return c * ps[0], r * ps[1]
 
 

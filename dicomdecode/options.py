@@ -30,6 +30,7 @@ import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import Any, Literal
 
 from dicomdecode.read.transfer_syntax import HANDLER_NAMES
@@ -128,6 +129,10 @@ class Options:
             stopped and the file fails as hung (``DICOMDECODE_TIMEOUT``, default 300).
             Only work in worker processes can be stopped: with ``workers=1`` a codec
             that spins spins in your process.
+        tilt_correct: ``convert`` also writes a gantry-tilt-corrected copy of each tilted
+            series (``<name>_Tilt``, as dcm2niix), resampled onto an orthogonal grid.
+        equalize_spacing: ``convert`` also writes an evenly spaced copy of each series with
+            uneven slice gaps (``<name>_Eq``; ``_Tilt_Eq`` with ``tilt_correct``).
     """
 
     rescale: RescaleMode = "auto"
@@ -140,6 +145,8 @@ class Options:
     convert_color: bool = True
     max_bytes: int | None = None
     timeout: float | None = None
+    tilt_correct: bool = False
+    equalize_spacing: bool = False
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -162,6 +169,11 @@ class Options:
             set_(self, "max_bytes", _whole_number(self.max_bytes, "max_bytes"))
         if self.timeout is not None:
             set_(self, "timeout", _positive_seconds(self.timeout, "timeout"))
+        _flag(self.tilt_correct, "tilt_correct")
+        _flag(self.equalize_spacing, "equalize_spacing")
+        if (self.tilt_correct or self.equalize_spacing) and find_spec("scipy") is None:
+            raise ValueError('tilt_correct / equalize_spacing resample with scipy, which is not '
+                             'installed: pip install "dicomdecode[resample]"')
 
     @property
     def file_timeout(self) -> float:

@@ -36,6 +36,10 @@ class ImageRef:
     acquisition_time: float | None = None
     temporal_index: int | None = None
     echo_number: int | None = None
+    #: Echo Time (ms): classic from the file, enhanced per frame (MR Echo Sequence)
+    echo_time: float | None = None
+    #: Stack ID of an enhanced frame (Frame Content Sequence); None for classic images
+    stack_id: str | None = None
     image_type: tuple[str, ...] = ()
     private_scale_slope: float | None = None
     #: >0 for a mosaic: how many slices the image holds (and their tile size / normal).

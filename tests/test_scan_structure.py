@@ -244,10 +244,12 @@ def test_flavour_is_recognised_once() -> None:
 
 def test_split_rules_are_named_and_make_the_key() -> None:
     names = [name for name, _ in SPLIT_RULES]
-    assert names == ["size", "pixel spacing", "localizer", "echo", "image type", "mosaic"]
+    assert names == ["size", "pixel spacing", "localizer", "echo", "stack", "image type",
+                     "mosaic", "multi-frame file without geometry"]
     ds = pydicom.dcmread(_testfile("CT_small.dcm"))
     (im,) = images_from_header(ds, "ct.dcm")
-    assert split_key(im) == (128, 128, 1, 16, 1, (0.6615, 0.6615), False, None, (), 0, None)
+    assert split_key(im) == (128, 128, 1, 16, 1, (0.6615, 0.6615), False, None, None, None,
+                             (), 0, None, None)
 
 
 # --------------------------------------------------------------------------- shape

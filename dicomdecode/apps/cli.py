@@ -142,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     p.add_argument("--progress", action="store_true",
                    help="show the progress bar even when stderr is not a terminal")
+    p.add_argument("--tilt-correct", action="store_true",
+                   help="also write a gantry-tilt-corrected copy of tilted series (NAME_Tilt)")
+    p.add_argument("--equalize-spacing", action="store_true",
+                   help="also write an evenly resampled copy of series with uneven slice "
+                        "gaps (NAME_Eq)")
     p.add_argument("--include-patient", action="store_true",
                    help="put Patient ID/Name in output names (off by default)")
 
@@ -194,6 +199,28 @@ def _err(message: str) -> None:
     print(f"dicomdecode: {message}", file=sys.stderr)
 
 
+def _geometry_lines(series_rows: list[dict[str, Any]], args: argparse.Namespace) -> list[str]:
+    """One console line per converted series with a gantry tilt or uneven slice gaps (the
+    volume keeps a sheared affine / the mean spacing; say how to get a resampled copy)."""
+    from dicomdecode.apps.convert import CONVERTED
+
+    lines = []
+    for row in series_rows:
+        notes = [w.split(": ", 1)[1] if w.startswith("series ") else w
+                 for w in row.get("warnings", []) if "tilt" in w or "slice spacing" in w]
+        if row.get("status") != CONVERTED or not notes:
+            continue
+        hint = []
+        if any("tilt" in n for n in notes) and not args.tilt_correct:
+            hint.append("--tilt-correct")
+        if any("spacing" in n for n in notes) and not args.equalize_spacing:
+            hint.append("--equalize-spacing")
+        more = f" ({' / '.join(hint)} also write{'s' if len(hint) == 1 else ''} a resampled " \
+               "copy)" if hint else ""
+        lines.append(f"warning: series {row['name']}: {'; '.join(notes)}{more}")
+    return lines
+
+
 def _cmd_convert(args: argparse.Namespace) -> int:
     from dicomdecode.apps.convert import convert, summary
 
@@ -206,12 +233,14 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                          report_path=args.report,
                          progress=False if args.quiet else (True if args.progress else None),
                          include_patient=args.include_patient,
-                         allow_partial=args.allow_partial, **options_from_args(args))
+                         allow_partial=args.allow_partial,
+                         tilt_correct=args.tilt_correct,
+                         equalize_spacing=args.equalize_spacing, **options_from_args(args))
     except (ValueError, OSError) as exc:  # bad option values, DST not a folder, ...
         _err(str(exc))
         return EXIT_USAGE
     if not args.quiet:
-        for line in failure_lines(report):
+        for line in failure_lines(report) + _geometry_lines(report.series, args):
             print(line, file=sys.stderr)
         print(summary(report), file=sys.stderr)
     if not report.series:
@@ -242,13 +271,21 @@ def failure_lines(report: Any) -> list[str]:
             lines.append(f"{row['status']}: series {row['name']} ({row['files']} files): "
                          f"{reason}")
             said[str(row["name"])] = reason
+    # files that failed on their own; those of one series failing for one reason (a
+    # --strict check, say) share one line
+    groups: dict[tuple[str | None, str], list[str]] = {}
     for f in report.files:
         if f.status != FAILED or f.reason.startswith(OUTPUT_EXISTS):
             continue
         reason = f.reason[len(f.path) + 2:] if f.reason.startswith(f"{f.path}: ") else f.reason
         if any(reason in said.get(name, "") for name in f.all_series):
             continue  # its series' line says it
-        lines.append(f"failed: {f.path}: {reason}")
+        groups.setdefault((f.series, reason), []).append(f.path)
+    for (series, reason), paths in groups.items():
+        if series and len(paths) > 1:
+            lines.append(f"failed: series {series} ({len(paths)} files): {reason}")
+        else:
+            lines.extend(f"failed: {path}: {reason}" for path in paths)
     return lines
 
 

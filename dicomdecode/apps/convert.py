@@ -236,6 +236,7 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
     try:
         record_sources(opts.dst, targets[0], series.files, partial=out.status == PARTIAL)
         out.outputs = [str(p) for p in write_volume(volume, base, fmt)]
+        out.outputs += _write_resampled(volume, base, fmt, opts.options)
     except Exception as exc:
         out.status, out.reason = FAILED, f"writing failed: {_error_reason(exc)}"
         return out
@@ -283,6 +284,20 @@ def _incomplete_reason(failures: dict[str, str], total: int) -> str:
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         parts.append(f"{reason} ({shown})")
     return f"{len(failures)} of {total} slices could not be decoded: " + "; ".join(parts)
+
+
+def _write_resampled(volume: Any, base: str, fmt: str, options: Options) -> list[str]:
+    """The tilt-corrected / evenly spaced copy (dcm2niix's _Tilt/_Eq) the options ask for."""
+    if not (options.tilt_correct or options.equalize_spacing):
+        return []
+    from dicomdecode.assemble.resample import resampled_copy
+    from dicomdecode.writers import write_volume
+
+    extra = resampled_copy(volume, options.tilt_correct, options.equalize_spacing)
+    if extra is None:
+        return []
+    suffix, copy = extra
+    return [str(p) for p in write_volume(copy, base + suffix, fmt)]
 
 
 def _patient_identifiers(path: str) -> list[str]:
@@ -444,7 +459,9 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
         handlers, strict, rescale, options, and any other :class:`dicomdecode.Options`
             field as a keyword (``philips_scaling``, ``invert_monochrome1``,
             ``mask_padding``, ``convert_color``, ``max_bytes``): how series are decoded
-            and assembled, checked before any file is read.
+            and assembled, checked before any file is read. ``tilt_correct`` /
+            ``equalize_spacing`` also write a resampled copy (``NAME_Tilt``, ``NAME_Eq``)
+            of series with a gantry tilt / uneven slice gaps, as dcm2niix does.
         force / resume: overwrite existing outputs / keep those whose source files did not
             change since (size and modification time, recorded next to the outputs in
             ``dst/.dicomdecode/``; status ``kept``) and rewrite the others. Without either,

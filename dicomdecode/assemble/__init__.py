@@ -109,15 +109,24 @@ def _geometry(series: SeriesInfo, images: list[ImageRef], n_vol: int
     first = images[0]
     fallback = first.spacing_between_slices or first.slice_thickness
     if first.position is None or first.orientation is None:
-        aff = np.eye(4)
-        if first.pixel_spacing:
-            aff[1, 1], aff[2, 2] = first.pixel_spacing
-        if fallback:
-            aff[0, 0] = fallback
-        g = geometry.StackGeometry(affine=aff, warnings=[
+        # dcm2niix's guess (an axial stack, Image Orientation 1\0\0\0\1\0, the stack centred
+        # on the origin): the same voxel order and affine as its NIfTI.
+        orientation = first.orientation or geometry.DEFAULT_ORIENTATION
+        normal = geometry.slice_normal(orientation)
+        col_row, col_col = geometry.in_plane_columns(orientation, first.pixel_spacing)
+        step = float(fallback or 1.0) * normal
+        start = (first.position if first.position is not None else
+                 -((first.rows - 1) * col_row + (first.columns - 1) * col_col
+                   + (per_vol - 1) * step) / 2)
+        origin = np.asarray(start, float)
+        guessed = [(float(p[0]), float(p[1]), float(p[2]))
+                   for p in (origin + k * step for k in range(per_vol))]
+        g = geometry.stack_geometry(guessed, orientation, first.pixel_spacing, fallback,
+                                    normal=normal)
+        g.warnings.append(
             "no Image Position/Orientation (Patient): slices ordered by Instance Number, "
-            "affine is a plain scaling"])
-        return g, [(0.0, 0.0, 0.0)] * per_vol
+            "axial orientation assumed (as dcm2niix)")
+        return g, guessed
     if first.mosaic_slices:
         normal = (np.asarray(first.mosaic_normal, float) if first.mosaic_normal
                   else geometry.slice_normal(first.orientation))

@@ -36,14 +36,27 @@ class Scale:
 
 
 def philips_precise(slope: float, intercept: float, scale_slope: float | None) -> Scale:
-    """Philips floating-point value FP = (SV*RS + RI) / (RS*SS), as dcm2niix's default.
+    """Philips floating-point value FP = (SV*RS + RI) / (RS*SS), exactly as dcm2niix's default.
 
+    dcm2niix (``PhilipsPrecise``) does not store 1/SS and RI/(RS*SS): it evaluates FP at
+    stored values 0 and 1 in single precision (its values are C ``float``) and keeps
+    slope = FP(1) - FP(0), intercept = FP(0), each a float32. With a large intercept the
+    subtraction loses digits (a B0 field map with RS 0.2442, RI -500, SS 4.095 gets slope
+    0.24420166, not 1/SS = 0.24420024); we take the same steps so the voxels agree.
     Falls back to the display value (standard rescale) when the private Scale Slope
-    (2005,100E) is missing or zero.
+    (2005,100E) is missing or zero, or when FP(0) == FP(1).
     """
     if scale_slope is None or scale_slope == 0 or slope == 0:
         return Scale(slope, intercept)
-    return Scale(1.0 / scale_slope, intercept / (slope * scale_slope))
+    rs, ri, ss = np.float32(slope), np.float32(intercept), np.float32(scale_slope)
+    denominator = np.float32(rs * ss)
+    if denominator == 0:
+        return Scale(slope, intercept)
+    fp0 = np.float32(np.float32(np.float32(0.0) * rs + ri) / denominator)
+    fp1 = np.float32(np.float32(np.float32(1.0) * rs + ri) / denominator)
+    if fp0 == fp1:
+        return Scale(slope, intercept)
+    return Scale(float(np.float32(fp1 - fp0)), float(fp0))
 
 
 def effective_scales(slopes: Sequence[float], intercepts: Sequence[float],

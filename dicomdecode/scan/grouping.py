@@ -55,7 +55,15 @@ def split_by_localizer(im: ImageRef) -> tuple[Any, ...]:
 
 
 def split_by_echo(im: ImageRef) -> tuple[Any, ...]:
-    return (im.echo_number,)
+    """Echo Number and Echo Time (as dcm2niix, which never stacks different TEs): an
+    enhanced frame carries only its Effective Echo Time, a classic file both, so the same
+    echoes split apart whichever the export."""
+    return (im.echo_number, None if im.echo_time is None else round(im.echo_time, 2))
+
+
+def split_by_stack(im: ImageRef) -> tuple[Any, ...]:
+    """Stack ID of enhanced frames: separate stacks of one object are separate volumes."""
+    return (im.stack_id,)
 
 
 def split_by_image_type(im: ImageRef) -> tuple[Any, ...]:
@@ -69,14 +77,22 @@ def split_by_mosaic(im: ImageRef) -> tuple[Any, ...]:
     return (im.mosaic_slices, im.mosaic_tile)
 
 
+def split_by_multiframe_without_geometry(im: ImageRef) -> tuple[Any, ...]:
+    """A multi-frame file without Image Position is a volume of its own (as dcm2niix):
+    with no position to order by, its frames must not interleave with other files'."""
+    return (im.path if im.position is None and im.number_of_frames > 1 else None,)
+
+
 #: (name, rule) in key order: images with different keys cannot share one volume.
 SPLIT_RULES: list[tuple[str, Callable[[ImageRef], tuple[Any, ...]]]] = [
     ("size", split_by_size),
     ("pixel spacing", split_by_pixel_spacing),
     ("localizer", split_by_localizer),
     ("echo", split_by_echo),
+    ("stack", split_by_stack),
     ("image type", split_by_image_type),
     ("mosaic", split_by_mosaic),
+    ("multi-frame file without geometry", split_by_multiframe_without_geometry),
 ]
 
 
@@ -187,11 +203,13 @@ def group_images(refs: list[Record]) -> list[SeriesInfo]:
     reconstruction saved under the original UID) is split by number first."""
     by_series: dict[tuple[str, str], dict[Any, list[ImageRef]]] = defaultdict(
         lambda: defaultdict(list))
-    meta_of: dict[tuple[str, str, Any], dict[str, Any]] = {}
+    # series-level meta of each part comes from its own first image: parts split off by
+    # size or samples (one UID reused for a grey and a colour image) differ in it
+    meta_of: dict[int, dict[str, Any]] = {}
     for im, study, series, meta in refs:
         number = opt_int(meta.get("SeriesNumber"))
         by_series[(study, series)][number].append(im)
-        meta_of.setdefault((study, series, number), meta)
+        meta_of[id(im)] = meta
     out: list[SeriesInfo] = []
     for (study, series), by_number in sorted(by_series.items()):
         parts: list[tuple[Ordered, dict[str, Any]]] = []
@@ -202,7 +220,7 @@ def group_images(refs: list[Record]) -> list[SeriesInfo]:
                 by_key[split_key(im)].append(im)
             for key in sorted(by_key, key=repr):
                 for group in split_orientation(by_key[key]):
-                    parts.extend((part, meta_of[(study, series, number)])
+                    parts.extend((part, meta_of[id(part.images[0])])
                                  for part in order_group(group))
         for i, (part, meta) in enumerate(parts):
             first = part.images[0]

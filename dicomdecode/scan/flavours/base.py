@@ -72,6 +72,7 @@ def common_fields(ds: Any, path: str) -> dict[str, Any]:
         rows=int(ds.Rows), columns=int(ds.Columns), transfer_syntax=transfer_syntax(ds),
         instance_number=opt_int(ds.get("InstanceNumber", None)),
         echo_number=opt_int(first_value(ds.get("EchoNumbers", None))),
+        echo_time=opt_float(ds.get("EchoTime", None)),
         image_type=upper_strings(ds.get("ImageType", None)),
         samples_per_pixel=opt_int(ds.get("SamplesPerPixel", None)) or 1,
         bits_allocated=opt_int(ds.get("BitsAllocated", None)) or 16,

@@ -32,6 +32,7 @@ class FrameHeader:
     echo_time: float | None = None
     acquisition_time: float | None = None
     private_scale_slope: float | None = None
+    stack_id: str | None = None
 
 
 def recognise(ds: Any) -> bool:
@@ -104,6 +105,8 @@ def frame_headers(ds: Any, read_private_slope: bool = True) -> list[FrameHeader]
             intercept = ds.get("RescaleIntercept", None)
         fh.slope = float(slope) if slope is not None else 1.0
         fh.intercept = float(intercept) if intercept is not None else 0.0
+        stack = _lookup(groups, "FrameContentSequence", "StackID")
+        fh.stack_id = str(stack).strip() if stack is not None else None
         tpi = _lookup(groups, "FrameContentSequence", "TemporalPositionIndex")
         fh.temporal_index = int(tpi) if tpi is not None else None
         ftype = None
@@ -131,12 +134,14 @@ def images(header: Header) -> list[ImageRef]:
     refs = []
     for i, fh in enumerate(frame_headers(ds, read_private_slope=is_philips)):
         refs.append(ImageRef(
-            **{**common, "image_type": fh.frame_type or common["image_type"]},
+            **{**common, "image_type": fh.frame_type or common["image_type"],
+               "echo_time": fh.echo_time if fh.echo_time is not None else common["echo_time"]},
             frame=i, position=fh.position, orientation=fh.orientation,
             slope=fh.slope, intercept=fh.intercept, pixel_spacing=fh.pixel_spacing,
             slice_thickness=fh.slice_thickness,
             spacing_between_slices=fh.spacing_between_slices,
             acquisition_time=fh.acquisition_time, temporal_index=fh.temporal_index,
             private_scale_slope=fh.private_scale_slope if is_philips else None,
+            stack_id=fh.stack_id,
             number_of_frames=header.n_frames))
     return refs
