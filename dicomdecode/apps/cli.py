@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show the progress bar even when stderr is not a terminal")
     p.add_argument("--include-patient", action="store_true",
                    help="put Patient ID/Name in output names (off by default)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run on a Dask cluster: tcp://host:port of a running scheduler, or "
+                        "local:N to start N worker processes here (needs dicomdecode[dask])")
 
     p = sub.add_parser("scan", help="list the series that convert would write, and skips",
                        description="Read headers only (no pixels) and list each series "
@@ -186,8 +189,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                          strict=args.strict, force=args.force, resume=args.resume,
                          report_path=args.report,
                          progress=False if args.quiet else (True if args.progress else None),
-                         include_patient=args.include_patient, **options_from_args(args))
-    except (ValueError, OSError) as exc:  # bad option values, DST not a folder, ...
+                         include_patient=args.include_patient, scheduler=args.scheduler,
+                         **options_from_args(args))
+    except (ValueError, OSError, ImportError) as exc:  # bad options, DST not a folder, no dask
         _err(str(exc))
         return EXIT_USAGE
     if not args.quiet:
