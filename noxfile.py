@@ -14,7 +14,7 @@ import nox
 
 nox.options.sessions = [
     "lint", "typecheck", "tests", "tests_minimal", "tests_pylibjpeg", "tests_gdcm", "tests_ml",
-    "fuzz_ci",
+    "tests_dask", "fuzz_ci",
 ]
 nox.options.reuse_existing_virtualenvs = True
 
@@ -33,28 +33,28 @@ def _pytest(session: nox.Session, expect: str, *args: str) -> None:
 def tests(session: nox.Session) -> None:
     """Everything with every optional decoder installed (the main test session)."""
     session.install("-e", ".[all,test]")
-    _pytest(session, "native,pylibjpeg,gdcm,charls", "-m", "not torch")
+    _pytest(session, "native,pylibjpeg,gdcm,charls", "-m", "not torch and not dask")
 
 
 @nox.session(python=PYTHON)
 def tests_minimal(session: nox.Session) -> None:
     """Core dependencies only: uncompressed decodes, compressed raises MissingHandlerError."""
     session.install("-e", ".[test]")
-    _pytest(session, "native", "-m", "not torch")
+    _pytest(session, "native", "-m", "not torch and not dask")
 
 
 @nox.session(python=PYTHON)
 def tests_pylibjpeg(session: nox.Session) -> None:
     """Core + the pylibjpeg plugins only."""
     session.install("-e", ".[pylibjpeg,test]")
-    _pytest(session, "native,pylibjpeg", "-m", "not torch")
+    _pytest(session, "native,pylibjpeg", "-m", "not torch and not dask")
 
 
 @nox.session(python=PYTHON)
 def tests_gdcm(session: nox.Session) -> None:
     """Core + python-gdcm only."""
     session.install("-e", ".[gdcm,test]")
-    _pytest(session, "native,gdcm", "-m", "not torch")
+    _pytest(session, "native,gdcm", "-m", "not torch and not dask")
 
 
 @nox.session(python=PYTHON)
@@ -63,6 +63,14 @@ def tests_ml(session: nox.Session) -> None:
     session.install(TORCH)
     session.install("-e", ".[all,test,monai]")
     _pytest(session, "native,pylibjpeg,gdcm,charls", "-m", "torch")
+
+
+@nox.session(python=PYTHON)
+def tests_dask(session: nox.Session) -> None:
+    """convert on real Dask clusters on this machine (LocalCluster; a scheduler and two
+    workers over TCP, one killed mid-run) against the local engine's run. About a minute."""
+    session.install("-e", ".[all,dask,test]")
+    _pytest(session, "native,pylibjpeg,gdcm,charls", "-m", "dask")
 
 
 @nox.session(python=PYTHON)

@@ -576,6 +576,7 @@ def _apply(outcome: SeriesOutcome, entries: dict[str, FileEntry], fmt: str) -> N
         for o in outs:
             if o not in e.outputs:
                 e.outputs.append(o)
+        e.outputs.sort()  # one order whatever order the series finished in
         if e.status == FAILED:
             e.outputs = []
         e.output = e.outputs[0] if e.outputs else None

@@ -100,23 +100,37 @@ class ClusterEngine:
 
         Same contract as :func:`parallel.run_unordered` (`workers`, `share_memory` and
         `isolate` mean nothing here: the cluster decides; every task already runs in a
-        worker process). A task whose worker died is run again by Dask; one that killed
-        ``allowed-failures`` workers yields :class:`parallel.WorkerDied`. `timeout` is not
-        enforced on a cluster (Dask has no per-task time limit); see the README's limits.
+        worker process). A task whose worker died is run again by Dask. One that was given
+        up after ``allowed-failures`` deaths is run once more alone, after the others (Dask
+        also counts a death against the tasks queued on that worker, so an innocent task
+        can be given up next to a killer); if it is given up again it yields
+        :class:`parallel.WorkerDied`. `timeout` is not enforced on a cluster (Dask has no
+        per-task time limit); see the README's limits.
         """
         distributed = _distributed()
         tasks = list(tasks)
         if not tasks:
             return
-        futures = {}
-        for task in tasks:
-            fn, args = task
-            key = f"dicomdecode-{getattr(fn, '__name__', 'task').strip('_')}-{uuid.uuid4().hex}"
-            futures[self.client.submit(_run_task, fn, args, key=key, pure=False)] = task
+        futures = {self._submit(task): task for task in tasks}
+        given_up: list[parallel.Task] = []
         for future in distributed.as_completed(futures):
             task = futures.pop(future)
+            result = self._result(future)
+            future.release()
+            if isinstance(result, parallel.WorkerDied):
+                given_up.append(task)
+            else:
+                yield task, result
+        for task in given_up:  # isolation: each alone, so a death names its task
+            future = self._submit(task)
+            distributed.wait([future])
             yield task, self._result(future)
             future.release()
+
+    def _submit(self, task: parallel.Task) -> Any:
+        fn, args = task
+        key = f"dicomdecode-{getattr(fn, '__name__', 'task').strip('_')}-{uuid.uuid4().hex}"
+        return self.client.submit(_run_task, fn, args, key=key, pure=False)
 
     def _result(self, future: Any) -> Any:
         try:
@@ -126,9 +140,9 @@ class ClusterEngine:
         except BaseException as exc:
             if type(exc).__name__ == "KilledWorker":
                 return parallel.WorkerDied(
-                    f"the task killed {self._allowed_failures() + 1} Dask workers in a row "
-                    f"(distributed.scheduler.allowed-failures={self._allowed_failures()}) "
-                    "and was given up", None)
+                    f"the task killed {self._allowed_failures() + 1} Dask workers, among "
+                    "others and then alone (distributed.scheduler.allowed-failures="
+                    f"{self._allowed_failures()}), and was given up", None)
             return exc  # lost connection, cancelled: reported, never lost
 
     @staticmethod
