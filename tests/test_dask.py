@@ -5,10 +5,10 @@ dcm2niix, pydicom and the uncompressed originals in test_convert.py / test_batch
 the cluster must not change a voxel, a sidecar or a line of the report, also when a worker
 is killed mid-run or a file kills every worker that touches it.
 
-Every test is marked ``dask`` and imports distributed inside the test, so collection works
-without it; ``nox -s tests_dask`` installs ``dicomdecode[dask]`` and runs ``-m dask``, where a
-missing distributed is a failure, not a skip. The other sessions deselect with
-``-m "not dask"``.
+Every cluster test is marked ``dask`` and imports distributed inside the test, so
+collection works without it; ``nox -s tests_dask`` installs ``dicomdecode[dask]`` and runs
+``-m dask``, where a missing distributed is a failure, not a skip. The other sessions
+deselect with ``-m "not dask"`` and run the unmarked checks of the option itself.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from dicomdecode.apps.cli import main
 from dicomdecode.apps.convert import CONVERTED, FAILED, RESUMED, convert
+from dicomdecode.options import parse_scheduler
 
 from .conftest import ROOT, TEST_DATA
 from .test_batch_hostile import _good_series
-
-pytestmark = pytest.mark.dask
 
 #: corpus folders mixed into one source folder for the scheduler + workers test: every
 #: compressed syntax, enhanced and classic MR, CT, RT dose, duplicates and a broken file
@@ -62,6 +62,25 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield c
 
 
+def test_scheduler_values_are_checked_before_anything_starts(tmp_path: Path, capsys) -> None:
+    assert parse_scheduler("local:3") == 3
+    assert parse_scheduler("tcp://127.0.0.1:8786") == "tcp://127.0.0.1:8786"
+    for bad in ("local:0", "local:two", "127.0.0.1:8786", "tcp://", ""):
+        with pytest.raises(ValueError, match="local:N|whole number"):
+            parse_scheduler(bad)
+    code = main(["convert", str(TEST_DATA / "series"), str(tmp_path / "out"), "--scheduler",
+                 "127.0.0.1:8786"])
+    assert code == 2 and "tcp://host:8786" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing touched
+
+
+def test_a_missing_dask_names_the_extra(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    code = main(["convert", str(TEST_DATA / "series"), str(tmp_path / "out"), "--scheduler",
+                 "local:2"])
+    assert code == 2 and 'pip install "dicomdecode[dask]"' in capsys.readouterr().err
+
+
 def _report(path: Path | dict[str, Any], dst: Path) -> str:
     data = path if isinstance(path, dict) else json.loads(path.read_text())
     return json.dumps(data, sort_keys=True, indent=1).replace(str(dst), "<DST>")
@@ -85,6 +104,7 @@ def assert_same_outputs(local: Path, cluster: Path) -> None:
             assert a.read_bytes() == b.read_bytes(), name
 
 
+@pytest.mark.dask
 def test_local_cluster_equals_local_convert(client: Any, tmp_path: Path) -> None:
     local = convert(TEST_DATA, tmp_path / "local", fmt="npy", workers=2, progress=False)
     remote = convert(TEST_DATA, tmp_path / "cluster", fmt="npy", client=client,
@@ -95,6 +115,7 @@ def test_local_cluster_equals_local_convert(client: Any, tmp_path: Path) -> None
     assert_same_outputs(tmp_path / "local", tmp_path / "cluster")
 
 
+@pytest.mark.dask
 def test_resume_against_the_cluster(client: Any, tmp_path: Path) -> None:
     first = convert(TEST_DATA, tmp_path / "out", fmt="npy", client=client, progress=False)
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()}
@@ -134,6 +155,7 @@ def _abort_on(path: str) -> Any:
     return AbortOn()
 
 
+@pytest.mark.dask
 def test_a_file_that_kills_workers_fails_after_the_allowed_failures(client: Any,
                                                                      tmp_path: Path) -> None:
     src = tmp_path / "src"
@@ -208,6 +230,7 @@ def _kill_a_busy_worker(address: str, cli: subprocess.Popen[bytes]) -> int:
     raise AssertionError("the conversion finished before a worker could be killed")
 
 
+@pytest.mark.dask
 def test_cli_on_scheduler_and_two_workers_survives_a_killed_worker(
         corpus: Path, tcp_cluster: str, tmp_path: Path) -> None:
     import distributed
