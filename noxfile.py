@@ -14,7 +14,7 @@ import nox
 
 nox.options.sessions = [
     "lint", "typecheck", "tests", "tests_minimal", "tests_pylibjpeg", "tests_gdcm", "tests_ml",
-    "licences", "fuzz_ci",
+    "licences", "tests_dask", "fuzz_ci",
 ]
 nox.options.reuse_existing_virtualenvs = True
 
@@ -44,21 +44,21 @@ def tests(session: nox.Session) -> None:
     """Everything with every optional decoder installed (the main test session), and the
     interop references: SimpleITK, VTK, dicom-numpy (to_sitk, to_vtk, compat, README)."""
     session.install("-e", ".[all,libjpeg-gpl,test,sitk,vtk]", "dicom-numpy>=0.6,<0.7")
-    _pytest(session, ALL_HANDLERS, "-m", "not torch", libraries=",".join(INTEROP))
+    _pytest(session, ALL_HANDLERS, "-m", "not torch and not dask", libraries=",".join(INTEROP))
 
 
 @nox.session(python=PYTHON)
 def tests_minimal(session: nox.Session) -> None:
     """Core dependencies only: uncompressed decodes, compressed raises MissingHandlerError."""
     session.install("-e", ".[test]")
-    _pytest(session, "native", "-m", "not torch")
+    _pytest(session, "native", "-m", "not torch and not dask")
 
 
 @nox.session(python=PYTHON)
 def tests_pylibjpeg(session: nox.Session) -> None:
     """Core + the pylibjpeg plugins only (the permissive ones and the GPL libjpeg)."""
     session.install("-e", ".[pylibjpeg,libjpeg-gpl,test]")
-    _pytest(session, "native,pylibjpeg,libjpeg", "-m", "not torch")
+    _pytest(session, "native,pylibjpeg,libjpeg", "-m", "not torch and not dask")
 
 
 @nox.session(python=PYTHON)
@@ -73,7 +73,7 @@ def licences(session: nox.Session) -> None:
 def tests_gdcm(session: nox.Session) -> None:
     """Core + python-gdcm only."""
     session.install("-e", ".[gdcm,test]")
-    _pytest(session, "native,gdcm", "-m", "not torch")
+    _pytest(session, "native,gdcm", "-m", "not torch and not dask")
 
 
 @nox.session(python=PYTHON)
@@ -82,6 +82,14 @@ def tests_ml(session: nox.Session) -> None:
     session.install(TORCH)
     session.install("-e", ".[all,libjpeg-gpl,test,monai]")
     _pytest(session, ALL_HANDLERS, "-m", "torch")
+
+
+@nox.session(python=PYTHON)
+def tests_dask(session: nox.Session) -> None:
+    """convert on real Dask clusters on this machine (LocalCluster; a scheduler and two
+    workers over TCP, one killed mid-run) against the local engine's run. About a minute."""
+    session.install("-e", ".[all,dask,test]")
+    _pytest(session, "native,pylibjpeg,gdcm,charls", "-m", "dask")
 
 
 @nox.session(python=PYTHON)

@@ -48,6 +48,7 @@ _LAZY = {
     "Volume": "dicomdecode.volume",
     "SliceInfo": "dicomdecode.volume",
     "build_index": "dicomdecode.apps.index",
+    "convert": "dicomdecode.apps.convert",
 }
 
 

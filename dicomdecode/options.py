@@ -100,6 +100,20 @@ def _flag(value: Any, name: str) -> bool:
     return value
 
 
+def parse_scheduler(value: str) -> int | str:
+    """A ``--scheduler`` value, checked before anything starts: ``local:N`` gives N (the
+    worker processes of a LocalCluster to start), an address (``tcp://host:port``,
+    ``tls://...``) is returned as it is. Anything else is a ValueError naming both forms."""
+    text = str(value).strip()
+    if text.lower().startswith("local:"):
+        return _whole_number(text[len("local:"):], "scheduler local:N")
+    scheme, sep, rest = text.partition("://")
+    if not sep or not scheme.isalpha() or not rest:
+        raise ValueError(f"scheduler must be local:N (N worker processes on this machine) or "
+                         f"a scheduler address such as tcp://host:8786; got {value!r}")
+    return text
+
+
 @dataclass(frozen=True)
 class Options:
     """How files are decoded and assembled. Every field is validated on construction.

@@ -15,7 +15,10 @@ pytestmark = [pytest.mark.needs_handler("pylibjpeg", "gdcm", "charls"),
 BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
+# a block that runs on a Dask cluster needs the dask extra: it runs in `nox -s tests_dask`
+@pytest.mark.parametrize("index", [
+    pytest.param(i, marks=pytest.mark.dask) if "scheduler=" in block else i
+    for i, block in enumerate(BLOCKS)])
 def test_readme_python_block_runs(index, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     namespace: dict = {}

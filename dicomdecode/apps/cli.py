@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "gaps (NAME_Eq)")
     p.add_argument("--include-patient", action="store_true",
                    help="put Patient ID/Name in output names (off by default)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run on a Dask cluster: tcp://host:port of a running scheduler, or "
+                        "local:N to start N worker processes here (needs dicomdecode[dask])")
 
     p = sub.add_parser("scan", help="list the series that convert would write, and skips",
                        description="Read headers only (no pixels) and list each series "
@@ -235,8 +238,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                          include_patient=args.include_patient,
                          allow_partial=args.allow_partial,
                          tilt_correct=args.tilt_correct,
-                         equalize_spacing=args.equalize_spacing, **options_from_args(args))
-    except (ValueError, OSError) as exc:  # bad option values, DST not a folder, ...
+                         equalize_spacing=args.equalize_spacing, scheduler=args.scheduler, **options_from_args(args))
+    except (ValueError, OSError, ImportError) as exc:  # bad options, DST not a folder, no dask
         _err(str(exc))
         return EXIT_USAGE
     if not args.quiet:

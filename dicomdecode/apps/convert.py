@@ -360,18 +360,20 @@ def _dicom_targets(paths: Iterable[str], src: str, dst: str) -> dict[str, str]:
 
 
 def _run(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]],
-         workers: int, tick: Callable[[int], None]) -> Iterator[SeriesOutcome]:
-    """Run tasks (serially or on the engine's process pool), yielding outcomes as they
-    finish; a task whose worker died is reported failed, never lost."""
+         workers: int, tick: Callable[[int], None], engine: Any = parallel
+         ) -> Iterator[SeriesOutcome]:
+    """Run tasks on the engine (the local process pool, or a Dask cluster's
+    ``ClusterEngine``), yielding outcomes as they finish; a task whose worker died is
+    reported failed, never lost."""
     runnable = [(fn, args) for fn, args, _ in tasks]
     weights = {id(task): weight for task, (*_, weight) in zip(runnable, tasks, strict=True)}
     shared = parallel.fork_is_safe()
-    for task, result in parallel.run_unordered(runnable, workers, share_memory=shared,
-                                               timeout=_series_timeout(runnable),
-                                               isolate=True):
+    for task, result in engine.run_unordered(runnable, workers, share_memory=shared,
+                                             timeout=_series_timeout(runnable),
+                                             isolate=True):
         args, weight = task[1], weights[id(task)]
         if isinstance(result, parallel.WorkerDied) and task[0] is _convert_series:
-            result = _after_worker_death(args, workers, shared, result)
+            result = _after_worker_death(args, workers, shared, result, engine)
         if isinstance(result, BaseException):
             first = args[0]
             files = list(getattr(first, "files", [first]))
@@ -401,19 +403,20 @@ def _probe_file(path: str, options: Options) -> None:
 
 
 def _after_worker_death(args: tuple[Any, ...], workers: int, shared: bool,
-                        death: BaseException) -> SeriesOutcome | BaseException:
+                        death: BaseException, engine: Any = parallel
+                        ) -> SeriesOutcome | BaseException:
     """A series task killed its worker twice (run with others, then alone): find the
     files that kill a worker on their own, and convert the series without them."""
     series, base, fmt, opts = args
     probes = [(_probe_file, (path, opts.options)) for path in series.files]
-    killers = {task[1][0]: f"{result}" for task, result in parallel.run_unordered(
+    killers = {task[1][0]: f"{result}" for task, result in engine.run_unordered(
         probes, max(workers, 2), share_memory=shared, timeout=opts.options.file_timeout,
         isolate=True) if isinstance(result, parallel.WorkerDied)}
     if not killers or len(killers) == len(series.files):
         return death
     rest = dataclasses.replace(series, images=[im for im in series.images
                                                if im.path not in killers])
-    ((_, outcome),) = list(parallel.run_unordered(
+    ((_, outcome),) = list(engine.run_unordered(
         [(_convert_series, (rest, base, fmt, opts))], 2, share_memory=shared,
         timeout=opts.options.file_timeout * len(rest.files), isolate=True))
     if isinstance(outcome, BaseException):
@@ -445,7 +448,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             rescale: RescaleMode = "auto", force: bool = False, resume: bool = False,
             report_path: str | os.PathLike[str] | None = None, progress: bool | None = None,
             include_patient: bool = False, allow_partial: bool = False,
-            options: Options | None = None,
+            options: Options | None = None, scheduler: str | None = None, client: Any = None,
             **option_kwargs: Any) -> ConvertReport:
     """Convert every series under ``src`` into ``dst`` as ``fmt``; return the report.
 
@@ -472,6 +475,10 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
         report_path: write the JSON report there.
         progress: show a progress bar (default: when stderr is a terminal).
         include_patient: put Patient ID (or Name) in output names (off by default).
+        scheduler: run on a Dask cluster: ``"local:N"`` starts N worker processes here,
+            ``"tcp://host:8786"`` uses a running scheduler (needs ``dicomdecode[dask]``).
+        client: a ``distributed.Client`` to run on instead. Workers must see ``src`` and
+            ``dst`` at the same paths (a shared filesystem).
 
     Returns:
         A :class:`ConvertReport`: every input file once (converted, kept, skipped or
@@ -498,19 +505,27 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     if os.path.exists(dst_s) and not os.path.isdir(dst_s):
         raise NotADirectoryError(f"{dst_s} is a file; the destination must be a folder "
                                  "(it is created when missing)")
+    if scheduler is not None and client is None:
+        from dicomdecode.engine import cluster
+
+        with cluster.connect(scheduler) as started:
+            return convert(src_s, dst_s, fmt=fmt, force=force, resume=resume,
+                           report_path=report_path, progress=progress,
+                           include_patient=include_patient, allow_partial=allow_partial,
+                           options=decode_options, client=started)
     os.makedirs(dst_s, exist_ok=True)
     clean_temporaries(dst_s)
     # CPUs this process may use (affinity, cgroup quota), not the machine's count
     pool_size = parallel.resolve_workers(decode_options.workers, 1 << 30)
     # one level of parallelism: series across processes, or inside each series when serial
-    series_options = dataclasses.replace(decode_options,
-                                         workers=None if pool_size == 1 else 1)
+    series_options = dataclasses.replace(
+        decode_options, workers=None if pool_size == 1 and client is None else 1)
     opts = JobSettings(options=series_options, fmt=fmt, dst=dst_s, force=force,
                        resume=resume, include_patient=include_patient,
                        allow_partial=allow_partial, started_ns=time.time_ns())
 
     all_files = list(iter_files(src_s))
-    result = scan(src_s)
+    result = scan(src_s, client=client)
     entries: dict[str, FileEntry] = {_key(p): FileEntry(path=p, status=SKIPPED,
                                                         reason="not reported by scan")
                                      for p in all_files}
@@ -558,6 +573,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             tasks.append((_convert_file, (path, target, opts), 1))
 
     show = progress if progress is not None else sys.stderr.isatty()
+    engine = _engine(client, progress is not False)
     skipped_count = len(entries) - sum(w for *_, w in tasks)
     series_rows: list[dict[str, Any]] = []
     series_by_uid = {s.uid: s for s in result.series}
@@ -570,7 +586,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
                 _apply(outcome, entries, fmt)
                 reached.update(_key(p) for p in outcome.files)
                 series_rows.append(_series_row(series_by_uid[outcome.uid], outcome))
-            for outcome in _run(tasks, pool_size, bar.update):
+            for outcome in _run(tasks, pool_size, bar.update, engine):
                 _apply(outcome, entries, fmt)
                 reached.update(_key(p) for p in outcome.files)
                 if fmt in VOLUME_FORMATS:
@@ -604,6 +620,19 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
         raise KeyboardInterrupt(f"interrupted; the report accounts for every file"
                                 f"{f' ({report_path})' if report_path else ''}")
     return report
+
+
+def _engine(client: Any, announce: bool) -> Any:
+    """The local process pool, or the cluster behind `client` (its dashboard link printed
+    when it has one and `announce`)."""
+    if client is None:
+        return parallel
+    from dicomdecode.engine import cluster
+
+    link = cluster.dashboard_link(client) if announce else None
+    if link:
+        print(f"dask dashboard: {link}", file=sys.stderr)
+    return cluster.ClusterEngine(client)
 
 
 def _rescue_duplicates(skipped: list[Any], entries: dict[str, FileEntry], dst: str, fmt: str,
@@ -653,6 +682,7 @@ def _apply(outcome: SeriesOutcome, entries: dict[str, FileEntry], fmt: str) -> N
         for o in outs:
             if o not in e.outputs:
                 e.outputs.append(o)
+        e.outputs.sort()  # one order whatever order the series finished in
         if e.status == FAILED:
             e.outputs = []
         e.output = e.outputs[0] if e.outputs else None

@@ -200,9 +200,12 @@ def _scan_chunk(paths: Sequence[str]) -> list[tuple[list[Record], Skip | None]]:
     return [scan_one(path) for path in paths]
 
 
-def _scan_all(paths: list[str], workers: int | None
+def _scan_all(paths: list[str], workers: int | None, client: Any = None
               ) -> list[tuple[list[Record], Skip | None]]:
-    """scan_one over every path, in order; spread over processes for big folders."""
+    """scan_one over every path, in order; spread over processes for big folders, or
+    over a Dask cluster's workers when a `client` is given."""
+    if client is not None:
+        return _scan_on_cluster(paths, client)
     count = parallel.resolve_workers(workers, max(1, len(paths) // 50))
     if count <= 1 or len(paths) < _PARALLEL_SCAN_MIN_FILES or not parallel.fork_is_safe():
         return [scan_one(path) for path in paths]
@@ -211,12 +214,29 @@ def _scan_all(paths: list[str], workers: int | None
     return [item for part in parts for item in part]
 
 
-def scan(paths: PathLike | Sequence[Any], *, workers: int | None = None) -> ScanResult:
+def _scan_on_cluster(paths: list[str], client: Any) -> list[tuple[list[Record], Skip | None]]:
+    """scan_one over partitions of `paths` on the cluster's workers; headers come back.
+
+    A file whose header read kills its worker every time (the cluster's allowed failures)
+    is skipped as unreadable with that reason; the rest of its partition is kept."""
+    from dicomdecode.engine.cluster import ClusterEngine
+
+    results = ClusterEngine(client).map_chunks(_scan_chunk, paths)
+    return [(([], Skip("unreadable", path, f"reading its header failed on the cluster: "
+                                           f"{type(r).__name__}: {r}"))
+             if isinstance(r, BaseException) else r)
+            for path, r in zip(paths, results, strict=True)]
+
+
+def scan(paths: PathLike | Sequence[Any], *, workers: int | None = None,
+         client: Any = None) -> ScanResult:
     """Find the series under ``paths`` (folders, files, or a list of both).
 
     Headers only: pixels are never decoded. Big folders are read by ``workers``
-    processes (default: the CPUs available); the result does not depend on it.
-    Every file is in a series or in ``skipped`` with a structured reason.
+    processes (default: the CPUs available); with a ``distributed.Client`` as `client`
+    the headers are read by the cluster's workers, in partitions of the file list, and
+    grouped here. The result does not depend on either. Every file is in a series or in
+    ``skipped`` with a structured reason.
 
     Items of the list may also be bytes, binary file objects or pydicom Datasets: they
     are staged as files (:func:`dicomdecode.read.inputs.stage`) that live as long as the
@@ -224,7 +244,7 @@ def scan(paths: PathLike | Sequence[Any], *, workers: int | None = None) -> Scan
     """
     items = [paths] if is_path(paths) or is_in_memory(paths) else list(cast(Any, paths))
     names, staging = stage(items)
-    result = _scan_paths(names, workers)
+    result = _scan_paths(names, workers, client)
     if staging is not None:
         result.skipped = [dataclasses.replace(s, path=staging.display(s.path))
                           for s in result.skipped]
@@ -234,10 +254,10 @@ def scan(paths: PathLike | Sequence[Any], *, workers: int | None = None) -> Scan
     return result
 
 
-def _scan_paths(paths: list[str], workers: int | None) -> ScanResult:
+def _scan_paths(paths: list[str], workers: int | None, client: Any = None) -> ScanResult:
     records: list[Record] = []
     skipped: list[Skip] = []
-    for recs, skip in _scan_all(list(iter_files(paths)), workers):
+    for recs, skip in _scan_all(list(iter_files(paths)), workers, client):
         if skip is not None:
             skipped.append(skip)
         records.extend(recs)
