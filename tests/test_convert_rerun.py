@@ -26,7 +26,7 @@ from tests.conftest import ROOT
 MIXED = ROOT / "test_data" / "series" / "A_mixed"
 JPEG_LS_OR_NATIVE = {"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81", "1.2.840.10008.1.2.1",
                      "1.2.840.10008.1.2", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
-DECODER_MODULES = ("gdcm", "jpeg_ls", "libjpeg", "openjpeg", "rle", "pylibjpeg")
+DECODER_MODULES = ("gdcm", "jpeg_ls", "libjpeg", "openjpeg", "rle", "pylibjpeg", "imagecodecs")
 
 
 def _syntaxes() -> dict[str, str]:

@@ -94,3 +94,75 @@ def test_run_unordered_costs_one_task_per_death_or_hang(share_memory: bool) -> N
 def test_run_unordered_with_nothing_to_do() -> None:
     assert list(parallel.run_unordered([], 2, isolate=True)) == []
     assert list(parallel.run_unordered([], 1)) == []
+
+
+# --- threads for codecs that release the GIL ------------------------------------------
+
+def _daemon_resolve(queue) -> None:  # runs in a daemon process
+    queue.put((parallel.resolve_workers(None, 10, threads=True),
+               parallel.resolve_workers(2, 10, threads=True),
+               parallel.resolve_workers(2, 10)))
+
+
+def test_threads_inside_a_daemon_only_when_asked_for_by_number():
+    """A data-loader worker nests no pool by default; asked for threads by number, it
+    gets them (they start no process)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_daemon_resolve, args=(queue,), daemon=True)
+    child.start()
+    child.join(60)
+    assert queue.get(timeout=5) == (1, 2, 1)
+
+
+def test_map_threaded_keeps_order_and_raises():
+    assert parallel.map_threaded(lambda x: x * x, list(range(20)), 4) == [x * x
+                                                                          for x in range(20)]
+
+    def boom(x: int) -> int:
+        if x == 7:
+            raise ValueError("seven")
+        return x
+
+    with pytest.raises(ValueError, match="seven"):
+        parallel.map_threaded(boom, list(range(20)), 3)
+
+
+@pytest.mark.needs_handler("imagecodecs", "gdcm", "charls")
+def test_threads_processes_and_serial_decode_the_same_stack(tmp_path, monkeypatch):
+    """Series A of test_data re-encoded as JPEG-LS (pyjpegls, in the test): decoded on
+    threads (imagecodecs releases the GIL), on the process pool and serially it gives the
+    same array, equal to GDCM's decode and to the uncompressed originals."""
+    import pydicom
+
+    import dicomdecode
+    from dicomdecode.decode import stack
+
+    from .conftest import TEST_DATA
+
+    folder = tmp_path / "jpegls"
+    folder.mkdir()
+    for path in sorted((TEST_DATA / "series").glob("A_*.dcm")):
+        ds = pydicom.dcmread(path)
+        ds.compress("1.2.840.10008.1.2.4.80", encoding_plugin="pyjpegls")
+        ds.save_as(folder / path.name)
+    calls: list[int] = []
+    real = parallel.map_threaded
+
+    def spy(function, items, workers):
+        calls.append(workers)
+        return real(function, items, workers)
+
+    monkeypatch.setattr(parallel, "map_threaded", spy)
+    threaded = dicomdecode.load(folder, workers=2)
+    assert 2 in calls  # the files went to two threads
+    serial = dicomdecode.load(folder, workers=1)
+    monkeypatch.setattr(stack, "_threads_suffice", lambda jobs, options: False)
+    pooled = dicomdecode.load(folder, workers=2)
+    by_gdcm = dicomdecode.load(folder, workers=1, handlers="gdcm")
+    original = dicomdecode.load(sorted((TEST_DATA / "series").glob("A_*.dcm")), workers=1)
+    assert len(threaded) == 1 and threaded[0].array.shape[0] == 12
+    for volumes in (serial, pooled, by_gdcm, original):
+        assert [v.array.tobytes() for v in volumes] == [v.array.tobytes() for v in threaded]

@@ -24,6 +24,7 @@ import numpy as np
 from dicomdecode.decode import validate
 from dicomdecode.decode.canonical import finish_frame, fit_to_container, target_dtype
 from dicomdecode.decode.handlers import HANDLERS, Handler, HandlerDeclined
+from dicomdecode.engine import parallel
 from dicomdecode.errors import DecodeError, MissingHandlerError, UnsupportedTransferSyntaxError
 from dicomdecode.options import Options
 from dicomdecode.read import transfer_syntax as ts
@@ -178,7 +179,7 @@ def _decode_with_fallback(found: Sequence[Handler], source: PixelSource,
             declined += 1
             continue
         try:
-            colour = _decode_with(handler, source, indices, options.convert_color, out)
+            colour = _decode_with(handler, source, indices, options, out)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # a codec may raise anything, even a Rust panic
@@ -202,18 +203,33 @@ def _decode_with_fallback(found: Sequence[Handler], source: PixelSource,
     )
 
 
+# frames of one file worth spreading over threads (below, the pool costs more than it saves)
+_THREADED_MIN_FRAMES = 4
+
+
 def _decode_with(handler: Handler, source: PixelSource, indices: Sequence[int],
-                 convert_color: bool, out: np.ndarray) -> str:
-    colour = source.photometric_interpretation
+                 options: Options, out: np.ndarray) -> str:
+    """Decode `indices` with `handler` into `out`; the frames' photometric interpretation.
+
+    A multi-frame file whose codec releases the GIL decodes its frames on threads (each
+    into its own slot of `out`); any frame's error propagates as from the loop."""
     lossy_jpeg_colour = (source.samples_per_pixel == 3
                          and ts.TRANSFER_SYNTAXES[source.transfer_syntax].family == "jpeg")
-    for position, index in enumerate(indices):
+
+    def one(position: int) -> str:
+        index = indices[position]
         raw = handler.decode_frame(source, index)
         if lossy_jpeg_colour:
             raw = replace(raw, colour_space=stored_jpeg_colour(source, source.frames[index]))
-        frame, colour = finish_frame(raw, source, convert_color)
+        frame, colour = finish_frame(raw, source, options.convert_color)
         out[position] = frame
-    return colour
+        return colour
+
+    count = 1
+    if handler.releases_gil and len(indices) >= _THREADED_MIN_FRAMES:
+        count = parallel.resolve_workers(options.workers, len(indices), threads=True)
+    colours = parallel.map_threaded(one, range(len(indices)), count)
+    return colours[0] if colours else source.photometric_interpretation
 
 
 def stored_jpeg_colour(source: PixelSource, frame: bytes) -> str:

@@ -13,6 +13,7 @@ code into the same place.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -172,7 +173,9 @@ def decode_stack(images: Sequence[Any], options: Options, dtype: np.dtype | None
         if options.workers is None and nbytes < _THREADS_MIN_BYTES:
             count = 1
         stack = parallel.output_empty(shape, dtype)
-        return stack, parallel.map_threaded(lambda job: _decode_job(job, stack, options),
+        # one level of threads: files across threads, or a multi-frame file's frames
+        per_file = dataclasses.replace(options, workers=1) if count > 1 else options
+        return stack, parallel.map_threaded(lambda job: _decode_job(job, stack, per_file),
                                             jobs, count)
     count = parallel.resolve_workers(options.workers, len(jobs) - 1)
     if count <= 1 or (options.workers is None and nbytes < _PARALLEL_MIN_BYTES):
