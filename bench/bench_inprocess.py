@@ -56,7 +56,8 @@ def pydicom_loop(folder: Path) -> np.ndarray:
 def dicomdecode_load(folder: Path, **options: object) -> np.ndarray:
     import dicomdecode
 
-    return dicomdecode.load(folder, **options).array
+    (volume,) = dicomdecode.load(folder, **options)
+    return volume.array
 
 
 def force_processes(enabled: bool) -> None:

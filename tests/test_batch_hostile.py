@@ -113,6 +113,7 @@ def aborting(self, source, indices, out):
     return original(self, source, indices, out)
 
 native.NativeHandler.read_into = aborting
+native.NativeHandler.may_abort = True  # a codec that can abort says so (as GDCM does)
 assert parallel.fork_is_safe()
 if {mode!r}.startswith("convert"):
     report = convert(src, Path({out!r}), fmt="npy", workers=1 if {mode!r} == "convert1" else 2)

@@ -136,7 +136,11 @@ _THREADS_MIN_BYTES = 2 * 1024 * 1024  # threads start in microseconds
 def _threads_suffice(jobs: Sequence[FileJob], options: Options) -> bool:
     """True when every file's first handler releases the GIL (and none can abort the
     process): its frames then decode on threads of this process, no pool needed."""
-    for job in jobs:
+    seen: set[str] = set()
+    for job in jobs:  # the handler order depends on the syntax alone: one look per syntax
+        if job.source.transfer_syntax in seen:
+            continue
+        seen.add(job.source.transfer_syntax)
         try:
             first = check_decodable(job.source, options.handlers)[0]
         except DicomDecodeError:

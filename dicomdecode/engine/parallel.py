@@ -94,12 +94,13 @@ def shared_empty(shape: Sequence[int], dtype: np.dtype | type) -> np.ndarray:
 
 
 def output_empty(shape: Sequence[int], dtype: np.dtype | type) -> np.ndarray:
-    """An uninitialised output array, as cheap to fill as this platform allows.
+    """An uninitialised output array for work done in this process (serial or threads).
 
-    On Linux an anonymous shared mapping: measured here, first-touch page faults on
-    157 MB cost 0.13 s there against 0.41 s for np.empty's private heap memory."""
-    if sys.platform.startswith("linux"):
-        return shared_empty(shape, dtype)
+    Plain ``np.empty``: NumPy asks Linux for transparent huge pages on large arrays, so
+    filling it costs few page faults. Measured here, writing 300 x 512 x 512 int32 slices
+    into it: np.empty 0.06 s, a private anonymous map 0.29 s (0.07 s with huge pages), a
+    shared anonymous map 0.33 s (huge pages are off for shared memory by default). Only
+    the fork pool needs :func:`shared_empty`."""
     return np.empty(shape, dtype=dtype)
 
 

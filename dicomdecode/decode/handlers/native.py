@@ -26,7 +26,9 @@ DEPENDENCIES: dict[str, tuple[str, ...]] = {
 class NativeHandler:
     name = "native"
     may_abort = False
-    releases_gil = False
+    # the file read and any byte swap release the GIL: measured on 300 explicit VR slices
+    # (load_series, loaded machine) threads 0.22 s, serial 0.24 s, the process pool 0.50 s
+    releases_gil = True
     dependencies = DEPENDENCIES
 
     def is_available(self) -> bool:
