@@ -1,0 +1,410 @@
+"""Acquisition facts for a BIDS sidecar, with the vendor rules dcm2niix uses.
+
+One parsed header (the first image of a series, read by pydicom so private elements are
+there) gives :class:`Acquisition`: the plain header values under dcm2niix's BIDS names
+and units (times in seconds), plus the vendor facts that need geometry before they
+become sidecar keys (the writer turns them into PhaseEncodingDirection, ReconMatrixPE,
+EffectiveEchoSpacing, TotalReadoutTime and SliceTiming once it knows the array axes).
+
+Vendor rules (as dcm2niix reads them), each through its private creator:
+
+=========  ===================================================================
+Siemens    CSA image header (nibabel's reader): PhaseEncodingDirectionPositive,
+           BandwidthPerPixelPhaseEncode, MosaicRefAcqTimes (slice times, ms);
+           XA: (0021,xx1C) "SIEMENS MR SDS 01" polarity; (0051,xx11) / (0021,xx09)
+           "p2" in-plane acceleration
+GE         (0018,9034) polarity (RX27+), else the raw header in (0043,xx2A);
+           (0043,xx2C) echo spacing (us), (0043,xx83) ASSET factor, (0043,xx7C)
+           group delay; slice times from the Protocol Data Block (epiRT / fMRI)
+UIH        (0065,xx58) polarity (1 = flipped), (0065,xx0D) "F:2S" acceleration;
+           slice times from each slice's Acquisition Time
+Philips    no polarity in DICOM: only the phase-encoding axis is known
+Canon      standard attributes only
+=========  ===================================================================
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from dicomdecode.read import ge
+from dicomdecode.read.private import private_value
+from dicomdecode.scan.values import as_list, opt_float, opt_int, tm_seconds
+
+#: dcm2niix's spelling of each vendor in "Manufacturer".
+MANUFACTURER_NAMES = {"siemens": "Siemens", "ge": "GE", "philips": "Philips", "uih": "UIH",
+                      "canon": "Canon", "hitachi": "Hitachi"}
+
+# (BIDS key, DICOM keyword, kind) in dcm2niix's order. kinds: "str" (multi-values joined
+# with a backslash), "num", "int", "list", "s" (milliseconds -> seconds).
+_HEAD: tuple[tuple[str, str, str], ...] = (
+    ("Modality", "Modality", "str"),
+    ("MagneticFieldStrength", "MagneticFieldStrength", "num"),
+    ("ImagingFrequency", "ImagingFrequency", "num"),
+)
+_IDENTITY: tuple[tuple[str, str, str], ...] = (
+    ("ManufacturersModelName", "ManufacturerModelName", "str"),
+    ("InstitutionName", "InstitutionName", "str"),
+    ("InstitutionalDepartmentName", "InstitutionalDepartmentName", "str"),
+    ("InstitutionAddress", "InstitutionAddress", "str"),
+    ("DeviceSerialNumber", "DeviceSerialNumber", "str"),
+    ("StationName", "StationName", "str"),
+    ("BodyPart", "BodyPartExamined", "str"),
+    ("PatientPosition", "PatientPosition", "str"),
+    ("ProcedureStepDescription", "PerformedProcedureStepDescription", "str"),
+    ("SoftwareVersions", "SoftwareVersions", "str"),
+)
+_SEQUENCE: tuple[tuple[str, str, str], ...] = (
+    ("StudyDescription", "StudyDescription", "str"),
+    ("SeriesDescription", "SeriesDescription", "str"),
+    ("ProtocolName", "ProtocolName", "str"),
+    ("ScanningSequence", "ScanningSequence", "str"),
+    ("SequenceVariant", "SequenceVariant", "str"),
+    ("ScanOptions", "ScanOptions", "str"),
+    ("SequenceName", "SequenceName", "str"),
+)
+_TIMING: tuple[tuple[str, str, str], ...] = (
+    ("ConvolutionKernel", "ConvolutionKernel", "str"),
+    ("ExposureTime", "ExposureTime", "s"),
+    ("XRayTubeCurrent", "XRayTubeCurrent", "num"),
+    ("XRayExposure", "Exposure", "num"),
+    ("SliceThickness", "SliceThickness", "num"),
+    ("SpacingBetweenSlices", "SpacingBetweenSlices", "num"),
+    ("SAR", "SAR", "num"),
+    ("EchoTime", "EchoTime", "s"),
+    ("RepetitionTime", "RepetitionTime", "s"),
+    ("InversionTime", "InversionTime", "s"),
+    ("FlipAngle", "FlipAngle", "num"),
+    ("PercentPhaseFOV", "PercentPhaseFieldOfView", "num"),
+    ("PercentSampling", "PercentSampling", "num"),
+)
+
+
+@dataclass
+class Acquisition:
+    """What one header says about the acquisition.
+
+    ``fields`` are sidecar keys ready to write (BIDS names, seconds). The rest are
+    vendor facts the writer combines with the array geometry."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    vendor: str = ""
+    #: "ROW" or "COL" (In-plane Phase Encoding Direction), "" when unknown
+    phase_axis: str = ""
+    #: 1 positive, 0 negative (flipped), None unknown
+    phase_positive: int | None = None
+    #: phase-encoding lines (Acquisition Matrix)
+    phase_lines: int = 0
+    bandwidth_per_pixel_pe: float = 0.0
+    accel_pe: float = 0.0
+    #: GE effective echo spacing in microseconds (0043,xx2C)
+    echo_spacing_ge_us: float = 0.0
+    #: Siemens CSA MosaicRefAcqTimes or GE protocol-derived times (ms), slice order of
+    #: the mosaic / acquisition; None when unknown
+    slice_times_ms: list[float] | None = None
+    multiband: int = 1
+    is_3d: bool = False
+    echo_train_length: int = 0
+    #: Pixel Bandwidth (Hz), written after the readout keys as dcm2niix orders them
+    pixel_bandwidth: float | None = None
+    #: DICOM Acquisition Time as a number (HHMMSS.fff), for the NIfTI descrip
+    acquisition_time_number: float | None = None
+    echo_time_ms: float | None = None
+    repetition_time_ms: float | None = None
+    #: how slice times are to be gathered per slice ("acquisition_time" for UIH)
+    per_slice_times: str = ""
+    #: "instance": ``slice_times_ms`` run in Instance Number order (GE, from the first
+    #: prescribed slice); "" : in the image's own slice order (Siemens mosaic)
+    slice_times_order: str = ""
+
+
+def _value(ds: Any, keyword: str, kind: str) -> Any:
+    raw = _lookup(ds, keyword)
+    if raw is None or raw == "":
+        return None
+    if kind == "str":
+        text = "\\".join(str(v).strip() for v in as_list(raw))
+        return text.strip() or None
+    if kind == "list":
+        return [str(v).strip() for v in as_list(raw)]
+    values = as_list(raw)
+    number = opt_float(values[0]) if values else None
+    if number is None or not math.isfinite(number) or number <= 0:
+        return None  # dcm2niix writes positive numbers only
+    if kind == "s":
+        return round(number / 1000.0, 9)
+    if kind == "int":
+        return int(number)
+    return int(number) if number.is_integer() else number
+
+
+def _add(out: dict[str, Any], ds: Any, table: tuple[tuple[str, str, str], ...]) -> None:
+    for key, keyword, kind in table:
+        value = _value(ds, keyword, kind)
+        if value is not None:
+            out[key] = value
+
+
+def _csa(ds: Any) -> dict[str, Any]:
+    """The Siemens CSA image header's tags as ``{name: items}`` ({} when absent)."""
+    try:
+        with warnings.catch_warnings():  # nibabel.nicom warns "experimental" on import
+            warnings.simplefilter("ignore")
+            from nibabel.nicom import csareader
+        csa = csareader.get_csa_header(ds, "image")
+    except Exception:  # noqa: BLE001 - a malformed CSA header is no CSA header
+        return {}
+    if not csa:
+        return {}
+    return {name: tag.get("items", []) for name, tag in csa.get("tags", {}).items()}
+
+
+def _csa_times(csa: dict[str, Any]) -> list[float] | None:
+    """MosaicRefAcqTimes (ms) from the earliest, or None."""
+    times = [float(t) for t in csa.get("MosaicRefAcqTimes") or []]
+    if len(times) < 2:
+        return None
+    low = min(times)
+    return [t - low for t in times]
+
+
+def csa_slice_times(ds: Any) -> list[float] | None:
+    """The Siemens CSA slice times (ms, from the earliest) of one header, or None."""
+    return _csa_times(_csa(ds))
+
+
+def _accel_text(text: Any, key: str) -> float:
+    """"p2" / "p2s4" (Siemens) or "F:2S" (UIH) -> the number after ``key``."""
+    m = re.search(re.escape(key) + r"\s*([0-9.]+)", str(text or ""))
+    try:
+        return float(m.group(1)) if m else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _image_type(ds: Any, vendor: str) -> list[str] | None:
+    """Image Type as dcm2niix lists it: values split at "\\" and "_", and MAGNITUDE /
+    PHASE / REAL / IMAGINARY appended where the image says so elsewhere (the third value
+    M/P/R/I, Complex Image Component of an enhanced object, GE's private image type)."""
+    values = [part.strip() for v in as_list(ds.get("ImageType", None))
+              for part in str(v).split("_") if part.strip()]
+    if not values:
+        return None
+    upper = [v.upper() for v in values]
+    kind = ""
+    if len(upper) > 2:
+        kind = {"M": "MAGNITUDE", "P": "PHASE", "R": "REAL", "I": "IMAGINARY"}.get(upper[2], "")
+    component = str(_lookup(ds, "ComplexImageComponent") or "").strip().upper()
+    if component in ("MAGNITUDE", "PHASE", "REAL", "IMAGINARY"):
+        kind = component
+    if vendor == "ge":
+        ge_type = opt_int(private_value(ds, 0x0043, ge.PARM_CREATOR, 0x2F))
+        if ge_type is not None:
+            kind = {0: "MAGNITUDE", 1: "PHASE", 2: "REAL", 3: "IMAGINARY"}.get(ge_type, "")
+    if kind and kind not in upper:
+        values.append(kind)
+    return values
+
+
+def _acquisition_time(ds: Any) -> tuple[str | None, bool]:
+    """(Acquisition Time as TM text, whether a date goes with it): Acquisition Time and
+    Date, else the time part of Acquisition Date Time (enhanced objects)."""
+    time = ds.get("AcquisitionTime", None)
+    if time not in (None, ""):
+        return str(time), bool(ds.get("AcquisitionDate", None))
+    stamp = str(ds.get("AcquisitionDateTime", "") or "").strip()
+    if len(stamp) >= 10:
+        return stamp[8:].split("+")[0].split("-")[0], True
+    return None, False
+
+
+def _lookup(ds: Any, keyword: str) -> Any:
+    """``keyword`` at the top level, or (enhanced objects) in the shared functional
+    groups, or in the first frame's: Echo Time, Repetition Time, Flip Angle and the
+    like live there."""
+    try:
+        value = ds.get(keyword, None)
+    except Exception:  # noqa: BLE001 - an unparsable value is an absent one
+        return None
+    if value not in (None, ""):
+        return value
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        seq = ds.get(groups, None)
+        if not seq:
+            continue
+        for macro in seq[0]:
+            if getattr(macro, "VR", "") != "SQ" or not macro.value:
+                continue
+            item = macro.value[0]
+            if keyword in item and item.get(keyword, None) not in (None, ""):
+                return item.get(keyword)
+    return None
+
+
+def acquisition_of(ds: Any, vendor: str) -> Acquisition:
+    """The :class:`Acquisition` of one (pydicom) header; ``vendor`` from
+    :func:`dicomdecode.scan.flavours.base.vendor_of`."""
+    acq = Acquisition(vendor=vendor)
+    out = acq.fields
+    _add(out, ds, _HEAD)
+    if vendor in MANUFACTURER_NAMES:
+        out["Manufacturer"] = MANUFACTURER_NAMES[vendor]
+    else:
+        maker = _value(ds, "Manufacturer", "str")
+        if maker:
+            out["Manufacturer"] = maker
+    _add(out, ds, _IDENTITY)
+    mr = str(ds.get("Modality", "") or "").upper() == "MR"
+    kind = str(_lookup(ds, "MRAcquisitionType") or "").upper()
+    acq.is_3d = kind == "3D"
+    if mr and kind in ("2D", "3D"):
+        out["MRAcquisitionType"] = kind
+    _add(out, ds, _SEQUENCE)
+    image_type = _image_type(ds, vendor)
+    if image_type:
+        out["ImageType"] = image_type
+    series = opt_int(ds.get("SeriesNumber", None))
+    if series is not None and series > 0:
+        out["SeriesNumber"] = series
+    time_text, dated = _acquisition_time(ds)
+    seconds = tm_seconds(time_text)
+    if seconds is not None and seconds > 0:
+        acq.acquisition_time_number = opt_float(str(time_text).replace(":", ""))
+        if dated:
+            hours, rest = divmod(seconds, 3600)
+            minutes, secs = divmod(rest, 60)
+            out["AcquisitionTime"] = f"{int(hours):02d}:{int(minutes):02d}:{secs:09.6f}"
+    number = opt_int(ds.get("AcquisitionNumber", None))
+    if number is not None and number > 0:
+        out["AcquisitionNumber"] = number
+    _add(out, ds, _TIMING)
+    if "EchoTime" not in out:  # enhanced MR: Effective Echo Time (ms)
+        echo = _value(ds, "EffectiveEchoTime", "s")
+        if echo:
+            out["EchoTime"] = echo
+    if out.get("Modality") != "MR":
+        out.pop("MagneticFieldStrength", None)
+    if out.get("Modality") in ("CT", "MR", "PT"):
+        out.pop("XRayExposure", None)  # dcm2niix: projection X-ray only
+    acq.echo_time_ms = out["EchoTime"] * 1000.0 if "EchoTime" in out else None
+    rt = out.get("RepetitionTime")
+    acq.repetition_time_ms = rt * 1000.0 if isinstance(rt, int | float) else None
+    frequency = out.get("ImagingFrequency")
+    if isinstance(frequency, int | float) and not 0 < frequency < 9_000_000:
+        del out["ImagingFrequency"]  # some vendors store Hz, not MHz: dcm2niix drops it
+    acq.echo_train_length = opt_int(_lookup(ds, "EchoTrainLength")) or 0
+    if acq.echo_train_length > 1:
+        out["EchoTrainLength"] = acq.echo_train_length
+    steps = opt_int(_lookup(ds, "NumberOfPhaseEncodingSteps"))
+    if steps:
+        out["PhaseEncodingSteps"] = steps
+    matrix = [opt_int(v) or 0 for v in as_list(_lookup(ds, "AcquisitionMatrix"))]
+    if len(matrix) == 4:
+        acq.phase_lines = matrix[2] or matrix[3]
+    acq.phase_axis = str(_lookup(ds, "InPlanePhaseEncodingDirection") or "").strip().upper()[:3]
+    if acq.phase_axis not in ("ROW", "COL"):
+        acq.phase_axis = ""
+    acq.pixel_bandwidth = _value(ds, "PixelBandwidth", "num")
+    acq.accel_pe = opt_float(_lookup(ds, "ParallelReductionFactorInPlane")) or 0.0
+    _vendor_rules(acq, ds, vendor)
+    if not mr:
+        acq.phase_axis = ""
+    return acq
+
+
+def _vendor_rules(acq: Acquisition, ds: Any, vendor: str) -> None:
+    if vendor == "siemens":
+        _siemens(acq, ds)
+    elif vendor == "philips":
+        name = private_value(ds, 0x2001, "Philips Imaging DD 001", 0x20)  # Scanning Technique
+        if "SequenceName" not in acq.fields and name:
+            acq.fields["SequenceName"] = str(name).strip()
+    elif vendor == "ge":
+        _ge(acq, ds)
+    elif vendor == "uih":
+        polarity = opt_int(private_value(ds, 0x0065, "Image Private Header", 0x58))
+        if polarity in (0, 1):
+            acq.phase_positive = 1 - polarity  # 1 means flipped
+        accel = _accel_text(private_value(ds, 0x0065, "Image Private Header", 0x0D), ":")
+        acq.accel_pe = accel or acq.accel_pe
+        acq.per_slice_times = "acquisition_time"
+
+
+def _siemens(acq: Acquisition, ds: Any) -> None:
+    csa = _csa(ds)
+    polarity = csa.get("PhaseEncodingDirectionPositive") or []
+    if polarity:
+        acq.phase_positive = int(round(float(polarity[0])))
+    else:  # XA: no CSA, a private element instead
+        value = opt_int(private_value(ds, 0x0021, "SIEMENS MR SDS 01", 0x1C))
+        if value in (0, 1):
+            acq.phase_positive = value
+    bandwidth = csa.get("BandwidthPerPixelPhaseEncode") or []
+    if bandwidth:
+        acq.bandwidth_per_pixel_pe = float(bandwidth[0])
+    else:
+        acq.bandwidth_per_pixel_pe = opt_float(
+            private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x28)) or 0.0
+    times = _csa_times(csa)
+    if times is not None and not acq.is_3d:
+        acq.slice_times_ms = times
+        first = times[0]
+        acq.multiband = max(1, sum(1 for t in times if t == first))
+    accel = _accel_text(private_value(ds, 0x0051, "SIEMENS MR HEADER", 0x11), "p")
+    accel = accel or _accel_text(private_value(ds, 0x0021, "SIEMENS MR SDS 01", 0x09), "p")
+    acq.accel_pe = accel or acq.accel_pe
+
+
+def _ge(acq: Acquisition, ds: Any) -> None:
+    name = private_value(ds, 0x0019, "GEMS_ACQU_01", 0x9C)  # Pulse Sequence Name
+    if "SequenceName" not in acq.fields and name:
+        acq.fields["SequenceName"] = str(name).strip()
+    block = ge.protocol_block(ds)
+    pseq = (block or {}).get("PSEQ", "")
+    if pseq:  # dcm2niix appends the protocol's sequence to the step description
+        acq.fields["ProcedureStepDescription"] = acq.fields.get(
+            "ProcedureStepDescription", "") + pseq
+    order = str(ds.get("RectilinearPhaseEncodeReordering", "") or "").upper()
+    if order.startswith("L"):
+        acq.phase_positive = 0
+    elif order.startswith("R"):
+        acq.phase_positive = 1
+    else:
+        acq.phase_positive = ge.epi_phase_polarity(ds)
+    acq.echo_spacing_ge_us = opt_float(private_value(ds, 0x0043, ge.PARM_CREATOR, 0x2C)) or 0.0
+    factors = [opt_float(v) for v in as_list(private_value(ds, 0x0043, ge.PARM_CREATOR, 0x83))]
+    if factors and factors[0]:
+        acq.accel_pe = 1.0 / factors[0]
+    group_delay = opt_float(private_value(ds, 0x0043, ge.PARM_CREATOR, 0x7C))
+    if group_delay is not None and not acq.is_3d:
+        acq.slice_times_ms = _ge_epirt_times(block, acq, group_delay * 1000.0)
+        acq.slice_times_order = "instance"
+
+
+def _ge_epirt_times(block: dict[str, str] | None, acq: Acquisition,
+                    group_delay_ms: float) -> list[float] | None:
+    """Slice times of a GE epiRT (fMRI) series from its Protocol Data Block, by
+    dcm2niix's rule: the TR less the group delay shared evenly by the excitations,
+    sequential or interleaved (odd slices first) as SLICEORDER says. Multiband series
+    are left out (their order depends on the software release)."""
+    tr = acq.repetition_time_ms
+    if block is None or not tr:
+        return None
+    n = opt_int(block.get("NOSLC"))
+    mb = max(opt_int(block.get("MBACCEL")) or 1, 1)
+    if not n or n < 2 or mb > 1:
+        return None
+    interleaved = (opt_int(block.get("SLICEORDER")) or 0) != 0
+    per_slice = (tr - group_delay_ms) / n
+    if not interleaved:
+        return [i * per_slice for i in range(n)]
+    n_odd = (n - 1) // 2
+    return [(i // 2) * per_slice if i % 2 == 0 else (n_odd + (i + 1) // 2) * per_slice
+            for i in range(n)]
+
+
+__all__ = ["MANUFACTURER_NAMES", "Acquisition", "acquisition_of", "csa_slice_times"]
