@@ -275,6 +275,12 @@ def _readout_keys(out: dict[str, Any], volume: Volume, acq: Acquisition) -> None
         out["AcquisitionMatrixPE"] = acq.phase_lines
     if mr and recon_pe > 0:
         out["ReconMatrixPE"] = recon_pe
+    if mr and acq.vendor == "ge" and acq.phase_positive is not None:
+        out["PhaseEncodingPolarityGE"] = "Unflipped" if acq.phase_positive == 1 else "Flipped"
+    if mr and acq.multiband > 1:
+        out["MultibandAccelerationFactor"] = acq.multiband
+    if acq.bandwidth_per_pixel_pe > 0:
+        out["BandwidthPerPixelPhaseEncode"] = acq.bandwidth_per_pixel_pe
     if acq.accel_pe > 1.0 or acq.vendor == "ge" and acq.accel_pe > 0:
         out["ParallelReductionFactorInPlane"] = round(acq.accel_pe, 6)
     ees = _effective_echo_spacing(acq, recon_pe)
@@ -284,6 +290,8 @@ def _readout_keys(out: dict[str, Any], volume: Volume, acq: Acquisition) -> None
             out["TotalReadoutTime"] = round(ees * (recon_pe - 1.0), 9)
     if acq.pixel_bandwidth is not None:
         out["PixelBandwidth"] = acq.pixel_bandwidth
+    if acq.dwell_time_s > 0:
+        out["DwellTime"] = acq.dwell_time_s
     direction = _phase_direction(acq) if mr else None
     if direction is not None:
         out["PhaseEncodingDirection"] = direction

@@ -111,6 +111,8 @@ class Acquisition:
     echo_train_length: int = 0
     #: Pixel Bandwidth (Hz), written after the readout keys as dcm2niix orders them
     pixel_bandwidth: float | None = None
+    #: Siemens RealDwellTime (CSA, ns) in seconds
+    dwell_time_s: float = 0.0
     #: DICOM Acquisition Time as a number (HHMMSS.fff), for the NIfTI descrip
     acquisition_time_number: float | None = None
     echo_time_ms: float | None = None
@@ -264,9 +266,18 @@ def acquisition_of(ds: Any, vendor: str) -> Acquisition:
     if mr and kind in ("2D", "3D"):
         out["MRAcquisitionType"] = kind
     _add(out, ds, _SEQUENCE)
+    if "SequenceName" not in out:  # enhanced MR: Pulse Sequence Name
+        name = _value(ds, "PulseSequenceName", "str")
+        if name:
+            out["SequenceName"] = name
     image_type = _image_type(ds, vendor)
     if image_type:
         out["ImageType"] = image_type
+        tokens = {t.upper() for t in image_type}
+        if tokens & {"DIS2D", "DIS3D"}:  # Siemens: distortion correction applied or not
+            out["NonlinearGradientCorrection"] = True
+        elif "ND" in tokens:
+            out["NonlinearGradientCorrection"] = False
     series = opt_int(ds.get("SeriesNumber", None))
     if series is not None and series > 0:
         out["SeriesNumber"] = series
@@ -281,7 +292,16 @@ def acquisition_of(ds: Any, vendor: str) -> Acquisition:
     number = opt_int(ds.get("AcquisitionNumber", None))
     if number is not None and number > 0:
         out["AcquisitionNumber"] = number
+    comments = _value(ds, "ImageComments", "str")
+    if comments:
+        out["ImageComments"] = comments
     _add(out, ds, _TIMING)
+    averages = _value(ds, "NumberOfAverages", "num")
+    if isinstance(averages, int | float) and averages > 1:
+        out["NumberOfAverages"] = averages
+    echo_number = opt_int(_lookup(ds, "EchoNumbers"))
+    if echo_number is not None and echo_number > 1:
+        out["EchoNumber"] = echo_number
     if "EchoTime" not in out:  # enhanced MR: Effective Echo Time (ms)
         echo = _value(ds, "EffectiveEchoTime", "s")
         if echo:
@@ -293,13 +313,18 @@ def acquisition_of(ds: Any, vendor: str) -> Acquisition:
     acq.echo_time_ms = out["EchoTime"] * 1000.0 if "EchoTime" in out else None
     rt = out.get("RepetitionTime")
     acq.repetition_time_ms = rt * 1000.0 if isinstance(rt, int | float) else None
+    if "ImagingFrequency" not in out and out.get("Modality") == "MR":
+        transmit = _value(ds, "TransmitterFrequency", "num")  # enhanced MR
+        if transmit:
+            out["ImagingFrequency"] = transmit
     frequency = out.get("ImagingFrequency")
     if isinstance(frequency, int | float) and not 0 < frequency < 9_000_000:
         del out["ImagingFrequency"]  # some vendors store Hz, not MHz: dcm2niix drops it
     acq.echo_train_length = opt_int(_lookup(ds, "EchoTrainLength")) or 0
     if acq.echo_train_length > 1:
         out["EchoTrainLength"] = acq.echo_train_length
-    steps = opt_int(_lookup(ds, "NumberOfPhaseEncodingSteps"))
+    steps = opt_int(_lookup(ds, "NumberOfPhaseEncodingSteps")
+                    or _lookup(ds, "MRAcquisitionPhaseEncodingStepsInPlane"))
     if steps:
         out["PhaseEncodingSteps"] = steps
     matrix = [opt_int(v) or 0 for v in as_list(_lookup(ds, "AcquisitionMatrix"))]
@@ -349,6 +374,9 @@ def _siemens(acq: Acquisition, ds: Any) -> None:
     else:
         acq.bandwidth_per_pixel_pe = opt_float(
             private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x28)) or 0.0
+    dwell = csa.get("RealDwellTime") or []
+    if dwell and float(dwell[0]) > 0:
+        acq.dwell_time_s = round(float(dwell[0]) * 1e-9, 12)
     times = _csa_times(csa)
     if times is not None and not acq.is_3d:
         acq.slice_times_ms = times
