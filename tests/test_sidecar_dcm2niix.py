@@ -244,7 +244,7 @@ def test_sidecar_keys_equal_dcm2niix(series: str, converted: Any) -> None:
 @pytest.mark.parametrize("series", SERIES)
 def test_nifti_header_fields_equal_dcm2niix(series: str, converted: Any) -> None:
     gaps = KNOWN_GAPS.get(series, {})
-    for name, ref, ref_img, _ours, ours_img in _pairs(series, converted):
+    for name, _ref, ref_img, _ours, ours_img in _pairs(series, converted):
         rh, oh = ref_img.header, ours_img.header
         ref_parts = dict(p.split("=", 1) for p in rh["descrip"].item().decode().split(";") if p)
         our_parts = dict(p.split("=", 1) for p in oh["descrip"].item().decode().split(";") if p)
