@@ -344,6 +344,63 @@ def _version() -> str:
     return str(__version__)
 
 
+# --------------------------------------------------------------------------- diffusion
+
+
+def diffusion_tables(volume: Volume, acq: Acquisition | None) -> tuple[str, str] | None:
+    """The ``.bval`` and ``.bvec`` texts of a diffusion series (FSL format, as dcm2niix
+    writes them), or None when the volume is not a diffusion series.
+
+    b-values per volume on one line; gradient directions as three lines (x, y, z) in
+    the voxel axes of the NIfTI we write, with x negated when the affine's determinant is
+    positive (FSL's convention), so any FSL-convention reader recovers the scanner's
+    direction from our file, as from dcm2niix's."""
+    if acq is None or acq.fields.get("Modality") != "MR":
+        return None
+    n = _n_slices(volume)
+    n_vol = len(volume.slices) // n if n else 0
+    if volume.array.ndim < 4 or n_vol < 2 or n_vol * n != len(volume.slices):
+        return None
+    from dicomdecode.errors import DicomDecodeError
+    from dicomdecode.nifti import nifti_affine
+    from dicomdecode.read.dataset import read_dataset
+    from dicomdecode.scan.flavours.acquisition import diffusion_of
+
+    headers: dict[str, Any] = {}
+    entries = []
+    for v in range(n_vol):
+        info = volume.slices[v * n]
+        try:
+            if info.path not in headers:
+                headers[info.path] = read_dataset(info.path, stop_before_pixels=True)
+        except (DicomDecodeError, OSError):
+            return None
+        entry = diffusion_of(headers[info.path], acq.vendor, info.frame)
+        if entry is None:
+            return None
+        entries.append(entry)
+    if not any(b > 0 for b, _ in entries):
+        return None
+    affine = nifti_affine(volume.affine)[:3, :3]
+    axes = affine / np.linalg.norm(affine, axis=0)
+    lps_to_ras = np.array([-1.0, -1.0, 1.0])
+    vectors = []
+    for _, g in entries:
+        v = axes.T @ (np.asarray(g, float) * lps_to_ras)
+        if np.linalg.det(axes) > 0:
+            v[0] = -v[0]
+        vectors.append(v + 0.0)
+    bval = " ".join(_g(b) for b, _ in entries) + "\n"
+    bvec = "".join(" ".join(_g(vec[i]) for vec in vectors) + "\n" for i in range(3))
+    return bval, bvec
+
+
+def _g(value: float) -> str:
+    """A number as C's %g writes it (6 significant digits), as dcm2niix's tables."""
+    text = f"{value:g}"
+    return "0" if text == "-0" else text
+
+
 # --------------------------------------------------------------------------- NIfTI header
 
 
@@ -396,5 +453,6 @@ def nifti_header_fields(volume: Volume, acq: Acquisition | None) -> dict[str, An
     return out
 
 
-__all__ = ["SOFTWARE", "acquisition", "bids_sidecar", "jsonable", "nifti_header_fields", "provenance",
+__all__ = ["SOFTWARE", "acquisition", "bids_sidecar", "diffusion_tables", "jsonable",
+           "nifti_header_fields", "provenance",
            "slice_code", "slice_provenance", "slice_timing", "volume_metadata"]

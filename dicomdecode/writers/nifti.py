@@ -19,6 +19,7 @@ from dicomdecode.writers import atomic_path, output_paths, write_json
 from dicomdecode.writers.metadata import (
     acquisition,
     bids_sidecar,
+    diffusion_tables,
     nifti_header_fields,
     provenance,
 )
@@ -85,8 +86,9 @@ def nifti_safe_dtype(volume: Volume) -> Volume:
 
 
 def write_nifti(volume: Volume, base: Path) -> list[Path]:
-    """Write ``base.nii.gz``, its sidecar ``base.json`` and ``base_slices.json`` (the
-    volume's geometry and per-slice provenance); return the paths (image first)."""
+    """Write ``base.nii.gz``, its sidecar ``base.json``, ``base_slices.json`` (the
+    volume's geometry and per-slice provenance) and, for a diffusion series,
+    ``base.bval`` / ``base.bvec``; return the paths (image first)."""
     image_path, json_path, slices_path = output_paths(base, "nifti")
     volume = nifti_safe_dtype(usable_affine(volume))
     acq = acquisition(volume)
@@ -96,7 +98,15 @@ def write_nifti(volume: Volume, base: Path) -> list[Path]:
         nib.save(img, str(tmp))
     write_json(json_path, sidecar(volume, acq))
     write_json(slices_path, provenance(volume))
-    return [image_path, json_path, slices_path]
+    written = [image_path, json_path, slices_path]
+    tables = diffusion_tables(volume, acq)
+    if tables is not None:  # diffusion: FSL b-values and vectors, as dcm2niix
+        for suffix, text in zip((".bval", ".bvec"), tables, strict=True):
+            path = base.with_name(base.name + suffix)
+            with atomic_path(path) as tmp:
+                tmp.write_text(text)
+            written.append(path)
+    return written
 
 
 __all__ = ["set_header_fields", "sidecar", "write_nifti"]

@@ -174,6 +174,59 @@ def _csa_times(csa: dict[str, Any]) -> list[float] | None:
     return [t - low for t in times]
 
 
+def diffusion_of(ds: Any, vendor: str, frame: int = 0) -> tuple[float, tuple[float, ...]] | None:
+    """(b-value in s/mm2, gradient direction in patient LPS) of one image (``frame`` of an
+    enhanced object), or None when the header has no diffusion encoding. Standard MR
+    Diffusion attributes first, then the vendor's: Siemens CSA B_value /
+    DiffusionGradientDirection, UIH (0065,xx09) / (0065,xx37)."""
+    item: Any = ds
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence", None)
+    if per_frame and 0 <= frame < len(per_frame):
+        seq = per_frame[frame].get("MRDiffusionSequence", None) or _shared_diffusion(ds)
+        if seq:
+            item = seq[0]
+    bvalue = opt_float(item.get("DiffusionBValue", None))
+    gradient: Any = item.get("DiffusionGradientOrientation", None)
+    directions = item.get("DiffusionGradientDirectionSequence", None)
+    if gradient is None and directions:
+        gradient = directions[0].get("DiffusionGradientOrientation", None)
+    if vendor == "siemens" and bvalue is None:
+        csa = _csa(ds)
+        found = csa.get("B_value") or []
+        bvalue = float(found[0]) if found else None
+        gradient = csa.get("DiffusionGradientDirection") or gradient
+    elif vendor == "uih" and bvalue is None:
+        bvalue = opt_float(private_value(ds, 0x0065, "Image Private Header", 0x09))
+        private = private_value(ds, 0x0065, "Image Private Header", 0x37)
+        if private is not None:  # UIH gives it in the image frame (row, column, normal)
+            gradient = _image_to_patient(ds, private)
+    if bvalue is None:
+        return None
+    vector = tuple(opt_float(v) or 0.0 for v in as_list(gradient))
+    if len(vector) != 3 or bvalue <= 0:
+        vector = (0.0, 0.0, 0.0)
+    return bvalue, vector
+
+
+def _image_to_patient(ds: Any, vector: Any) -> tuple[float, ...] | None:
+    """A vector in the image frame (row direction, column direction, normal) in patient
+    LPS coordinates, from Image Orientation (Patient)."""
+    iop = [opt_float(v) for v in as_list(ds.get("ImageOrientationPatient", None))]
+    v = [opt_float(x) for x in as_list(vector)]
+    if len(iop) != 6 or None in iop or len(v) != 3 or None in v:
+        return None
+    row, col = iop[:3], iop[3:]
+    normal = (row[1] * col[2] - row[2] * col[1], row[2] * col[0] - row[0] * col[2],  # type: ignore[operator]
+              row[0] * col[1] - row[1] * col[0])  # type: ignore[operator]
+    return tuple(v[0] * row[i] + v[1] * col[i] + v[2] * normal[i]  # type: ignore[operator]
+                 for i in range(3))
+
+
+def _shared_diffusion(ds: Any) -> Any:
+    shared = ds.get("SharedFunctionalGroupsSequence", None)
+    return shared[0].get("MRDiffusionSequence", None) if shared else None
+
+
 def csa_slice_times(ds: Any) -> list[float] | None:
     """The Siemens CSA slice times (ms, from the earliest) of one header, or None."""
     return _csa_times(_csa(ds))
@@ -435,4 +488,5 @@ def _ge_epirt_times(block: dict[str, str] | None, acq: Acquisition,
             for i in range(n)]
 
 
-__all__ = ["MANUFACTURER_NAMES", "Acquisition", "acquisition_of", "csa_slice_times"]
+__all__ = ["MANUFACTURER_NAMES", "Acquisition", "acquisition_of", "csa_slice_times",
+           "diffusion_of"]
