@@ -299,3 +299,24 @@ def test_sidecar_is_small_and_provenance_separate(converted: Any) -> None:
     assert side.stat().st_size <= 1.5 * ref.stat().st_size
     slices = json.loads(side.with_name(side.stem + "_slices.json").read_text())["slices"]
     assert len(slices) == 150 and all(s["path"].endswith(".dcm") for s in slices)
+
+
+def _nifti_order(code: int, n: int) -> list[int]:
+    """Acquisition order of the slices for each slice_code, as nifti1.h defines them."""
+    up, down = list(range(n)), list(range(n - 1, -1, -1))
+    return {1: up, 2: down, 3: up[0::2] + up[1::2], 4: down[0::2] + down[1::2],
+            5: up[1::2] + up[0::2], 6: down[1::2] + down[0::2]}[code]
+
+
+@pytest.mark.parametrize("n", [5, 6, 9])
+@pytest.mark.parametrize("code", [1, 2, 3, 4, 5, 6])
+def test_slice_code_from_times_follows_nifti_definitions(code: int, n: int) -> None:
+    """No corpus needed: slice times built from nifti1.h's definition of each order give
+    that order's slice_code; simultaneous (multiband) slices give 0 (unknown)."""
+    from dicomdecode.writers.metadata import slice_code
+
+    times = [0.0] * n
+    for position, index in enumerate(_nifti_order(code, n)):
+        times[index] = position * 0.1
+    assert slice_code(times) == code
+    assert slice_code([t % 0.2 for t in times]) == 0  # two slices at time 0: multiband

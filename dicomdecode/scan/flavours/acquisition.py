@@ -31,9 +31,11 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from dicomdecode.read import ge
 from dicomdecode.read.private import private_value
-from dicomdecode.scan.values import as_list, opt_float, opt_int, tm_seconds
+from dicomdecode.scan.values import as_list, floats, opt_float, opt_int, tm_seconds
 
 #: dcm2niix's spelling of each vendor in "Manufacturer".
 MANUFACTURER_NAMES = {"siemens": "Siemens", "ge": "GE", "philips": "Philips", "uih": "UIH",
@@ -211,15 +213,12 @@ def diffusion_of(ds: Any, vendor: str, frame: int = 0) -> tuple[float, tuple[flo
 def _image_to_patient(ds: Any, vector: Any) -> tuple[float, ...] | None:
     """A vector in the image frame (row direction, column direction, normal) in patient
     LPS coordinates, from Image Orientation (Patient)."""
-    iop = [opt_float(v) for v in as_list(ds.get("ImageOrientationPatient", None))]
-    v = [opt_float(x) for x in as_list(vector)]
-    if len(iop) != 6 or None in iop or len(v) != 3 or None in v:
+    iop = floats(ds.get("ImageOrientationPatient", None), 6)
+    v = floats(vector, 3)
+    if iop is None or v is None:
         return None
-    row, col = iop[:3], iop[3:]
-    normal = (row[1] * col[2] - row[2] * col[1], row[2] * col[0] - row[0] * col[2],  # type: ignore[operator]
-              row[0] * col[1] - row[1] * col[0])  # type: ignore[operator]
-    return tuple(v[0] * row[i] + v[1] * col[i] + v[2] * normal[i]  # type: ignore[operator]
-                 for i in range(3))
+    row, col = np.asarray(iop[:3]), np.asarray(iop[3:])
+    return tuple(float(x) for x in v[0] * row + v[1] * col + v[2] * np.cross(row, col))
 
 
 def _shared_diffusion(ds: Any) -> Any:
