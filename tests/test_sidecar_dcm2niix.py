@@ -297,8 +297,13 @@ def test_sidecar_is_small_and_provenance_separate(converted: Any) -> None:
     refs, ours = converted("dcm_qa_nih/In/20180918GE/mr_0004")
     (ref,), (side,) = refs, ours
     assert side.stat().st_size <= 1.5 * ref.stat().st_size
-    slices = json.loads(side.with_name(side.stem + "_slices.json").read_text())["slices"]
+    provenance = json.loads(side.with_name(side.stem + "_slices.json").read_text())
+    slices = provenance["slices"]
     assert len(slices) == 150 and all(s["path"].endswith(".dcm") for s in slices)
+    # one unit per key: Volume.meta (and so npz / Zarr metadata) in seconds, as the sidecar
+    sidecar, reference = json.loads(side.read_text()), json.loads(ref.read_text())
+    for key in ("EchoTime", "RepetitionTime"):
+        assert provenance["meta"][key] == pytest.approx(sidecar[key]) == reference[key]
 
 
 def _nifti_order(code: int, n: int) -> list[int]:

@@ -105,19 +105,28 @@ def provenance(volume: Volume) -> dict[str, Any]:
 # --------------------------------------------------------------------------- BIDS
 
 
+def _header(path: str) -> Any | None:
+    """The header (no pixels) of one source file, or None when it cannot be read: the
+    sidecar then goes without what that file would have told."""
+    from dicomdecode.errors import DicomDecodeError
+    from dicomdecode.read.dataset import read_dataset
+
+    try:
+        return read_dataset(path, stop_before_pixels=True)
+    except (DicomDecodeError, OSError):
+        return None
+
+
 def acquisition(volume: Volume) -> Acquisition | None:
     """The acquisition facts of ``volume`` from its first slice's header (None when the
     volume has no source file, or the header cannot be read)."""
     if not volume.slices:
         return None
-    from dicomdecode.errors import DicomDecodeError
-    from dicomdecode.read.dataset import read_dataset
     from dicomdecode.scan.flavours.acquisition import acquisition_of
     from dicomdecode.scan.flavours.base import vendor_of
 
-    try:
-        ds = read_dataset(volume.slices[0].path, stop_before_pixels=True)
-    except (DicomDecodeError, OSError):
+    ds = _header(volume.slices[0].path)
+    if ds is None:
         return None
     acq = acquisition_of(ds, vendor_of(ds))
     if acq.per_slice_times == "acquisition_time" and acq.slice_times_ms is None:
@@ -133,20 +142,13 @@ def _second_volume_times(volume: Volume, times: list[float]) -> list[float]:
     """dcm2niix's check (its issue 870): when the second volume's CSA slice times span
     another range than the first's, the first volume's are taken as corrupt and the
     second's are used."""
-    from dicomdecode.errors import DicomDecodeError
-    from dicomdecode.read.dataset import read_dataset
     from dicomdecode.scan.flavours.acquisition import csa_slice_times
 
     n = _n_slices(volume)
-    if len(volume.slices) < 2 * n:
+    if len(volume.slices) < 2 * n or volume.slices[n].path == volume.slices[0].path:
         return times
-    path = volume.slices[n].path
-    if path == volume.slices[0].path:
-        return times
-    try:
-        second = csa_slice_times(read_dataset(path, stop_before_pixels=True))
-    except (DicomDecodeError, OSError):
-        return times
+    header = _header(volume.slices[n].path)
+    second = csa_slice_times(header) if header is not None else None
     if second is None or len(second) != len(times):
         return times
     if abs((max(times) - min(times)) - (max(second) - min(second))) > 1e-3:
@@ -157,16 +159,13 @@ def _second_volume_times(volume: Volume, times: list[float]) -> list[float]:
 def _instance_order_to_array(volume: Volume, first: Any, times: list[float]) -> list[float]:
     """Times listed from the first prescribed slice (lowest Instance Number) put in the
     array's slice order: reversed when the array's first slice is the last numbered."""
-    from dicomdecode.errors import DicomDecodeError
-    from dicomdecode.read.dataset import read_dataset
     from dicomdecode.scan.values import opt_int
 
     n = _n_slices(volume)
     if n < 2 or len(volume.slices) < n or len(times) != n:
         return times
-    try:
-        last = read_dataset(volume.slices[n - 1].path, stop_before_pixels=True)
-    except (DicomDecodeError, OSError):
+    last = _header(volume.slices[n - 1].path)
+    if last is None:
         return times
     a, b = opt_int(first.get("InstanceNumber", None)), opt_int(last.get("InstanceNumber", None))
     return times[::-1] if a is not None and b is not None and a > b else times
@@ -183,8 +182,6 @@ def _n_slices(volume: Volume) -> int:
 def _times_from_acquisition_time(volume: Volume) -> list[float] | None:
     """Slice times (ms, from the earliest) of the first volume from each slice's own
     Acquisition Time (UIH), in array order; None when they do not vary."""
-    from dicomdecode.errors import DicomDecodeError
-    from dicomdecode.read.dataset import read_dataset
     from dicomdecode.scan.values import tm_seconds
 
     n = _n_slices(volume)
@@ -192,9 +189,8 @@ def _times_from_acquisition_time(volume: Volume) -> list[float] | None:
         return None
     times: list[float] = []
     for info in volume.slices[:n]:
-        try:
-            ds = read_dataset(info.path, stop_before_pixels=True)
-        except (DicomDecodeError, OSError):
+        ds = _header(info.path)
+        if ds is None:
             return None
         t = tm_seconds(ds.get("AcquisitionTime", None))
         if t is None:
@@ -361,19 +357,16 @@ def diffusion_tables(volume: Volume, acq: Acquisition | None) -> tuple[str, str]
     n_vol = len(volume.slices) // n if n else 0
     if volume.array.ndim < 4 or n_vol < 2 or n_vol * n != len(volume.slices):
         return None
-    from dicomdecode.errors import DicomDecodeError
     from dicomdecode.nifti import nifti_affine
-    from dicomdecode.read.dataset import read_dataset
     from dicomdecode.scan.flavours.acquisition import diffusion_of
 
     headers: dict[str, Any] = {}
     entries = []
     for v in range(n_vol):
         info = volume.slices[v * n]
-        try:
-            if info.path not in headers:
-                headers[info.path] = read_dataset(info.path, stop_before_pixels=True)
-        except (DicomDecodeError, OSError):
+        if info.path not in headers:
+            headers[info.path] = _header(info.path)
+        if headers[info.path] is None:
             return None
         entry = diffusion_of(headers[info.path], acq.vendor, info.frame)
         if entry is None:
