@@ -129,7 +129,9 @@ def acquisition(volume: Volume) -> Acquisition | None:
     if ds is None:
         return None
     acq = acquisition_of(ds, vendor_of(ds))
-    if acq.per_slice_times == "acquisition_time" and acq.slice_times_ms is None:
+    if acq.tile_times_ms is not None:
+        acq.slice_times_ms = _times_by_position(volume, acq.tile_times_ms)
+    elif acq.per_slice_times == "acquisition_time" and acq.slice_times_ms is None:
         acq.slice_times_ms = _times_from_acquisition_time(volume)
     if acq.vendor == "siemens" and acq.slice_times_ms is not None:
         acq.slice_times_ms = _second_volume_times(volume, acq.slice_times_ms)
@@ -169,6 +171,24 @@ def _instance_order_to_array(volume: Volume, first: Any, times: list[float]) -> 
         return times
     a, b = opt_int(first.get("InstanceNumber", None)), opt_int(last.get("InstanceNumber", None))
     return times[::-1] if a is not None and b is not None and a > b else times
+
+
+def _times_by_position(volume: Volume,
+                       tiles: list[tuple[tuple[float, ...], float]]) -> list[float] | None:
+    """Per-tile times put in the array's slice order: each slice of the first volume takes
+    the time of the tile at its position (None when a slice has no tile within 0.1 mm)."""
+    n = _n_slices(volume)
+    if len(volume.slices) < n or len(tiles) < n:
+        return None
+    positions = np.array([p for p, _ in tiles], float)
+    out = []
+    for info in volume.slices[:n]:
+        distance = np.linalg.norm(positions - np.asarray(info.position, float), axis=1)
+        best = int(np.argmin(distance))
+        if distance[best] > 0.1:
+            return None
+        out.append(tiles[best][1])
+    return out
 
 
 def _n_slices(volume: Volume) -> int:
@@ -284,6 +304,8 @@ def _readout_keys(out: dict[str, Any], volume: Volume, acq: Acquisition) -> None
         out["EffectiveEchoSpacing"] = round(ees, 9)
         if recon_pe > 0:
             out["TotalReadoutTime"] = round(ees * (recon_pe - 1.0), 9)
+    elif acq.vendor == "uih" and acq.readout_s > 0:  # dcm2niix: UIH's Acquisition Duration
+        out["TotalReadoutTime"] = round(acq.readout_s, 9)
     if acq.pixel_bandwidth is not None:
         out["PixelBandwidth"] = acq.pixel_bandwidth
     if acq.dwell_time_s > 0:

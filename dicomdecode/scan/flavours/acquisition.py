@@ -121,6 +121,10 @@ class Acquisition:
     repetition_time_ms: float | None = None
     #: how slice times are to be gathered per slice ("acquisition_time" for UIH)
     per_slice_times: str = ""
+    #: UIH VFRAME: (tile position, time in ms from the earliest tile) per tile
+    tile_times_ms: list[tuple[tuple[float, ...], float]] | None = None
+    #: UIH: TotalReadoutTime (s) from Acquisition Duration, used when no echo spacing
+    readout_s: float = 0.0
     #: "instance": ``slice_times_ms`` run in Instance Number order (GE, from the first
     #: prescribed slice); "" : in the image's own slice order (Siemens mosaic)
     slice_times_order: str = ""
@@ -409,6 +413,36 @@ def _vendor_rules(acq: Acquisition, ds: Any, vendor: str) -> None:
         accel = _accel_text(private_value(ds, 0x0065, "Image Private Header", 0x0D), ":")
         acq.accel_pe = accel or acq.accel_pe
         acq.per_slice_times = "acquisition_time"
+        _uih_tiles(acq, ds)
+
+
+def _uih_tiles(acq: Acquisition, ds: Any) -> None:
+    """UIH VFRAME: one item per tile in (0065,xx51), each with its Acquisition Time and
+    Duration and Image Position. The series time is the earliest tile's; the slice times
+    are kept with their positions (the writer puts them in the array's order); the
+    readout is the Acquisition Duration (dcm2niix's UIH rule)."""
+    items = private_value(ds, 0x0065, "Image Private Header", 0x51)
+    if not items:
+        return
+    tiles: list[tuple[tuple[float, ...], float]] = []
+    numbers = []
+    for item in items:
+        text = str(item.get("AcquisitionTime", "") or "")
+        seconds, position = tm_seconds(text), floats(item.get("ImagePositionPatient", None), 3)
+        if seconds is None or position is None:
+            return
+        tiles.append((position, seconds))
+        numbers.append((seconds, opt_float(text.replace(":", ""))))
+    first, number = min(numbers)
+    acq.acquisition_time_number = number
+    if item.get("AcquisitionDate", None) or ds.get("AcquisitionDate", None):
+        hours, rest = divmod(first, 3600)
+        minutes, secs = divmod(rest, 60)
+        acq.fields["AcquisitionTime"] = f"{int(hours):02d}:{int(minutes):02d}:{secs:09.6f}"
+    acq.tile_times_ms = [(pos, (t - first) * 1000.0) for pos, t in tiles]
+    duration = opt_float(items[0].get("AcquisitionDuration", None))
+    if duration and duration > 0:
+        acq.readout_s = duration / 1000.0
 
 
 def _siemens(acq: Acquisition, ds: Any) -> None:
