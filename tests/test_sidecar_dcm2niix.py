@@ -80,13 +80,8 @@ OURS_ONLY = frozenset({"dicomdecode"})
 
 #: Supported keys dcm2niix writes that we cannot yet derive for one series, and why.
 KNOWN_GAPS: dict[str, dict[str, str]] = {
-    "dcm_qa_enh/In/Siemens/XA10": dict.fromkeys(
-        ("ImagingFrequency", "ScanningSequence", "SequenceVariant", "ScanOptions",
-         "SequenceName", "NonlinearGradientCorrection", "MultibandAccelerationFactor",
-         "PhaseEncodingSteps", "AcquisitionMatrixPE", "BandwidthPerPixelPhaseEncode",
-         "ParallelReductionFactorInPlane", "EffectiveEchoSpacing", "TotalReadoutTime",
-         "DwellTime", "PhaseEncodingDirection", "PhaseEncodingAxis", "SliceTiming"),
-        "Siemens XA enhanced: private per-frame elements (no CSA header) we do not read"),
+    "dcm_qa_enh/In/Siemens/XA10": {
+        "ParallelReductionFactorInPlane": "only in the XA series protocol (XProtocol text)"},
     "dcm_qa_enh/In/Philips": {
         "EchoNumber": "dcm2niix numbers echoes of an enhanced multi-echo object",
         "ParallelReductionFactorInPlane": "Philips private SENSE factor not read",

@@ -131,6 +131,10 @@ def acquisition(volume: Volume) -> Acquisition | None:
     acq = acquisition_of(ds, vendor_of(ds))
     if acq.tile_times_ms is not None:
         acq.slice_times_ms = _times_by_position(volume, acq.tile_times_ms)
+    elif acq.per_slice_times == "siemens_frames" and not acq.is_3d:
+        acq.slice_times_ms = _siemens_frame_times(volume)
+        if acq.slice_times_ms is not None:
+            acq.multiband = max(1, sum(1 for t in acq.slice_times_ms if t == 0))
     elif acq.per_slice_times == "acquisition_time" and acq.slice_times_ms is None:
         acq.slice_times_ms = _times_from_acquisition_time(volume)
     if acq.vendor == "siemens" and acq.slice_times_ms is not None:
@@ -171,6 +175,30 @@ def _instance_order_to_array(volume: Volume, first: Any, times: list[float]) -> 
         return times
     a, b = opt_int(first.get("InstanceNumber", None)), opt_int(last.get("InstanceNumber", None))
     return times[::-1] if a is not None and b is not None and a > b else times
+
+
+def _siemens_frame_times(volume: Volume) -> list[float] | None:
+    """Siemens XA enhanced: slice times (ms) from each frame's Time After Start, of the
+    second volume when there is one (dcm2niix's rule: the first may be off), from the
+    earliest."""
+    from dicomdecode.scan.flavours.acquisition import frame_time_after_start
+
+    n = _n_slices(volume)
+    start = n if len(volume.slices) >= 2 * n else 0
+    if n < 2 or len(volume.slices) < start + n:
+        return None
+    headers: dict[str, Any] = {}
+    times = []
+    for info in volume.slices[start:start + n]:
+        if info.path not in headers:
+            headers[info.path] = _header(info.path)
+        header = headers[info.path]
+        t = frame_time_after_start(header, info.frame) if header is not None else None
+        if t is None:
+            return None
+        times.append(t * 1000.0)
+    low = min(times)
+    return [t - low for t in times]
 
 
 def _times_by_position(volume: Volume,

@@ -451,7 +451,7 @@ def _siemens(acq: Acquisition, ds: Any) -> None:
     if polarity:
         acq.phase_positive = int(round(float(polarity[0])))
     else:  # XA: no CSA, a private element instead
-        value = opt_int(private_value(ds, 0x0021, "SIEMENS MR SDS 01", 0x1C))
+        value = opt_int(private_value(ds, 0x0021, _SDI, 0x1C))
         if value in (0, 1):
             acq.phase_positive = value
     bandwidth = csa.get("BandwidthPerPixelPhaseEncode") or []
@@ -469,8 +469,71 @@ def _siemens(acq: Acquisition, ds: Any) -> None:
         first = times[0]
         acq.multiband = max(1, sum(1 for t in times if t == first))
     accel = _accel_text(private_value(ds, 0x0051, "SIEMENS MR HEADER", 0x11), "p")
-    accel = accel or _accel_text(private_value(ds, 0x0021, "SIEMENS MR SDS 01", 0x09), "p")
+    accel = accel or _accel_text(private_value(ds, 0x0021, _SDS, 0x09), "p")
     acq.accel_pe = accel or acq.accel_pe
+    if not csa and ds.get("PerFrameFunctionalGroupsSequence", None):
+        _siemens_enhanced(acq, ds)
+
+
+_SDS, _SDI = "SIEMENS MR SDS 01", "SIEMENS MR SDI 02"
+
+
+def _private_item(item: Any, creator: str) -> Any:
+    """The first item of the private sequence (0021,xxFE) of ``creator`` in a functional
+    group item (where Siemens XA enhanced objects keep their series / image private
+    elements), or None."""
+    seq = private_value(item, 0x0021, creator, 0xFE)
+    return seq[0] if seq else None
+
+
+def _siemens_enhanced(acq: Acquisition, ds: Any) -> None:
+    """Siemens XA enhanced objects (no CSA header): sequence attributes in the shared
+    private series item, polarity and per-frame times in each frame's private image item
+    (as dcm2niix reads them)."""
+    shared = ds.get("SharedFunctionalGroupsSequence", None)
+    series = _private_item(shared[0], _SDS) if shared else None
+    if series is not None:
+        for key, offset in (("ScanningSequence", 0x5A), ("SequenceVariant", 0x5B),
+                            ("ScanOptions", 0x5C)):
+            value = private_value(series, 0x0021, _SDS, offset)
+            if key not in acq.fields and value not in (None, ""):
+                acq.fields[key] = "\\".join(str(v).strip() for v in as_list(value))
+    image = _frame_private(ds, 0)
+    if image is not None and acq.phase_positive is None:
+        value = opt_int(private_value(image, 0x0021, _SDI, 0x1C))
+        if value in (0, 1):
+            acq.phase_positive = value
+    if image is not None and not acq.phase_lines:
+        m = re.match(r"\s*(\d+)p", str(private_value(image, 0x0021, _SDI, 0x58) or ""))
+        acq.phase_lines = int(m.group(1)) if m else 0
+    if image is not None:
+        bandwidth = opt_float(private_value(image, 0x0021, _SDI, 0x53))
+        acq.bandwidth_per_pixel_pe = acq.bandwidth_per_pixel_pe or bandwidth or 0.0
+        dwell = opt_float(private_value(image, 0x0021, _SDI, 0x42))  # ns
+        if dwell and dwell > 0 and not acq.dwell_time_s:
+            acq.dwell_time_s = round(dwell * 1e-9, 12)
+        text_type = {str(v).strip().upper() for v in
+                     as_list(private_value(image, 0x0021, _SDI, 0x75))}  # Image Type Text
+        if "NonlinearGradientCorrection" not in acq.fields:
+            if text_type & {"DIS2D", "DIS3D"}:
+                acq.fields["NonlinearGradientCorrection"] = True
+            elif "ND" in text_type:
+                acq.fields["NonlinearGradientCorrection"] = False
+    acq.per_slice_times = "siemens_frames"
+
+
+def _frame_private(ds: Any, frame: int) -> Any:
+    """The Siemens private image item of one frame of an enhanced object, or None."""
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence", None)
+    if not per_frame or not 0 <= frame < len(per_frame):
+        return None
+    return _private_item(per_frame[frame], _SDI)
+
+
+def frame_time_after_start(ds: Any, frame: int) -> float | None:
+    """Siemens XA enhanced: the frame's Time After Start (s), or None."""
+    image = _frame_private(ds, frame)
+    return opt_float(private_value(image, 0x0021, _SDI, 0x04)) if image is not None else None
 
 
 def _ge(acq: Acquisition, ds: Any) -> None:
@@ -522,4 +585,4 @@ def _ge_epirt_times(block: dict[str, str] | None, acq: Acquisition,
 
 
 __all__ = ["MANUFACTURER_NAMES", "Acquisition", "acquisition_of", "csa_slice_times",
-           "diffusion_of"]
+           "diffusion_of", "frame_time_after_start"]
