@@ -61,6 +61,6 @@ def volume_to_nifti(volume: Volume) -> nibabel.Nifti1Image:
     rt = volume.meta.get("RepetitionTime")
     if data.ndim == 4 and isinstance(rt, int | float) and rt > 0:
         zooms = list(img.header.get_zooms())
-        zooms[3] = float(rt) / 1000.0
+        zooms[3] = float(rt)  # seconds, as every time in Volume.meta
         img.header.set_zooms(zooms)
     return img

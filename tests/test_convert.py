@@ -133,8 +133,8 @@ def test_ts_1_nifti_equals_reference(corpus: Path, corpus_run: dict[str, Any]) -
     src = os.path.abspath(corpus / "dcm_qa_ts/In/1.dcm")
     entry = by_path[src]
     assert entry["status"] == "converted" and entry["output"].endswith(".nii.gz")
-    side = json.loads(Path(entry["output"][: -len(".nii.gz")] + ".json").read_text())
-    slices = side["dicomdecode"]["slices"]
+    provenance = Path(entry["output"][: -len(".nii.gz")] + "_slices.json")
+    slices = json.loads(provenance.read_text())["slices"]
     index = next(i for i, s in enumerate(slices) if os.path.abspath(s["path"]) == src)
     n_per_volume = sum(1 for s in slices if s["path"] == slices[0]["path"])
     ours = nib.as_closest_canonical(nib.load(entry["output"]))

@@ -39,15 +39,15 @@ def make_volume(shape=(4, 5, 6), dtype=np.int16, spacing=(3.0, 0.5, 0.75)) -> Vo
     affine[:3, 3] = [-10.0, 20.0, 30.0]
     slices = [SliceInfo(f"/in/{i}.dcm", f"1.2.3.{i}", 0, (-10.0, 20.0, 30.0 + 3 * i), 1.0,
                         0.0, "1.2.840.10008.1.2.1", "native") for i in range(shape[0])]
-    meta = {"Modality": "MR", "SeriesDescription": "t1 / ../evil", "EchoTime": 30.0,
-            "RepetitionTime": 2000.0, "SamplesPerPixel": 1}
+    meta = {"Modality": "MR", "SeriesDescription": "t1 / ../evil", "EchoTime": 0.030,
+            "RepetitionTime": 2.0, "SamplesPerPixel": 1}  # seconds, as Volume.meta holds them
     return Volume(array=arr, affine=affine, meta=meta, slices=slices, warnings=["w1"])
 
 
 def test_nifti_voxels_and_affine(tmp_path: Path) -> None:
     vol = make_volume()
     paths = write_volume(vol, tmp_path / "s", "nifti")
-    assert [p.name for p in paths] == ["s.nii.gz", "s.json"]
+    assert [p.name for p in paths] == ["s.nii.gz", "s.json", "s_slices.json"]
     img = nib.load(paths[0])
     # NIfTI voxel (i=col, j=row, k=slice) holds array[slice, row, col]
     data = np.asarray(img.dataobj)
@@ -61,8 +61,13 @@ def test_nifti_voxels_and_affine(tmp_path: Path) -> None:
     assert side["EchoTime"] == pytest.approx(0.030)
     assert side["RepetitionTime"] == pytest.approx(2.0)
     assert side["Modality"] == "MR"
-    assert side["VoxelSpacing"] == [3.0, 0.5, 0.75]
-    assert len(side["dicomdecode"]["slices"]) == 4
+    assert side["ConversionSoftware"] == "dicomdecode"
+    assert side["dicomdecode"] == {"warnings": ["w1"]}
+    # per-slice provenance lives in its own file, not in the sidecar
+    assert "slices" not in json.dumps(side)
+    provenance = json.loads(paths[2].read_text())
+    assert [s["path"] for s in provenance["slices"]] == [s.path for s in vol.slices]
+    assert provenance["meta"]["EchoTime"] == side["EchoTime"]  # one unit per key
 
 
 def test_nifti_singular_affine_completed(tmp_path: Path) -> None:
@@ -70,7 +75,7 @@ def test_nifti_singular_affine_completed(tmp_path: Path) -> None:
     vol.affine = np.diag([0.0, 0.0, 0.7, 1.0])[[2, 0, 1, 3]]  # only one non-zero column
     vol.affine[:3, :3] = 0
     vol.affine[0, 2] = 0.7
-    (image, side) = write_volume(vol, tmp_path / "flat", "nifti")
+    (image, side, _) = write_volume(vol, tmp_path / "flat", "nifti")
     img = nib.load(image)
     assert abs(np.linalg.det(img.affine[:3, :3])) > 0
     assert "singular affine" in json.loads(side.read_text())["dicomdecode"]["warnings"][-1]
@@ -78,7 +83,7 @@ def test_nifti_singular_affine_completed(tmp_path: Path) -> None:
 
 def test_npy_and_npz(tmp_path: Path) -> None:
     vol = make_volume(dtype=np.uint16, shape=(2, 3, 4, 5))
-    npy, meta_json = write_volume(vol, tmp_path / "a", "npy")
+    npy, meta_json, _ = write_volume(vol, tmp_path / "a", "npy")
     np.testing.assert_array_equal(np.load(npy, allow_pickle=False), vol.array)
     meta = json.loads(meta_json.read_text())
     np.testing.assert_allclose(meta["affine_lps"], vol.affine)
@@ -275,7 +280,7 @@ def test_dicom_lossy_keeps_lossy_flag(corpus: Path, tmp_path: Path) -> None:
 def test_nifti_narrows_64bit_integers(tmp_path: Path) -> None:
     vol = make_volume()
     vol.array = vol.array.astype(np.int64) + 5
-    image, _ = write_volume(vol, tmp_path / "i64", "nifti")
+    image, _, _ = write_volume(vol, tmp_path / "i64", "nifti")
     data = np.asarray(nib.load(image).dataobj)
     assert data.dtype == np.int16
     np.testing.assert_array_equal(data, vol.array.transpose(2, 1, 0))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import shutil
 import uuid
@@ -20,12 +19,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from dicomdecode.writers.metadata import jsonable, slice_provenance, volume_metadata
 
 if TYPE_CHECKING:
     from dicomdecode.volume import Volume
 
 TMP_MARK = ".dicomdecode-tmp-"
+#: The per-slice provenance file next to a NIfTI / npy output (kept out of the sidecar).
+SLICES_SUFFIX = "_slices.json"
 VOLUME_FORMATS = ("nifti", "npy", "npz", "zarr")
 FORMATS = (*VOLUME_FORMATS, "dicom")
 
@@ -85,60 +86,6 @@ def clean_temporaries(root: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
-def jsonable(value: Any) -> Any:
-    """Convert numpy scalars/arrays, pydicom values, tuples and paths into plain JSON types."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    if isinstance(value, bytes):
-        return None
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    # pydicom MultiValue, DSfloat, IS, PersonName...: numbers stay numbers where possible
-    if hasattr(value, "__iter__"):
-        return [jsonable(v) for v in value]
-    for cast in (int, float):
-        try:
-            if cast is int and not float(value).is_integer():
-                continue
-            return cast(value)
-        except (TypeError, ValueError):
-            pass
-    return str(value)
-
-
-def volume_metadata(volume: Volume, *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """JSON-ready description of a Volume: geometry, series metadata, warnings, provenance."""
-    meta: dict[str, Any] = {
-        "shape": list(volume.array.shape),
-        "dtype": str(volume.array.dtype),
-        "affine_lps": jsonable(np.asarray(volume.affine, dtype=float)),
-        "affine_convention": "maps (slice, row, col, 1) to patient LPS mm",
-        "spacing": list(volume.spacing),
-        "meta": jsonable(volume.meta),
-        "warnings": list(volume.warnings),
-        "slices": [
-            {"path": s.path, "sop_instance_uid": s.sop_instance_uid, "frame": s.frame,
-             "position": jsonable(s.position), "slope": jsonable(s.slope),
-             "intercept": jsonable(s.intercept), "transfer_syntax": s.transfer_syntax,
-             "handler": s.handler}
-            for s in volume.slices
-        ],
-    }
-    if extra:
-        meta.update(jsonable(extra))
-    return meta
-
-
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     """Write JSON atomically."""
     final = Path(path)
@@ -150,10 +97,12 @@ def write_json(path: str | os.PathLike[str], data: Any) -> Path:
 def output_paths(base: str | os.PathLike[str], fmt: str) -> list[Path]:
     """The files a volume writer creates for ``base`` (no suffix), main output first."""
     base = Path(base)
+    slices = base.with_name(base.name + SLICES_SUFFIX)
     if fmt == "nifti":
-        return [base.with_name(base.name + ".nii.gz"), base.with_name(base.name + ".json")]
+        return [base.with_name(base.name + ".nii.gz"), base.with_name(base.name + ".json"),
+                slices]
     if fmt == "npy":
-        return [base.with_name(base.name + ".npy"), base.with_name(base.name + ".json")]
+        return [base.with_name(base.name + ".npy"), base.with_name(base.name + ".json"), slices]
     if fmt == "npz":
         return [base.with_name(base.name + ".npz")]
     if fmt == "zarr":
@@ -179,11 +128,13 @@ def write_volume(volume: Volume, base: str | os.PathLike[str], fmt: str) -> list
 
 __all__ = [
     "FORMATS",
+    "SLICES_SUFFIX",
     "VOLUME_FORMATS",
     "atomic_path",
     "clean_temporaries",
     "jsonable",
     "output_paths",
+    "slice_provenance",
     "volume_metadata",
     "write_json",
     "write_volume",

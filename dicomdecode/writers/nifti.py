@@ -1,8 +1,9 @@
-"""NIfTI writer: ``.nii.gz`` via nibabel plus a JSON sidecar of key metadata.
+"""NIfTI writer: ``.nii.gz`` via nibabel, a BIDS sidecar as dcm2niix writes it, and the
+per-slice provenance in its own file.
 
 The image comes from ``Volume.to_nifti()`` (RAS, x/y/z[/t]) so geometry has one source of
-truth. The sidecar uses BIDS-style names where they exist (times in seconds, as BIDS and
-dcm2niix write them) and keeps the full provenance under ``dicomdecode``.
+truth; the header fields dcm2niix fills (descrip, dim_info, slice_code, TR) come from the
+same acquisition facts as the sidecar (:mod:`dicomdecode.writers.metadata`).
 """
 
 from __future__ import annotations
@@ -14,55 +15,38 @@ from typing import TYPE_CHECKING, Any
 import nibabel as nib
 import numpy as np
 
-from dicomdecode.writers import atomic_path, jsonable, output_paths, volume_metadata, write_json
+from dicomdecode.writers import atomic_path, output_paths, write_json
+from dicomdecode.writers.metadata import (
+    acquisition,
+    bids_sidecar,
+    diffusion_tables,
+    nifti_header_fields,
+    provenance,
+)
 
 if TYPE_CHECKING:
+    from dicomdecode.scan.flavours.acquisition import Acquisition
     from dicomdecode.volume import Volume
 
-# DICOM keyword -> (sidecar key, factor): ms -> s for times, like BIDS.
-_SIDECAR_KEYS: dict[str, tuple[str, float | None]] = {
-    "Modality": ("Modality", None),
-    "Manufacturer": ("Manufacturer", None),
-    "ManufacturerModelName": ("ManufacturersModelName", None),
-    "MagneticFieldStrength": ("MagneticFieldStrength", None),
-    "SeriesDescription": ("SeriesDescription", None),
-    "ProtocolName": ("ProtocolName", None),
-    "SeriesNumber": ("SeriesNumber", None),
-    "SeriesInstanceUID": ("SeriesInstanceUID", None),
-    "StudyInstanceUID": ("StudyInstanceUID", None),
-    "ImageType": ("ImageType", None),
-    "BodyPartExamined": ("BodyPartExamined", None),
-    "SliceThickness": ("SliceThickness", None),
-    "SpacingBetweenSlices": ("SpacingBetweenSlices", None),
-    "EchoTime": ("EchoTime", 0.001),
-    "RepetitionTime": ("RepetitionTime", 0.001),
-    "InversionTime": ("InversionTime", 0.001),
-    "FlipAngle": ("FlipAngle", None),
-    "EchoNumbers": ("EchoNumber", None),
-    "KVP": ("KVP", None),
-    "ConvolutionKernel": ("ConvolutionKernel", None),
-    "PhotometricInterpretation": ("PhotometricInterpretation", None),
-}
-
-
-def sidecar(volume: Volume) -> dict[str, Any]:
-    """Key metadata of ``volume`` for the JSON sidecar (BIDS names; provenance nested)."""
-    meta = volume.meta or {}
-    out: dict[str, Any] = {}
-    for keyword, (key, factor) in _SIDECAR_KEYS.items():
-        value = meta.get(keyword)
-        if value in (None, ""):
-            continue
-        value = jsonable(value)
-        if factor is not None:
-            try:
-                value = round(float(value) * factor, 9)
-            except (TypeError, ValueError):
-                pass
-        out[key] = value
-    out["VoxelSpacing"] = [round(v, 6) for v in volume.spacing]
-    out["dicomdecode"] = volume_metadata(volume)
+def sidecar(volume: Volume, acq: Acquisition | None = None) -> dict[str, Any]:
+    """The JSON sidecar: dcm2niix's BIDS keys (:func:`metadata.bids_sidecar`), plus our
+    warnings about the volume under ``dicomdecode`` when there are any."""
+    out = bids_sidecar(volume, acq)
+    if volume.warnings:
+        out["dicomdecode"] = {"warnings": list(volume.warnings)}
     return out
+
+
+def set_header_fields(img: nib.Nifti1Image, volume: Volume, acq: Acquisition | None) -> None:
+    """descrip, dim_info, slice_code and pixdim[4] (TR, s) as dcm2niix fills them."""
+    fields = nifti_header_fields(volume, acq)
+    header = img.header
+    header["descrip"] = fields["descrip"].encode("ascii", "replace")
+    if fields["phase"] is not None:
+        header.set_dim_info(freq=fields["freq"], phase=fields["phase"], slice=fields["slice"])
+    if fields["slice_code"]:
+        header["slice_code"] = fields["slice_code"]
+    header["pixdim"][4] = fields["tr"] or 0.0  # TR in s; 0 when none (as dcm2niix)
 
 
 def usable_affine(volume: Volume) -> Volume:
@@ -102,14 +86,27 @@ def nifti_safe_dtype(volume: Volume) -> Volume:
 
 
 def write_nifti(volume: Volume, base: Path) -> list[Path]:
-    """Write ``base.nii.gz`` and ``base.json``; return both paths (image first)."""
-    image_path, json_path = output_paths(base, "nifti")
+    """Write ``base.nii.gz``, its sidecar ``base.json``, ``base_slices.json`` (the
+    volume's geometry and per-slice provenance) and, for a diffusion series,
+    ``base.bval`` / ``base.bvec``; return the paths (image first)."""
+    image_path, json_path, slices_path = output_paths(base, "nifti")
     volume = nifti_safe_dtype(usable_affine(volume))
+    acq = acquisition(volume)
     img = volume.to_nifti()
+    set_header_fields(img, volume, acq)
     with atomic_path(image_path) as tmp:
         nib.save(img, str(tmp))
-    write_json(json_path, sidecar(volume))
-    return [image_path, json_path]
+    write_json(json_path, sidecar(volume, acq))
+    write_json(slices_path, provenance(volume))
+    written = [image_path, json_path, slices_path]
+    tables = diffusion_tables(volume, acq)
+    if tables is not None:  # diffusion: FSL b-values and vectors, as dcm2niix
+        for suffix, text in zip((".bval", ".bvec"), tables, strict=True):
+            path = base.with_name(base.name + suffix)
+            with atomic_path(path) as tmp:
+                tmp.write_text(text)
+            written.append(path)
+    return written
 
 
-__all__ = ["write_nifti", "sidecar"]
+__all__ = ["set_header_fields", "sidecar", "write_nifti"]

@@ -15,6 +15,7 @@ import numpy as np
 
 from dicomdecode.errors import DicomDecodeError
 from dicomdecode.writers import atomic_path, jsonable, output_paths, volume_metadata
+from dicomdecode.writers.metadata import slice_provenance
 
 if TYPE_CHECKING:
     from dicomdecode.volume import Volume
@@ -52,7 +53,8 @@ def write_zarr(volume: Volume, base: Path) -> list[Path]:
         z = zarr.open_array(str(tmp), mode="w", shape=arr.shape, dtype=arr.dtype,
                             chunks=slice_chunks(arr.shape, samples))
         z[...] = arr
-        z.attrs.update(jsonable(volume_metadata(volume)))
+        z.attrs.update(jsonable(volume_metadata(volume,
+                                                extra={"slices": slice_provenance(volume)})))
     return [path]
 
 

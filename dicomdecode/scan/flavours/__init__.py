@@ -69,8 +69,14 @@ def images_from_header(ds: Any, path: str) -> list[ImageRef]:
     return classic.images(header)
 
 
+#: Keywords DICOM gives in milliseconds that metadata carries in seconds (as BIDS and
+#: dcm2niix): one unit per key in Volume.meta, sidecars, npz and Zarr metadata.
+SECONDS_KEYWORDS = ("EchoTime", "RepetitionTime", "InversionTime")
+
+
 def series_meta(ds: Any) -> dict[str, Any]:
-    """Series-level attributes as JSON-safe values (also from enhanced shared groups)."""
+    """Series-level attributes as JSON-safe values (also from enhanced shared groups);
+    times in seconds (:data:`SECONDS_KEYWORDS`)."""
     meta: dict[str, Any] = {}
     for kw in META_KEYWORDS:
         if kw in ds:
@@ -79,8 +85,22 @@ def series_meta(ds: Any) -> dict[str, Any]:
         fh = enhanced.frame_headers(ds, read_private_slope=False)
         if fh and fh[0].echo_time is not None:
             meta["EchoTime"] = fh[0].echo_time
+    for kw in SECONDS_KEYWORDS:
+        meta[kw] = _ms_to_seconds(meta[kw]) if kw in meta else None
+        if meta[kw] is None:
+            del meta[kw]
     return meta
 
 
-__all__ = ["META_KEYWORDS", "Header", "flavour_of", "images_from_header", "series_meta",
+def _ms_to_seconds(value: Any) -> float | None:
+    """A DICOM time in ms (first of several values) in seconds, or None."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return round(float(value) / 1000.0, 9)
+    except (TypeError, ValueError):
+        return None
+
+
+__all__ = ["META_KEYWORDS", "SECONDS_KEYWORDS", "Header", "flavour_of", "images_from_header", "series_meta",
            "vendor_of"]
