@@ -47,8 +47,10 @@ class GdcmHandler:
             raise HandlerDeclined("GDCM does not decode lossy JPEG with more than 8 bits")
         if row.family == "jpegls" and source.bits_stored in (6, 7):
             raise HandlerDeclined("GDCM does not decode JPEG-LS with 6 or 7 bit precision")
-        if source.bits_allocated not in (8, 16, 32):
-            # GDCM aborts the whole process (uncaught C++ exception) on 1-bit RLE.
+        if source.bits_allocated not in (8, 16, 32) and row.family not in _OWN_CONTAINER:
+            # GDCM aborts the whole process (uncaught C++ exception) on 1-bit RLE. JPEG-LS
+            # and JPEG 2000 are decoded into the codestream's own container (8 bits for a
+            # 1-bit J2K): pydicom-data's liver_j2k.dcm decodes equal to pydicom.
             raise HandlerDeclined(f"GDCM does not decode Bits Allocated {source.bits_allocated}")
         if row.family == "rle" and source.samples_per_pixel > 1 and source.bits_allocated > 8:
             # Measured on pydicom's SC_rgb_rle_16bit/32bit: GDCM returns the byte segments
@@ -92,9 +94,13 @@ class GdcmHandler:
         return RawFrame(array, source.photometric_interpretation, planar=planar)
 
 
+# families GDCM decodes into the container of the codestream's precision
+_OWN_CONTAINER = ("jpegls", "j2k", "htj2k")
+
+
 def _container_bits(source: PixelSource, family: str) -> int:
     """GDCM wants the container of the codestream's precision, not the header's guess."""
-    if family in ("jpegls", "j2k", "htj2k"):
+    if family in _OWN_CONTAINER:
         stored = source.bits_stored
         return 8 if stored <= 8 else 16 if stored <= 16 else 32
     return source.bits_allocated
