@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 
 import numpy as np
 import pydicom
@@ -23,6 +24,7 @@ from dicomdecode.errors import (
     UnsupportedTransferSyntaxError,
 )
 
+from .conftest import TEST_DATA
 from .decode_helpers import pydicom_reference
 
 
@@ -197,3 +199,68 @@ def test_copy_of_file_decodes_same(tmp_path):
     target = tmp_path / "noext"
     shutil.copy(source, target)
     np.testing.assert_array_equal(decode_file(target), pydicom_reference(source))
+
+
+def _htj2k_with_corrupt_code_block(tmp_path):
+    """test_data's 8-bit HTJ2K lossless file with the first byte of its packet data (just
+    after the SOD marker FF93) inverted: the headers still pass the guard, OpenJPH throws
+    on the code block. Fuzz seed 101 found 43 such mutants (flip_pixels of HTJ2K seeds)."""
+    from pydicom.encaps import encapsulate, generate_frames
+
+    ds = pydicom.dcmread(TEST_DATA / "u8_mono__htj2k_lossless.dcm")
+    frame = bytearray(next(generate_frames(ds.PixelData, number_of_frames=1)))
+    frame[frame.index(b"\xff\x93") + 2] ^= 0xFF
+    ds.PixelData = encapsulate([bytes(frame)])
+    path = tmp_path / "htj2k_corrupt_code_block.dcm"
+    ds.save_as(path)
+    return path, bytes(frame)
+
+
+@pytest.mark.needs_handler("imagecodecs")
+def test_htj2k_error_openjph_swallows_is_raised(tmp_path):
+    """imagecodecs' OpenJPH binding prints OpenJPH's exception ('Exception ignored in
+    _htj2k._copy_from_codestream') and returns the array unfilled: an all-zero 'image'.
+    The handler must raise instead, and say which codec failed."""
+    path, _ = _htj2k_with_corrupt_code_block(tmp_path)
+    hook = sys.unraisablehook
+    with pytest.raises(DecodeError) as info:
+        decode_file(path, handlers="imagecodecs")
+    assert str(path) in str(info.value)
+    assert "HTJ2K failed on frame 0" in str(info.value)
+    assert sys.unraisablehook is hook  # the watch is undone after the decode
+    with pytest.raises(DecodeError):  # and with every handler: no one invents pixels
+        decode_file(path)
+
+
+@pytest.mark.needs_handler("imagecodecs")
+def test_swallowed_codec_errors_are_told_apart_per_thread(tmp_path):
+    """A series decodes on threads: the corrupt frame's error belongs to its own thread,
+    the good frame decoding at the same time is unaffected (its pixels = the original)."""
+    import threading
+
+    import imagecodecs
+    from pydicom.encaps import generate_frames
+
+    from dicomdecode.decode.handlers.unraisable import reported_errors
+
+    _, bad = _htj2k_with_corrupt_code_block(tmp_path)
+    good_ds = pydicom.dcmread(TEST_DATA / "u8_mono__htj2k_lossless.dcm")
+    good = next(generate_frames(good_ds.PixelData, number_of_frames=1))
+    original = pydicom.dcmread(TEST_DATA / "u8_mono__explicit_le.dcm").pixel_array
+    barrier = threading.Barrier(2)
+    seen: dict[str, tuple[int, bool]] = {}
+
+    def decode(name: str, stream: bytes) -> None:
+        barrier.wait()
+        with reported_errors("imagecodecs.") as caught:
+            for _ in range(20):
+                array = imagecodecs.htj2k_decode(stream)
+        seen[name] = (len(caught), bool(np.array_equal(array, original)))
+
+    threads = [threading.Thread(target=decode, args=a) for a in (("bad", bad), ("good", good))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen["good"] == (0, True)
+    assert seen["bad"][0] == 20 and not seen["bad"][1]

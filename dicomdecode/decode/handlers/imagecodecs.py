@@ -24,6 +24,7 @@ import functools
 import numpy as np
 
 from dicomdecode.decode.handlers.base import PixelSource, RawFrame, import_flag
+from dicomdecode.decode.handlers.unraisable import reported_errors
 from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.read.jpeg_repair import repair_sequential_scan
 
@@ -73,11 +74,26 @@ class ImagecodecsHandler:
     def decode_frame(self, source: PixelSource, index: int) -> RawFrame:
         family = ts.TRANSFER_SYNTAXES[source.transfer_syntax].family
         data = source.frames[index]
-        if family in ("jpeg", "jpeg-lossless"):
-            return _decode_jpeg(data, source)
-        if family == "rle":
-            return _decode_rle(data, source)
-        return _DECODERS[family](data, source)
+        # some imagecodecs helpers print a codec's error instead of raising it and return
+        # a partly filled array (OpenJPH on a corrupt code block): see unraisable.py
+        with reported_errors("imagecodecs.") as swallowed:
+            if family in ("jpeg", "jpeg-lossless"):
+                raw = _decode_jpeg(data, source)
+            elif family == "rle":
+                raw = _decode_rle(data, source)
+            else:
+                raw = _DECODERS[family](data, source)
+        if swallowed:
+            first = swallowed[0]
+            raise CodecErrorSwallowed(
+                f"{_CODEC_FOR_FAMILY.get(family, family)} failed on frame {index} "
+                f"({type(first).__name__}: {first}) but returned an array; its pixels "
+                "are incomplete")
+        return raw
+
+
+class CodecErrorSwallowed(RuntimeError):
+    """imagecodecs reported a codec error without raising it: the array is not the image."""
 
 
 def _decode_jpeg(data: bytes, source: PixelSource) -> RawFrame:
