@@ -16,6 +16,7 @@ same (seed files, seed) always gives the same bytes.
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
 import os
 import random
@@ -48,12 +49,14 @@ IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_BE = "1.2.840.10008.1.2.2"
 DEFLATED = "1.2.840.10008.1.2.1.99"
 RLE = "1.2.840.10008.1.2.5"
+JXL_UIDS = ["1.2.840.10008.1.2.4.110", "1.2.840.10008.1.2.4.111", "1.2.840.10008.1.2.4.112"]
 NATIVE_UIDS = [EXPLICIT_LE, IMPLICIT_LE, EXPLICIT_BE]
 CODEC_UIDS = [
     "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",
     "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81",
     "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201",
     "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203", RLE,
+    *JXL_UIDS,
 ]
 ODD_UIDS = ["1.2.3.4.5.6.7.8.9.10", "1.2.840.10008.1.2.4.100", DEFLATED, ""]
 JPEG_SOF = {m for m in range(0xC0, 0xD0) if m not in (0xC4, 0xC8, 0xCC)} | {0xF7}
@@ -500,8 +503,112 @@ def _jpeg_sof(frag: bytes) -> int | None:
     return None
 
 
+def _jxl_size_bits(stream: bytes) -> int:
+    """Bit length of the SizeHeader after FF0A (ISO/IEC 18181-1 D.2); 0 if truncated."""
+    value, pos = int.from_bytes(stream[2:18], "little"), 0
+
+    def take(n: int) -> int:
+        nonlocal pos
+        pos += n
+        return (value >> (pos - n)) & ((1 << n) - 1)
+
+    def dim() -> None:
+        take((9, 13, 18, 30)[take(2)])
+
+    div8 = take(1)
+    take(5) if div8 else dim()
+    if take(3) == 0:
+        take(5) if div8 else dim()
+    return pos if pos <= 8 * len(stream[2:18]) else 0
+
+
+def _jxl_size_header(side: int, residue: int) -> tuple[int, int, str] | None:
+    """(bits, length, "HxW") of a SizeHeader claiming about side x side whose bit length
+    is ``residue`` mod 8 where one exists (the headers end in ZeroPadToByte, so such a
+    splice keeps the rest decodable), else the first one (misaligned: still a header the
+    guard must refuse before libjxl allocates). div8=0; U32 selector s: a (9, 13, 18,
+    30)-bit field."""
+    widths = (9, 13, 18, 30)
+    first: tuple[int, int, str] | None = None
+    for hs in (2, 3):
+        height = min(side, 1 << widths[hs])
+        for ws in (None, 0, 1, 2, 3):  # None: ratio 1 (width = height), no width field
+            bits = 0 | (hs << 1) | ((height - 1) << 3)
+            pos = 3 + widths[hs]
+            if ws is None:
+                bits |= 1 << pos
+                width, pos = height, pos + 3
+            else:
+                width = min(side, 1 << widths[ws])
+                bits |= ((ws << 3) | ((width - 1) << 5)) << pos
+                pos += 5 + widths[ws]
+            if pos % 8 == residue:
+                return bits, pos, f"{height}x{width}"
+            first = first or (bits, pos, f"{height}x{width}")
+    return first
+
+
+def _jxl_bombed(stream: bytes, side: int) -> tuple[bytes, str] | None:
+    """A bare JPEG XL codestream whose SizeHeader claims about side x side, the bits
+    after it spliced on unchanged."""
+    n = _jxl_size_bits(stream) if stream[:2] == b"\xff\x0a" else 0
+    found = _jxl_size_header(side, n % 8) if n else None
+    if found is None:
+        return None
+    header, length, size = found
+    size += "" if (length - n) % 8 == 0 else " (misaligned)"
+    rest = int.from_bytes(stream[2:], "little") >> n
+    total = length + 8 * len(stream[2:]) - n
+    return stream[:2] + (header | (rest << length)).to_bytes((total + 7) // 8, "little"), size
+
+
+def _jxl_bomb_frame(frame: bytes, side: int) -> tuple[bytes, str] | None:
+    """The bare codestream, or the jxlc/jxlp box of the container, with a bombed size."""
+    if frame[:2] == b"\xff\x0a":
+        return _jxl_bombed(frame, side)
+    pos = 12
+    while pos + 8 <= len(frame):
+        box_len, box = _u(frame, pos, 4, little=False), frame[pos + 4:pos + 8]
+        if box_len < 8:
+            return None  # 0 (to the end) and 1 (64-bit) do not occur in our seeds
+        if box in (b"jxlc", b"jxlp"):
+            skip = 8 + (4 if box == b"jxlp" else 0)
+            found = _jxl_bombed(frame[pos + skip:pos + box_len], side)
+            if found is None:
+                return None
+            new, size = found
+            head = (skip + len(new)).to_bytes(4, "big") + frame[pos + 4:pos + skip]
+            return frame[:pos] + head + new + frame[pos + box_len:], size
+        pos += box_len
+    return None
+
+
+def jxl_decompression_bomb(seed: Seed, rng: random.Random) -> tuple[bytes, str] | None:
+    """JPEG XL: the SizeHeader (a variable-length bit field, so the frame is rebuilt)
+    claims side x side; the DICOM Rows/Columns stay as they were."""
+    side = rng.choice([65535, 1 << 20, 1 << 30])
+    ds = _dataset(seed)
+    frames = [seed.data[h + 8:h + 8 + ln] for h, ln in seed.fragments]
+    k = rng.randrange(len(frames))
+    found = _jxl_bomb_frame(frames[k], side)
+    if found is None:
+        return None
+    frames[k], size = found
+    ds.PixelData = encapsulate(frames)
+    # pydicom 3.0 refuses to write the JPEG XL syntaxes: a private placeholder UID of the
+    # same length is written, then replaced in the bytes
+    placeholder = "9" * len(seed.ts)
+    ds.file_meta.TransferSyntaxUID = placeholder
+    buf = io.BytesIO()
+    ds.save_as(buf, implicit_vr=False, little_endian=True, enforce_file_format=False)
+    data = buf.getvalue().replace(placeholder.encode(), seed.ts.encode(), 1)
+    return data, f"JPEG XL size header {size} in frag{k}"
+
+
 def decompression_bomb(seed: Seed, rng: random.Random) -> tuple[bytes, str] | None:
     """Codestream headers claim 65535x65535; the DICOM Rows/Columns stay as they were."""
+    if seed.ts in JXL_UIDS:
+        return jxl_decompression_bomb(seed, rng)
     tiles = rng.random() < 0.5
     only_first = rng.random() < 0.5
     data = bytearray(seed.data)
@@ -617,9 +724,31 @@ KIND_NAMES = [k for k, _, _ in KINDS]
 class SeedSet:
     """Seeds loaded once, so every mutant (and ``--only``) sees the same list."""
 
-    def __init__(self, seed_files: Sequence[Path | str], root: Path = REPO_ROOT) -> None:
-        self.seeds = [load_seed(Path(p), root) for p in seed_files]
+    def __init__(self, seed_files: Sequence[Path | str], root: Path = REPO_ROOT,
+                 select: str | None = None) -> None:
+        seeds = [load_seed(Path(p), root) for p in seed_files]
+        self.seeds = [s for s in seeds if seed_matches(s, select)] if select else seeds
+        if not self.seeds:
+            raise ValueError(f"no seed file matches {select!r}")
         self.by_kind = {name: [s for s in self.seeds if ok(s)] for name, ok, _ in KINDS}
+
+
+def seed_family(seed: Seed) -> str:
+    """The codec family of a seed's transfer syntax (htj2k, jpegxl, rle, ...), "" if none."""
+    from dicomdecode.read.transfer_syntax import lookup
+
+    row = lookup(seed.ts)
+    return row.family if row is not None else ""
+
+
+def seed_matches(seed: Seed, select: str) -> bool:
+    """``select`` is comma-separated terms; a seed matches one that is its codec family
+    (``htj2k``, ``jpegxl``, ``jpegls``, ``rle``, ``j2k``, ``jpeg``, ``jpeg-lossless``,
+    ``native``, ``deflate``), its transfer syntax UID, or a glob of its repo-relative
+    path (``*jpegxl*``). Corpus seeds' names rarely say their syntax, hence the family."""
+    terms = [t.strip() for t in select.split(",") if t.strip()]
+    family = seed_family(seed)
+    return any(t in (family, seed.ts) or fnmatch.fnmatch(seed.label, t) for t in terms)
 
 
 def mutant_at(seeds: SeedSet, seed: int, index: int, kind: str | None = None) -> Mutant:

@@ -3,6 +3,7 @@
     python -m fuzz.run --count 2000 --seed 1 [--api decode_file,load,scan,slice_dataset]
                        [--every 5] [--workers 2] [--json out.json] [--keep-dir DIR]
     python -m fuzz.run --only 000123 --seed 1 --keep-dir DIR    # rebuild and rerun one
+    python -m fuzz.run --seeds htj2k,jpegxl,'*rle*' --count 5000   # only these seeds
 
 Outcome classes per call: ``ok`` and ``typed`` (a DicomDecodeError) are fine; ``crash``
 (worker killed by a signal), ``hang`` (past --timeout), ``bomb`` (MemoryError under the
@@ -313,6 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--keep-dir", type=Path)
     ap.add_argument("--only", help="comma-separated mutant ids: write them to --keep-dir, rerun")
+    ap.add_argument("--seeds", help="mutate only the seeds matching one of these comma-separated "
+                                    "terms: a codec family (htj2k, jpegxl, jpegls, rle, j2k, "
+                                    "jpeg, jpeg-lossless, native, deflate), a transfer syntax "
+                                    "UID or a path glob ('*rle*'); ids depend on it, so "
+                                    "reproduce with the same --seeds")
     args = ap.parse_args(argv)
     # SIGTERM (nox, CI timeouts): stop handing out mutants, report what was done.
     stop = threading.Event()
@@ -321,7 +327,10 @@ def main(argv: list[str] | None = None) -> int:
     apis = [a.strip() for a in args.api.split(",") if a.strip()]
     if args.keep_dir:
         args.keep_dir.mkdir(parents=True, exist_ok=True)
-    seeds = SeedSet(default_seed_files())
+    try:
+        seeds = SeedSet(default_seed_files(), select=args.seeds)
+    except ValueError as exc:
+        ap.error(str(exc))
     if args.only:
         indices = [int(x) for x in args.only.split(",") if x.strip()]
         every = 1
@@ -362,7 +371,9 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "seed": args.seed, "count": done, "stopped_early": stopped, "apis": apis, "every": every,
             "timeout": args.timeout, "elapsed_s": round(elapsed, 1), "counts": counts,
-            "reproduce": f"python -m fuzz.run --only ID --seed {args.seed} --keep-dir DIR",
+            "seeds": args.seeds or "", "seed_files": len(seeds.seeds),
+            "reproduce": f"python -m fuzz.run --only ID --seed {args.seed} --keep-dir DIR"
+                         + (f" --seeds '{args.seeds}'" if args.seeds else ""),
             "cases": cases}, indent=1))
     return 1 if n_bad else 0
 

@@ -7,11 +7,12 @@ repo test_data seeds are used, so they run on a fresh clone without the corpus.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
-from fuzz.mutate import KIND_NAMES, SeedSet, mutant_at, mutants
+from fuzz.mutate import KIND_NAMES, SeedSet, mutant_at, mutants, seed_family
 from fuzz.run import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,3 +54,50 @@ def test_classifier(seeds: SeedSet, api: str, expected: str, detail: str) -> Non
     results = run(seeds, [0, 1], 1, [api], every=1, workers=1, timeout=2.0, progress=False)
     assert [r["class"] for r in results] == [expected, expected]  # the worker was replaced
     assert detail in results[0]["detail"]
+
+
+def test_seed_selection_by_family_uid_and_glob(seeds: SeedSet) -> None:
+    """--seeds: a codec family, a transfer syntax UID or a path glob; corpus names rarely
+    say their syntax, so the family is read from the file, not the name."""
+    import pydicom
+
+    files = [s.path for s in seeds.seeds]
+    chosen = SeedSet(files, ROOT, select="htj2k,jpegxl")
+    assert chosen.seeds and {seed_family(s) for s in chosen.seeds} == {"htj2k", "jpegxl"}
+    for s in chosen.seeds:  # independent of our parser: pydicom's reading of the meta
+        uid = pydicom.dcmread(s.path, stop_before_pixels=True).file_meta.TransferSyntaxUID
+        assert uid.startswith(("1.2.840.10008.1.2.4.20", "1.2.840.10008.1.2.4.11"))
+    by_uid = SeedSet(files, ROOT, select="1.2.840.10008.1.2.5")
+    by_glob = SeedSet(files, ROOT, select="test_data/*__rle.dcm")
+    assert {s.label for s in by_glob.seeds} <= {s.label for s in by_uid.seeds}
+    assert by_glob.seeds and all(s.label.endswith("__rle.dcm") for s in by_glob.seeds)
+    with pytest.raises(ValueError, match="no seed file"):
+        SeedSet(files, ROOT, select="nonesuch")
+
+
+def test_jpegxl_seeds_get_size_header_bombs(seeds: SeedSet, tmp_path: Path) -> None:
+    """decompression_bomb reaches JPEG XL (a bit-packed size header, unlike SOF/SIZ, so
+    the frame is rebuilt): the size the guard's parser reads back (itself checked against
+    libjxl-written streams in test_validate) is the one the mutant names, and is refused."""
+    import pydicom
+    from pydicom.encaps import generate_frames
+
+    from dicomdecode import decode_file
+    from dicomdecode.errors import DecodeError
+    from dicomdecode.read.codestream import codestream_info
+
+    jxl = SeedSet([s.path for s in seeds.seeds], ROOT, select="jpegxl")
+    for index in range(6):
+        m = mutant_at(jxl, 3, index, kind="decompression_bomb")
+        ds = pydicom.dcmread(io.BytesIO(m.data))
+        frames = list(generate_frames(ds.PixelData, number_of_frames=int(
+            getattr(ds, "NumberOfFrames", 1))))
+        k = int(m.description.rsplit("frag", 1)[1])
+        size = m.description.split("header ", 1)[1].split()[0]
+        info = codestream_info("jpegxl", frames[k])
+        assert info is not None and f"{info.rows}x{info.columns}" == size
+        assert info.rows * info.columns >= 65535 * 512 > ds.Rows * ds.Columns
+        path = tmp_path / f"{m.id}.dcm"
+        path.write_bytes(m.data)
+        with pytest.raises(DecodeError, match=f"says {size} "):
+            decode_file(path)
