@@ -298,6 +298,20 @@ def table(results: list[dict[str, Any]], apis: list[str]) -> str:
     return "\n".join(rows)
 
 
+def timing(results: list[dict[str, Any]], apis: list[str]) -> dict[str, dict[str, Any]]:
+    """Per API: calls, mean, median and slowest call (seconds as the worker or, for a
+    hang or crash, the parent measured them) and the mutant that took it."""
+    out: dict[str, dict[str, Any]] = {}
+    for api in apis:
+        rows = sorted((r.get("seconds", 0.0), r["id"]) for r in results if r["api"] == api)
+        if rows:
+            times = [t for t, _ in rows]
+            out[api] = {"calls": len(rows), "mean_s": round(sum(times) / len(times), 4),
+                        "p50_s": times[len(times) // 2], "max_s": rows[-1][0],
+                        "max_id": rows[-1][1]}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m fuzz.run", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -360,7 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results, apis))
     n_bad = sum(r["class"] in BAD for r in results)
     print(f"{done} mutants{' (stopped early)' if stopped else ''}, {len(results)} calls, "
-          f"{elapsed:.1f} s, {n_bad} bad outcome(s)")
+          f"{elapsed:.1f} s ({done / max(elapsed, 1e-9):.1f} mutants/s), {n_bad} bad outcome(s)")
+    slow = timing(results, apis)
+    print("slowest call per api: " + ", ".join(
+        f"{api} {t['max_s']:.3f} s ({t['max_id']})" for api, t in slow.items()))
     if args.json:
         counts: dict[str, dict[str, int]] = {a: dict.fromkeys(CLASSES, 0) for a in apis}
         for r in results:
@@ -371,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "seed": args.seed, "count": done, "stopped_early": stopped, "apis": apis, "every": every,
             "timeout": args.timeout, "elapsed_s": round(elapsed, 1), "counts": counts,
+            "mutants_per_s": round(done / max(elapsed, 1e-9), 1), "timing": slow,
             "seeds": args.seeds or "", "seed_files": len(seeds.seeds),
             "reproduce": f"python -m fuzz.run --only ID --seed {args.seed} --keep-dir DIR"
                          + (f" --seeds '{args.seeds}'" if args.seeds else ""),
