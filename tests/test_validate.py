@@ -721,3 +721,40 @@ def test_jpegxl_family_refuses_other_and_truncated_codestreams():
     for cut in range(0, 4):  # the 64x64 size header needs 9 bits after FF0A
         with pytest.raises(DecodeError):
             check_codestream(px, "jpegxl", real[:cut])
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    (0, 75, "progression order is 75"),  # fuzz seed 104: OpenJPH decoded zeros from it
+    (1, 0, "0 quality layers"),
+    (4, 33, "33 decomposition levels"),
+    (5, 9, "exponents are 9"),
+])
+def test_j2k_cod_values_the_standard_does_not_define_are_refused(tmp_path, field, value,
+                                                                   message):
+    """A COD field flipped in an HTJ2K file: OpenJPH, first for HTJ2K, returned an
+    all-zero image for an undefined progression order without any error. The guard
+    refuses such a COD before any codec; the unmutated file passes."""
+    from pydicom.encaps import encapsulate
+
+    from dicomdecode import decode_file
+
+    path = TEST_DATA / "s16_bs12_ct__htj2k_lossless.dcm"
+    ds = pydicom.dcmread(path)
+    px = px_from(ds, path)
+    frame = bytearray(next(generate_frames(ds.PixelData, number_of_frames=1)))
+    check_codestream(px, "htj2k", bytes(frame))
+    # SGcod starts 5 bytes after the COD marker FF52: order, layers (2), MCT, then
+    # SPcod: levels, xcb, ycb
+    offsets = {0: 5, 1: 6, 4: 9, 5: 10}
+    at = frame.index(b"\xff\x52") + offsets[field]
+    if field == 1:
+        frame[at:at + 2] = value.to_bytes(2, "big")
+    else:
+        frame[at] = value
+    with pytest.raises(DecodeError, match=message):
+        check_codestream(px, "htj2k", bytes(frame))
+    ds.PixelData = encapsulate([bytes(frame)])
+    mutant = tmp_path / "cod.dcm"
+    ds.save_as(mutant)
+    with pytest.raises(DecodeError, match=message):
+        decode_file(mutant)

@@ -209,10 +209,48 @@ def _j2k_info(data: bytes) -> CodestreamInfo | None:
     if xo > xsiz or yo > ysiz:
         raise DecodeError(f"J2K SIZ: image offset {xo},{yo} lies beyond its size "
                           f"{xsiz},{ysiz}")
+    _check_j2k_cod(data, 4 + length)
     ssiz = data[42:42 + 3 * csiz:3]
     precision = max(((s & 0x7F) + 1 for s in ssiz), default=0)
     signed = bool(ssiz[0] & 0x80) if ssiz else None
     return CodestreamInfo(ysiz - yo, xsiz - xo, csiz, precision, 0xFF51, signed)
+
+
+_J2K_PROGRESSIONS = ("LRCP", "RLCP", "RPCL", "PCRL", "CPRL")
+
+
+def _check_j2k_cod(data: bytes, pos: int) -> None:
+    """The main header's COD segment (ISO/IEC 15444-1 A.6.1, the same in Part 15) must
+    hold values the standard defines: progression order 0..4, at least one layer, at
+    most 32 decomposition levels, code-block exponents xcb, ycb <= 8 with xcb + ycb <= 8.
+
+    OpenJPH does not check the progression order: with an undefined one it decodes no
+    packet and returns an all-zero image without an error (fuzz seed 104, a flipped
+    byte in the COD of an HTJ2K file); OpenJPEG refuses it. Walks the main header's
+    marker segments (each has a length) up to SOT; bounded by len(data)."""
+    size = len(data)
+    while pos + 4 <= size and data[pos] == 0xFF and data[pos + 1] not in (0x90, 0x93):
+        length = _u16(data, pos + 2)
+        if length < 2:
+            raise DecodeError(f"J2K marker FF{data[pos + 1]:02X} has length {length}, "
+                              "must be >= 2")
+        if data[pos + 1] == 0x52:  # COD
+            _need(data, pos + 2 + length, f"J2K COD marker (length {length})")
+            if length < 12:
+                raise DecodeError(f"J2K COD has length {length}, must be >= 12")
+            order, layers, levels, xcb, ycb = struct.unpack(">BHxBBB", data[pos + 5:pos + 12])
+            if order >= len(_J2K_PROGRESSIONS):
+                raise DecodeError(f"J2K COD progression order is {order}, the standard "
+                                  f"defines 0..4 ({', '.join(_J2K_PROGRESSIONS)})")
+            if layers == 0:
+                raise DecodeError("J2K COD says 0 quality layers, must be >= 1")
+            if levels > 32:
+                raise DecodeError(f"J2K COD says {levels} decomposition levels, at most 32")
+            if xcb > 8 or ycb > 8 or xcb + ycb > 8:
+                raise DecodeError(f"J2K COD code-block size exponents are {xcb}, {ycb}; "
+                                  "each must be <= 8 and their sum <= 8")
+            return
+        pos += 2 + length
 
 
 _JXL_CONTAINER = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
