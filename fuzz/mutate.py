@@ -270,8 +270,8 @@ def _flip(data: bytes, lo: int, hi: int, rng: random.Random) -> tuple[bytes, str
 def _frame_starts(seed: Seed) -> list[tuple[int, int]]:
     """Fragments that begin a codestream (JPEG SOI, J2K SOC/JP2, RLE header) or all."""
     starts = [(h, ln) for h, ln in seed.fragments
-              if seed.data[h + 8:h + 10] in (b"\xff\xd8", b"\xff\x4f")
-              or seed.data[h + 12:h + 16] == b"jP  "]
+              if seed.data[h + 8:h + 10] in (b"\xff\xd8", b"\xff\x4f", b"\xff\x0a")
+              or seed.data[h + 12:h + 16] in (b"jP  ", b"JXL ")]
     return starts or seed.fragments
 
 
@@ -287,10 +287,21 @@ def flip_header(seed: Seed, rng: random.Random) -> tuple[bytes, str] | None:
     return data, "header " + desc
 
 
+CODESTREAM_HEAD = 96  # bytes: SOF/DHT starts, SIZ+COD+QCD, JPEG XL size header + metadata
+
+
 def flip_pixels(seed: Seed, rng: random.Random) -> tuple[bytes, str] | None:
-    """Flip 1-8 bytes inside the Pixel Data value."""
+    """Flip 1-8 bytes inside the Pixel Data value; for encapsulated seeds, a third of the
+    time inside the first CODESTREAM_HEAD bytes of a codestream, where the fields the
+    codecs allocate and branch on sit (flips spread over the whole value rarely land
+    there: a 4 KB frame's header is 2% of it)."""
     if seed.pix_value is None or len(seed.data) - seed.pix_value < 2:
         return None
+    if seed.encapsulated and seed.fragments and rng.random() < 1 / 3:
+        h, ln = rng.choice(_frame_starts(seed))
+        if ln >= 2:
+            data, desc = _flip(seed.data, h + 8, h + 8 + min(ln, CODESTREAM_HEAD), rng)
+            return data, f"codestream head (item at {h}) " + desc
     data, desc = _flip(seed.data, seed.pix_value, len(seed.data), rng)
     return data, "pixels " + desc
 

@@ -101,3 +101,24 @@ def test_jpegxl_seeds_get_size_header_bombs(seeds: SeedSet, tmp_path: Path) -> N
         path.write_bytes(m.data)
         with pytest.raises(DecodeError, match=f"says {size} "):
             decode_file(path)
+
+
+def test_flip_pixels_reaches_codestream_headers(seeds: SeedSet) -> None:
+    """A third of the encapsulated flip_pixels mutants flip bytes among the first
+    CODESTREAM_HEAD bytes of a codestream (SOF/SIZ/COD, the JPEG XL headers), where a
+    spread-out flip rarely lands; the bytes that differ are where the description says."""
+    from fuzz.mutate import CODESTREAM_HEAD
+
+    encaps = SeedSet([s.path for s in seeds.seeds], ROOT, select="htj2k,jpegxl,j2k")
+    by_label = {s.label: s for s in encaps.seeds}
+    heads = 0
+    for index in range(60):
+        m = mutant_at(encaps, 11, index, kind="flip_pixels")
+        if not m.description.startswith("codestream head"):
+            continue
+        heads += 1
+        item = int(m.description.split("item at ")[1].split(")")[0])
+        seed = by_label[m.seed_file].data
+        changed = [i for i, (a, b) in enumerate(zip(seed, m.data, strict=True)) if a != b]
+        assert changed and all(item + 8 <= i < item + 8 + CODESTREAM_HEAD for i in changed)
+    assert 10 <= heads <= 35
