@@ -108,7 +108,13 @@ def _geometry(series: SeriesInfo, images: list[ImageRef], n_vol: int
     per_vol = len(images) // n_vol
     first = images[0]
     fallback = first.spacing_between_slices or first.slice_thickness
-    if first.position is None or first.orientation is None:
+    # any slice without them, not only the first: the scan then ordered the group by
+    # Instance Number (grouping.order_group, the same rule), and no affine can be fitted
+    # from the positions (fuzz seed 201: frame 2 of 3 lost its Image Position, and load
+    # raised numpy's ValueError)
+    missing = [k for k, im in enumerate(images[:per_vol])
+               if im.position is None or im.orientation is None]
+    if missing or first.position is None or first.orientation is None:  # (the latter: mypy)
         # dcm2niix's guess (an axial stack, Image Orientation 1\0\0\0\1\0, the stack centred
         # on the origin): the same voxel order and affine as its NIfTI.
         orientation = first.orientation or geometry.DEFAULT_ORIENTATION
@@ -123,9 +129,14 @@ def _geometry(series: SeriesInfo, images: list[ImageRef], n_vol: int
                    for p in (origin + k * step for k in range(per_vol))]
         g = geometry.stack_geometry(guessed, orientation, first.pixel_spacing, fallback,
                                     normal=normal)
-        g.warnings.append(
-            "no Image Position/Orientation (Patient): slices ordered by Instance Number, "
-            "axial orientation assumed (as dcm2niix)")
+        which = "" if len(missing) == per_vol else \
+            f" on {len(missing)} of {per_vol} slices (first: slice {missing[0]})"
+        assumed = ("axial orientation assumed (as dcm2niix)" if first.orientation is None
+                   else "evenly spaced from the first slice")
+        g.warnings.append(f"no Image Position/Orientation (Patient){which}: slices ordered "
+                          f"by Instance Number, {assumed}")
+        if which:  # a series without any: strict mode names all its files, as before
+            g.problem_slices = missing
         return g, guessed
     if first.mosaic_slices:
         normal = (np.asarray(first.mosaic_normal, float) if first.mosaic_normal
