@@ -43,11 +43,19 @@ STARTUP_TIMEOUT = 120.0
 MEMORY_WORDS = ("bad_alloc", "MemoryError", "Cannot allocate memory", "out of memory")
 
 
+#: dicomdecode's worker count inside each fuzz worker (--call-workers): 1 by default, as
+#: the run already uses every core; more exercises the in-process decode threads (a
+#: multi-frame file's frames when the codec releases the GIL), where a codec's thread
+#: safety and the per-thread error reporting of the handlers are tested
+CALL_WORKERS = 1
+
+
 def _worker_env() -> dict[str, str]:
-    """One thread per worker: the run already uses every core, and threads cost memory."""
+    """One thread per worker unless --call-workers: the run already uses every core, and
+    threads cost memory."""
     env = dict(os.environ)
     env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                "DICOMDECODE_WORKERS": "1", "MALLOC_ARENA_MAX": "2",
+                "DICOMDECODE_WORKERS": str(CALL_WORKERS), "MALLOC_ARENA_MAX": "2",
                 "PYTHONWARNINGS": "ignore"})
     path = [str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(path)
@@ -328,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--keep-dir", type=Path)
     ap.add_argument("--only", help="comma-separated mutant ids: write them to --keep-dir, rerun")
+    ap.add_argument("--call-workers", type=int, default=1,
+                    help="dicomdecode workers per call (DICOMDECODE_WORKERS and load/scan "
+                         "workers=); > 1 decodes multi-frame files on threads")
     ap.add_argument("--seeds", help="mutate only the seeds matching one of these comma-separated "
                                     "terms: a codec family (htj2k, jpegxl, jpegls, rle, j2k, "
                                     "jpeg, jpeg-lossless, native, deflate), a transfer syntax "
@@ -339,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     apis = [a.strip() for a in args.api.split(",") if a.strip()]
+    global CALL_WORKERS
+    CALL_WORKERS = max(1, args.call_workers)
     if args.keep_dir:
         args.keep_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -387,11 +400,12 @@ def main(argv: list[str] | None = None) -> int:
                  for r in results if r["class"] in BAD]
         args.json.write_text(json.dumps({
             "seed": args.seed, "count": done, "stopped_early": stopped, "apis": apis, "every": every,
-            "timeout": args.timeout, "elapsed_s": round(elapsed, 1), "counts": counts,
+            "timeout": args.timeout, "call_workers": CALL_WORKERS, "elapsed_s": round(elapsed, 1), "counts": counts,
             "mutants_per_s": round(done / max(elapsed, 1e-9), 1), "timing": slow,
             "seeds": args.seeds or "", "seed_files": len(seeds.seeds),
             "reproduce": f"python -m fuzz.run --only ID --seed {args.seed} --keep-dir DIR"
-                         + (f" --seeds '{args.seeds}'" if args.seeds else ""),
+                         + (f" --seeds '{args.seeds}'" if args.seeds else "")
+                         + (f" --call-workers {CALL_WORKERS}" if CALL_WORKERS > 1 else ""),
             "cases": cases}, indent=1))
     return 1 if n_bad else 0
 

@@ -63,6 +63,8 @@ class Runner:
         self.typed_error = DicomDecodeError
         self._baseline: dict[tuple[str, str], bool | None] = {}
         self.load = dicomdecode.load  # resolve the lazy import now, not inside a call
+        # what fuzz.run's --call-workers put there (1 unless asked)
+        self.workers = int(os.environ.get("DICOMDECODE_WORKERS", "1") or 1)
 
     def arrays(self, api: str, path: str) -> tuple[list[Any], list[str]]:
         """Call ``api`` on one file; return the arrays it produced and the warnings."""
@@ -71,9 +73,9 @@ class Runner:
             if api == "decode_file":
                 out = [self.dd.decode_file(path)]
             elif api == "load":
-                out = [v.array for v in self.load([path], workers=1)]
+                out = [v.array for v in self.load([path], workers=self.workers)]
             elif api == "scan":
-                self.dd.scan([path], workers=1)
+                self.dd.scan([path], workers=self.workers)
                 out = []
             elif api == "slice_dataset":
                 # a data loader's view: every item read, a typed error costing that item

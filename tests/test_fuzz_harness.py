@@ -122,3 +122,16 @@ def test_flip_pixels_reaches_codestream_headers(seeds: SeedSet) -> None:
         changed = [i for i, (a, b) in enumerate(zip(seed, m.data, strict=True)) if a != b]
         assert changed and all(item + 8 <= i < item + 8 + CODESTREAM_HEAD for i in changed)
     assert 10 <= heads <= 35
+
+
+def test_call_workers_reach_the_worker(seeds: SeedSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--call-workers: the worker process's dicomdecode sees that many workers (so a
+    multi-frame file decodes on threads); the default stays one."""
+    import fuzz.run as fuzz_run
+
+    assert fuzz_run._worker_env()["DICOMDECODE_WORKERS"] == "1"
+    monkeypatch.setattr(fuzz_run, "CALL_WORKERS", 3)
+    assert fuzz_run._worker_env()["DICOMDECODE_WORKERS"] == "3"
+    results = run(seeds, [0, 1, 2], 1, ["decode_file", "load"], every=1, workers=1,
+                  timeout=30.0, progress=False)
+    assert len(results) == 6 and all(r["class"] in ("ok", "typed") for r in results)
