@@ -758,3 +758,23 @@ def test_j2k_cod_values_the_standard_does_not_define_are_refused(tmp_path, field
     ds.save_as(mutant)
     with pytest.raises(DecodeError, match=message):
         decode_file(mutant)
+
+
+def test_deflated_frame_count_is_checked_against_the_inflated_value(tmp_path):
+    """Fuzz seed 303: test_data's deflated CT with Number of Frames 1000000. Its inflated
+    value is checked as a native one before the output is sized by the header (it was
+    not: a 7.6 GiB array was allocated, the budget allowing it, before the decoder found
+    8 KB of pixels). The budget is set huge here so that only the guard can refuse it."""
+    from dicomdecode import decode_file
+    from dicomdecode.options import Options
+
+    ds = pydicom.dcmread(TEST_DATA / "s16_bs16_ct__deflated_le.dcm")
+    assert len(ds.PixelData) == 64 * 64 * 2  # pydicom's own reading: one 64x64 frame
+    ds.NumberOfFrames = 1_000_000
+    path = tmp_path / "deflated_million_frames.dcm"
+    ds.save_as(path)
+    with pytest.raises(DecodeError, match="8192 bytes of 8192000000"):
+        decode_file(path, options=Options(max_bytes=1 << 45))
+    ds.NumberOfFrames = 1  # and the unmutated count still decodes, as pydicom reads it
+    ds.save_as(path)
+    np.testing.assert_array_equal(decode_file(path)[0], ds.pixel_array)
