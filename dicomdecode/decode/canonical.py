@@ -56,7 +56,8 @@ def frames_shape(source: PixelSource, count: int) -> tuple[int, ...]:
 
 
 def fit_to_container(array: np.ndarray, source: PixelSource) -> np.ndarray:
-    """Cast codec output to the canonical dtype, then keep the low Bits Stored bits.
+    """Cast codec output to the canonical dtype, then keep the low Bits Stored bits
+    (lossy data: first clamped to the Bits Stored range, see below).
 
     Casting between integer types of the same width wraps (two's complement), which is
     exactly the reinterpretation DICOM means when a codec's signedness differs from
@@ -65,6 +66,12 @@ def fit_to_container(array: np.ndarray, source: PixelSource) -> np.ndarray:
     dtype = target_dtype(source)
     if dtype.kind == "f":
         return np.ascontiguousarray(array, dtype=dtype)
+    # A lossy codec's reconstruction can overshoot the stored range (a J2K/HTJ2K stream of
+    # 16-bit precision holding 12-bit data gives 4117 for a white of 4095): clamped, as
+    # every decoder clamps to its own precision, never wrapped by the mask below (which
+    # would turn 4117 into 21). Only where codec and header agree on the sign: otherwise
+    # the values are two's complement to reinterpret, and the shift pair does that.
+    clamp = array.dtype.kind == dtype.kind and _is_lossy(source)
     if array.dtype != dtype:
         if array.dtype.itemsize == dtype.itemsize and array.dtype.kind in "iu":
             array = array.view(dtype)
@@ -76,12 +83,21 @@ def fit_to_container(array: np.ndarray, source: PixelSource) -> np.ndarray:
         if not array.flags.writeable or not array.flags.c_contiguous:
             array = np.array(array, order="C")
         shift = bits - stored
+        if clamp:
+            low, high = ((-(1 << (stored - 1)), (1 << (stored - 1)) - 1) if dtype.kind == "i"
+                         else (0, (1 << stored) - 1))
+            np.clip(array, low, high, out=array)
         if dtype.kind == "i":
             array <<= shift
             array >>= shift  # arithmetic shift: sign extension from bit (stored - 1)
         else:
             array &= (1 << stored) - 1
     return np.ascontiguousarray(array)
+
+
+def _is_lossy(source: PixelSource) -> bool:
+    row = ts.lookup(source.transfer_syntax)
+    return bool(row and row.lossy)
 
 
 def to_frame_shape(raw: RawFrame, source: PixelSource) -> np.ndarray:
