@@ -141,8 +141,10 @@ class Options:
             available when the decode starts.
         timeout: seconds one file may take in a worker process before the worker is
             stopped and the file fails as hung (``DICOMDECODE_TIMEOUT``, default 300).
-            Only work in worker processes can be stopped: with ``workers=1`` a codec
-            that spins spins in your process.
+            Only work in worker processes can be stopped: with ``workers=1``, or on the
+            threads used for codecs that release the GIL (imagecodecs, uncompressed
+            reads; none has been seen to hang in the fuzz runs), a codec that spins
+            spins in your process.
         tilt_correct: ``convert`` also writes a gantry-tilt-corrected copy of each tilted
             series (``<name>_Tilt``, as dcm2niix), resampled onto an orthogonal grid.
         equalize_spacing: ``convert`` also writes an evenly spaced copy of each series with
