@@ -79,6 +79,7 @@ def test_jpeg_xl_and_htj2k_are_covered() -> None:
             "1.2.840.10008.1.2.4.203"} <= uids
 
 
+@pytest.mark.needs_handler("imagecodecs")
 def test_lossy_htj2k_is_clamped_not_wrapped() -> None:
     """OpenJPH wraps out-of-range samples of these files (255 -> 0); the decode must
     not: every handler lies within the file's tolerance of the original (checked above)

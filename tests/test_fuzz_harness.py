@@ -75,6 +75,7 @@ def test_seed_selection_by_family_uid_and_glob(seeds: SeedSet) -> None:
         SeedSet(files, ROOT, select="nonesuch")
 
 
+@pytest.mark.needs_handler("imagecodecs")
 def test_jpegxl_seeds_get_size_header_bombs(seeds: SeedSet, tmp_path: Path) -> None:
     """decompression_bomb reaches JPEG XL (a bit-packed size header, unlike SOF/SIZ, so
     the frame is rebuilt): the size the guard's parser reads back (itself checked against

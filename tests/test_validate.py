@@ -723,6 +723,7 @@ def test_jpegxl_family_refuses_other_and_truncated_codestreams():
             check_codestream(px, "jpegxl", real[:cut])
 
 
+@pytest.mark.needs_handler("imagecodecs")
 @pytest.mark.parametrize(("field", "value", "message"), [
     (0, 75, "progression order is 75"),  # fuzz seed 104: OpenJPH decoded zeros from it
     (1, 0, "0 quality layers"),
