@@ -10,7 +10,7 @@ file (pydicom's ``pixels/decoders`` split, for the same reason).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -70,10 +70,12 @@ class HandlerDeclined(ValueError):
     exists that is not installed, the user is told which extra to install."""
 
 
-def import_flag(importer: Callable[[], object]) -> bool:
-    """Run `importer`, return False if it raises ImportError (a missing optional library)."""
+@functools.cache
+def have_module(name: str) -> bool:
+    """True if the optional library `name` imports (checked once per process). ImportError,
+    or a broken binary wheel raising OSError, both mean "not installed"."""
     try:
-        importer()
-    except Exception:  # ImportError, or a broken binary wheel raising OSError
+        __import__(name)
+    except Exception:
         return False
     return True

@@ -5,11 +5,9 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from dicomdecode.decode.handlers.base import PixelSource, RawFrame, import_flag
+from dicomdecode.decode.handlers.base import PixelSource, RawFrame, have_module
 from dicomdecode.read import transfer_syntax as ts
 
 DEPENDENCIES: dict[str, tuple[str, ...]] = {
@@ -19,10 +17,6 @@ DEPENDENCIES: dict[str, tuple[str, ...]] = {
 }
 
 
-@functools.cache
-def _have_charls() -> bool:
-    return import_flag(lambda: __import__("jpeg_ls"))
-
 
 class CharlsHandler:
     name = "charls"
@@ -31,10 +25,10 @@ class CharlsHandler:
     dependencies = DEPENDENCIES
 
     def is_available(self) -> bool:
-        return _have_charls()
+        return have_module("jpeg_ls")
 
     def supports(self, transfer_syntax: str) -> bool:
-        return transfer_syntax in self.dependencies and _have_charls()
+        return transfer_syntax in self.dependencies and have_module("jpeg_ls")
 
     def decode_frame(self, source: PixelSource, index: int) -> RawFrame:
         import jpeg_ls

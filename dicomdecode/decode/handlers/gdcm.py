@@ -7,11 +7,9 @@ is safe under ``fork`` and ``spawn``. ``pip install "dicomdecode[gdcm]"``.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from dicomdecode.decode.handlers.base import HandlerDeclined, PixelSource, RawFrame, import_flag
+from dicomdecode.decode.handlers.base import HandlerDeclined, PixelSource, RawFrame, have_module
 from dicomdecode.read import transfer_syntax as ts
 
 DEPENDENCIES: dict[str, tuple[str, ...]] = {
@@ -21,10 +19,6 @@ DEPENDENCIES: dict[str, tuple[str, ...]] = {
 }
 
 
-@functools.cache
-def _have_gdcm() -> bool:
-    return import_flag(lambda: __import__("gdcm"))
-
 
 class GdcmHandler:
     name = "gdcm"
@@ -33,10 +27,10 @@ class GdcmHandler:
     dependencies = DEPENDENCIES
 
     def is_available(self) -> bool:
-        return _have_gdcm()
+        return have_module("gdcm")
 
     def supports(self, transfer_syntax: str) -> bool:
-        return transfer_syntax in self.dependencies and _have_gdcm()
+        return transfer_syntax in self.dependencies and have_module("gdcm")
 
     def decode_frame(self, source: PixelSource, index: int) -> RawFrame:
         import gdcm

@@ -23,7 +23,7 @@ import functools
 
 import numpy as np
 
-from dicomdecode.decode.handlers.base import PixelSource, RawFrame, import_flag
+from dicomdecode.decode.handlers.base import PixelSource, RawFrame, have_module
 from dicomdecode.decode.handlers.unraisable import reported_errors
 from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.read.jpeg_repair import repair_sequential_scan
@@ -42,14 +42,10 @@ _CODEC_FOR_FAMILY = {
 }
 
 
-@functools.cache
-def _have_imagecodecs() -> bool:
-    return import_flag(lambda: __import__("imagecodecs"))
-
 
 @functools.cache
 def _have_codec(family: str) -> bool:
-    if not _have_imagecodecs():
+    if not have_module("imagecodecs"):
         return False
     import imagecodecs
 
@@ -64,7 +60,7 @@ class ImagecodecsHandler:
     dependencies = DEPENDENCIES
 
     def is_available(self) -> bool:
-        return _have_imagecodecs()
+        return have_module("imagecodecs")
 
     def supports(self, transfer_syntax: str) -> bool:
         row = ts.lookup(transfer_syntax)

@@ -10,9 +10,7 @@ all-zero image without an error (found by fuzz/, seed 7 #3543).
 
 from __future__ import annotations
 
-import functools
-
-from dicomdecode.decode.handlers.base import PixelSource, RawFrame, import_flag
+from dicomdecode.decode.handlers.base import PixelSource, RawFrame, have_module
 from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.read.jpeg_repair import repair_sequential_scan
 
@@ -23,10 +21,6 @@ DEPENDENCIES: dict[str, tuple[str, ...]] = {
 }
 
 
-@functools.cache
-def _have_libjpeg() -> bool:
-    return import_flag(lambda: __import__("libjpeg"))
-
 
 class LibjpegHandler:
     name = "libjpeg"
@@ -35,10 +29,10 @@ class LibjpegHandler:
     dependencies = DEPENDENCIES
 
     def is_available(self) -> bool:
-        return _have_libjpeg()
+        return have_module("libjpeg")
 
     def supports(self, transfer_syntax: str) -> bool:
-        return transfer_syntax in self.dependencies and _have_libjpeg()
+        return transfer_syntax in self.dependencies and have_module("libjpeg")
 
     def decode_frame(self, source: PixelSource, index: int) -> RawFrame:
         import libjpeg

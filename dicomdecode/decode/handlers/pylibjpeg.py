@@ -10,11 +10,9 @@ plugin (pylibjpeg-libjpeg) is its own handler, ``libjpeg``.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from dicomdecode.decode.handlers.base import PixelSource, RawFrame, import_flag
+from dicomdecode.decode.handlers.base import PixelSource, RawFrame, have_module
 from dicomdecode.read import transfer_syntax as ts
 
 _OPENJPEG = "pylibjpeg-openjpeg>=2.3"
@@ -29,11 +27,6 @@ DEPENDENCIES: dict[str, tuple[str, ...]] = {
 }
 
 
-@functools.cache
-def _have(module: str) -> bool:
-    return import_flag(lambda: __import__(module))
-
-
 class PylibjpegHandler:
     name = "pylibjpeg"
     may_abort = False
@@ -41,11 +34,11 @@ class PylibjpegHandler:
     dependencies = DEPENDENCIES
 
     def is_available(self) -> bool:
-        return any(_have(m) for m in _MODULE_FOR.values())
+        return any(have_module(m) for m in _MODULE_FOR.values())
 
     def supports(self, transfer_syntax: str) -> bool:
         deps = self.dependencies.get(transfer_syntax, ())
-        return bool(deps) and all(_have(_MODULE_FOR[d]) for d in deps)
+        return bool(deps) and all(have_module(_MODULE_FOR[d]) for d in deps)
 
     def decode_frame(self, source: PixelSource, index: int) -> RawFrame:
         family = ts.TRANSFER_SYNTAXES[source.transfer_syntax].family
