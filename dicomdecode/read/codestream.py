@@ -162,26 +162,35 @@ def _parse_sof(data: bytes, pos: int, length: int, marker: int,
 _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 
 
-def _jp2_codestream(data: bytes) -> bytes | None:
-    """The contents of the first jp2c box of a JP2/JPH file, or None if there is none."""
+def _first_box(data: bytes, wanted: tuple[bytes, ...], label: str
+               ) -> tuple[bytes, bytes] | None:
+    """(type, contents) of the first top-level ISO BMFF box of a type in `wanted` (JP2/JPH,
+    ISO/IEC 15444-1 I.4; JPEG XL, ISO/IEC 18181-2), or None. Each box moves on by at least
+    its 8-byte header, so the walk is bounded by len(data)."""
     pos, size = 0, len(data)
     while pos + 8 <= size:
         box_len = int.from_bytes(data[pos:pos + 4], "big")
         box_type = data[pos + 4:pos + 8]
         header = 8
         if box_len == 1:
-            _need(data, pos + 16, "JP2 box header")
+            _need(data, pos + 16, f"{label} box header")
             box_len = int.from_bytes(data[pos + 8:pos + 16], "big")
             header = 16
         elif box_len == 0:
             box_len = size - pos
         if box_len < header:
-            raise DecodeError(f"JP2 box {box_type!r} has length {box_len}, "
+            raise DecodeError(f"{label} box {box_type!r} has length {box_len}, "
                               f"must be >= {header}")
-        if box_type == b"jp2c":
-            return data[pos + header:pos + box_len]
+        if box_type in wanted:
+            return box_type, data[pos + header:pos + box_len]
         pos += box_len
     return None
+
+
+def _jp2_codestream(data: bytes) -> bytes | None:
+    """The contents of the first jp2c box of a JP2/JPH file, or None if there is none."""
+    box = _first_box(data, (b"jp2c",), "JP2")
+    return box[1] if box else None
 
 
 def _j2k_info(data: bytes) -> CodestreamInfo | None:
@@ -288,24 +297,12 @@ def _jxl_stream(data: bytes) -> bytes | None:
         return data
     if data[:12] != _JXL_CONTAINER:
         return None
-    pos, size = 12, len(data)
-    while pos + 8 <= size:  # each box moves pos forward by at least 8: bounded
-        box_len = int.from_bytes(data[pos:pos + 4], "big")
-        box_type = data[pos + 4:pos + 8]
-        header = 8
-        if box_len == 1:
-            _need(data, pos + 16, "JPEG XL box header")
-            box_len, header = int.from_bytes(data[pos + 8:pos + 16], "big"), 16
-        elif box_len == 0:
-            box_len = size - pos
-        if box_len < header:
-            raise DecodeError(f"JPEG XL box {box_type!r} has length {box_len}")
-        if box_type == b"jxlc":
-            return data[pos + header:pos + box_len]
-        if box_type == b"jxlp":  # partial codestream: a 4-byte sequence number first
-            return data[pos + header + 4:pos + box_len]
-        pos += box_len
-    return None
+    box = _first_box(data, (b"jxlc", b"jxlp"), "JPEG XL")
+    if box is None:
+        return None
+    box_type, contents = box
+    # a partial codestream box starts with a 4-byte sequence number
+    return contents[4:] if box_type == b"jxlp" else contents
 
 
 def _jxl_info(data: bytes) -> CodestreamInfo | None:
