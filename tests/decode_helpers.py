@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -37,6 +38,14 @@ def installed_for(uid: str) -> list[str]:
 def is_lossy(uid: str) -> bool:
     row = ts.lookup(uid)
     return bool(row and row.lossy)
+
+
+def psnr(a: np.ndarray, b: np.ndarray, bits_stored: int) -> float:
+    """Peak signal-to-noise ratio in dB, relative to 2**bits_stored - 1 (as the test_data
+    generator records its lossy tolerances)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    peak = float(2**bits_stored - 1)
+    return math.inf if mse == 0 else 10 * math.log10(peak * peak / mse)
 
 
 def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:

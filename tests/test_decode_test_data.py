@@ -7,7 +7,6 @@ header, an Adobe RGB codestream under a YBR header) must come out as the origina
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from dicomdecode import decode
 from dicomdecode.errors import DecodeError, MissingHandlerError
 
 from .conftest import TEST_DATA
-from .decode_helpers import installed_for
+from .decode_helpers import installed_for, psnr
 
 MANIFEST: dict[str, Any] = json.loads((TEST_DATA / "MANIFEST.json").read_text())
 COMPRESSED = [e for e in MANIFEST["files"] if e["reference"] is not None]
@@ -29,11 +28,6 @@ def _reference(entry: dict[str, Any]) -> np.ndarray:
     array = pydicom.dcmread(TEST_DATA / entry["reference"]).pixel_array
     array = array.astype(array.dtype.newbyteorder("="), copy=False)
     return array if entry["frames"] > 1 else array[None]
-
-
-def _psnr(a: np.ndarray, b: np.ndarray, bits: int) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10((2 ** bits - 1) ** 2 / mse)
 
 
 @pytest.mark.parametrize("entry", COMPRESSED, ids=[e["name"] for e in COMPRESSED])
@@ -66,7 +60,7 @@ def test_every_handler_decodes_to_the_original(entry: dict[str, Any]) -> None:
             error_ = np.abs(array.astype(np.int64) - reference.astype(np.int64)).max()
             assert error_ <= tolerance["max_abs_error"], (name, error_)
         if "min_psnr_db" in tolerance:
-            value = _psnr(array, reference, entry["bits_stored"])
+            value = psnr(array, reference, entry["bits_stored"])
             assert value >= tolerance["min_psnr_db"], (name, value)
     assert decoded, f"no handler decoded {path.name}"
 

@@ -15,7 +15,6 @@ which pydicom 3.0 cannot decode), never with dicomdecode:
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +27,8 @@ pydicom = pytest.importorskip("pydicom")
 from pydicom.errors import InvalidDicomError  # noqa: E402
 from pydicom.pixels import get_decoder  # noqa: E402
 from pydicom.uid import UID  # noqa: E402
+
+from .decode_helpers import psnr  # noqa: E402
 
 # These tests exercise the whole pipeline on compressed data too: they need every
 # decoder. Reduced-install sessions (nox tests_minimal/_pylibjpeg/_gdcm) deselect them.
@@ -76,12 +77,6 @@ def decode(path: Path, tsuid: str) -> np.ndarray:
 def native_order(arr: np.ndarray) -> np.ndarray:
     """Big endian files decode to a '>' dtype: compare values and dtype in native order."""
     return arr.astype(arr.dtype.newbyteorder("="), copy=False)
-
-
-def psnr(a: np.ndarray, b: np.ndarray, bits_stored: int) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    peak = float(2**bits_stored - 1)
-    return math.inf if mse == 0 else 10 * math.log10(peak * peak / mse)
 
 
 def test_manifest_files_exist_and_nothing_else() -> None:
