@@ -28,7 +28,7 @@ from pydicom.errors import InvalidDicomError  # noqa: E402
 from pydicom.pixels import get_decoder  # noqa: E402
 from pydicom.uid import UID  # noqa: E402
 
-from .decode_helpers import psnr  # noqa: E402
+from .decode_helpers import max_abs_diff, psnr  # noqa: E402
 
 # These tests exercise the whole pipeline on compressed data too: they need every
 # decoder. Reduced-install sessions (nox tests_minimal/_pylibjpeg/_gdcm) deselect them.
@@ -244,4 +244,14 @@ def test_regenerating_gives_the_same_pixels(tmp_path: Path) -> None:
         old = native_order(decode(TEST_DATA / e["name"], tsuid))
         new_arr = native_order(decode(tmp_path / e["name"], tsuid))
         assert new_arr.dtype == old.dtype, e["name"]
-        np.testing.assert_array_equal(new_arr, old, err_msg=e["name"])
+        if e.get("lossy"):
+            # An irreversible encoder's floating-point path (OpenJPH's HTJ2K) may round a few
+            # samples differently on another CPU or build: remade on a newer machine, the
+            # committed s16_bs16_ct__htj2k.dcm differed in 28 of 4,096 samples by at most 22
+            # of 65,535 and rgb8_mf2__htj2k.dcm by 1 of 255. Lossy files must stay that close
+            # (0.5% of the range, at least 2); every lossless file must be remade bit for bit.
+            full_range = 2 ** int(old_ds.BitsStored) - 1
+            worst = max_abs_diff(new_arr, old)
+            assert worst <= max(2.0, 0.005 * full_range), (e["name"], worst)
+        else:
+            np.testing.assert_array_equal(new_arr, old, err_msg=e["name"])
