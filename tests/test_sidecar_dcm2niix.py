@@ -3,12 +3,14 @@
 dcm2niix (the pip package, in the ``test`` extra) converts each corpus series in a
 temporary folder once per session; ``dicomdecode convert`` converts the same folder. For
 every dcm2niix output, ours (same series number, shape, echo time and image type) must
-carry each key of :data:`SUPPORTED` that dcm2niix wrote, with an equal value (times within
-1e-4 s, SliceTiming within 1e-3 s). Every key dcm2niix writes is either supported or in
-:data:`NOT_WRITTEN` (README "Differences from dcm2niix"), and we write no key outside
-both lists. Axis-dependent values are compared in the patient frame: dcm2niix stores
-rows flipped, so its "j-" is our "j" for the same physical direction, and its slice
-order may run the other way.
+carry EVERY key dcm2niix wrote (but its own :data:`SKIPPED`) with an equal value (numbers
+within 1e-4 relative, times within 1e-4 s, SliceTiming within 1e-3 s), and no key that
+dcm2niix did not write (but ``"dicomdecode"``), unless :data:`DIFFERENCES` lists the key
+for that series with the reason it differs on purpose. An entry that no longer differs
+fails the test (the list shrinks as we catch up), and the listed key values stay under 5 %
+of all of dcm2niix's key values over the corpus. Axis-dependent values are compared in
+the patient frame: dcm2niix stores rows flipped, so its "j-" is our "j" for the same
+physical direction, and its slice order may run the other way.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pytest
 
 from dicomdecode.apps.cli import main
 
+#: Every corpus series where dcm2niix writes a sidecar (MR, CT).
 SERIES = [
     "dcm_qa_nih/In/20180918GE/mr_0004",
     "dcm_qa_nih/In/20180918GE/mr_0007",
@@ -42,58 +45,51 @@ SERIES = [
     "dcm_qa_enh/In/Philips",
     "dcm_qa_enh/In/Siemens/XA10",
     "dcm_qa_ct/In/GE",
+    "dcm_qa_12bit/In",
+    "dcm_qa_ts/In",
 ]
 
-#: dcm2niix keys we write, with dcm2niix's name, unit and value.
-SUPPORTED = frozenset("""
-Modality MagneticFieldStrength ImagingFrequency Manufacturer ManufacturersModelName
-InstitutionName InstitutionalDepartmentName InstitutionAddress DeviceSerialNumber StationName BodyPart PatientPosition
-ProcedureStepDescription SoftwareVersions MRAcquisitionType StudyDescription
-SeriesDescription ProtocolName ScanningSequence SequenceVariant ScanOptions SequenceName
-ImageType NonlinearGradientCorrection SeriesNumber AcquisitionTime AcquisitionNumber
-ImageComments ConvolutionKernel ExposureTime XRayTubeCurrent XRayExposure SliceThickness
-SpacingBetweenSlices SAR NumberOfAverages EchoNumber EchoTime RepetitionTime InversionTime
-FlipAngle PhaseEncodingPolarityGE MultibandAccelerationFactor PercentPhaseFOV
-PercentSampling EchoTrainLength PhaseEncodingSteps AcquisitionMatrixPE ReconMatrixPE
-BandwidthPerPixelPhaseEncode ParallelReductionFactorInPlane EffectiveEchoSpacing
-TotalReadoutTime PixelBandwidth DwellTime PhaseEncodingDirection PhaseEncodingAxis
-SliceTiming ImageOrientationPatientDICOM InPlanePhaseEncodingDirectionDICOM
-ConversionSoftware ConversionSoftwareVersion
-""".split())
-
-#: dcm2niix keys we deliberately do not write (the README lists each with its reason).
-NOT_WRITTEN = frozenset("""
-BidsGuess PulseSequenceType InternalPulseSequenceName
-ImageOrientationText ImageTypeText TablePosition ShimSetting PrescanReuseString CoilString
-BaseResolution TxRefAmp PhaseResolution ReceiveCoilName ReceiveCoilActiveElements
-PulseSequenceDetails RefLinesPE CoilCombinationMethod ConsistencyInfo MatrixCoilMode
-DelayTime PartialFourier DerivedVendorReportedEchoSpacing ParallelReductionFactorOutOfPlane
-AcquisitionDuration PhilipsRescaleSlope PhilipsRescaleIntercept PhilipsScaleSlope
-PhilipsRWVSlope PhilipsRWVIntercept UsePhilipsFloatNotDisplayScaling MTState SpoilingState
-WaterFatShift EstimatedEffectiveEchoSpacing EstimatedTotalReadoutTime FrequencyEncodingSteps
-PhaseEncodingStepsOutOfPlane NumberOfKSpaceTrajectories ParallelAcquisitionTechnique
-PartialFourierDirection PhaseEncodingDirectionDisplayed
-""".split())
+#: dcm2niix's own keys: its name and version, and its guess of a BIDS file name.
+SKIPPED = frozenset({"ConversionSoftware", "ConversionSoftwareVersion", "BidsGuess"})
 
 #: Keys of ours that dcm2niix does not write: our warnings about the volume.
 OURS_ONLY = frozenset({"dicomdecode"})
 
-#: Supported keys dcm2niix writes that we cannot yet derive for one series, and why.
-KNOWN_GAPS: dict[str, dict[str, str]] = {
-    "dcm_qa_enh/In/Siemens/XA10": {
-        "ParallelReductionFactorInPlane": "only in the XA series protocol (XProtocol text)"},
-    "dcm_qa_enh/In/Philips": {
-        "EchoNumber": "dcm2niix numbers echoes of an enhanced multi-echo object",
-        "ParallelReductionFactorInPlane": "Philips private SENSE factor not read",
-        "ScanningSequence": "dcm2niix derives it from enhanced sequence attributes "
-                            "(RM); we copy the stored value (GR)",
-    },
-    "dcm_qa_philips/In/Magdeburg_2014/fmri": {
-        "ParallelReductionFactorInPlane": "Philips private SENSE factor not read"},
-    **{f"dcm_qa_nih/In/20180918Si/mr_000{i}": {
-        "ParallelReductionFactorInPlane": "only in the CSA series ASCII protocol"}
-       for i in (3, 4, 5, 6)},
+_TYPED_SERIES = tuple(s for s in SERIES if not s.startswith(("dcm_qa_ct", "dcm_qa_canon_61/In/enh",
+                                                        "dcm_qa_enh/In/Philips")))
+
+#: key -> (why we differ from dcm2niix on purpose, the series where we do). The key is
+#: missing or has another value in at least one sidecar of each series listed.
+DIFFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "PulseSequenceType": (
+        "added to dcm2niix after the newest source we can read (v1.0.20241211); its rule "
+        "is not in that source and we do not guess it from its outputs", _TYPED_SERIES),
+    "InstitutionalDepartmentName": (
+        'dcm2niix writes the text "None" when the attribute is absent; an absent '
+        "attribute stays absent here (never invented)",
+        ("dcm_qa_nih/In/20180918GE/mr_0004", "dcm_qa_nih/In/20180918GE/mr_0007",
+         "dcm_qa_uih/In/DTI_134434/dti_tra_dir16_PA_SaveBySlc__135612",
+         "dcm_qa_enh/In/Siemens/XA10", "dcm_qa_ct/In/GE", "dcm_qa_12bit/In")),
+    "MatrixCoilMode": (
+        'sPat.ucPATMode 32 (slice acceleration only): dcm2niix 2026 writes "None", a value '
+        "its readable source does not have; we write SENSE (1) and GRAPPA (2) only",
+        ("dcm_qa_enh/In/Siemens/XA10",)),
+    "SliceTiming": (
+        "Siemens VB12 single-slice EPI (no mosaic, no MosaicRefAcqTimes): dcm2niix's times "
+        "from each slice's header are not derived yet", ("dcm_qa_12bit/In",)),
+    "EchoNumber": ("dcm2niix numbers echoes of an enhanced multi-echo object",
+                   ("dcm_qa_enh/In/Philips",)),
+    "ScanningSequence": ("dcm2niix derives it from enhanced sequence attributes (RM); we "
+                         "copy the stored value (GR)", ("dcm_qa_enh/In/Philips",)),
 }
+
+#: The largest share of dcm2niix's key values (over the corpus) that DIFFERENCES may hold.
+MAX_LISTED_SHARE = 0.05
+
+
+def _listed(series: str) -> set[str]:
+    return {key for key, (_, where) in DIFFERENCES.items() if series in where}
+
 
 #: dcm2niix outputs we do not produce as such (other splits), and why.
 UNMATCHED_OK = {
@@ -218,31 +214,66 @@ def _pairs(series: str, converted: Any) -> list[tuple[Any, ...]]:
     return pairs
 
 
+def _compare(series: str, converted: Any) -> tuple[int, int, dict[str, list[str]]]:
+    """(dcm2niix key values, of them listed in DIFFERENCES, key -> what differs) of one
+    series; unlisted differences are returned too, under their key."""
+    slice_tolerance = SLICE_TIMING_TOLERANCE.get(series, 1e-3)
+    listed = _listed(series)
+    total = on_list = 0
+    differ: dict[str, list[str]] = {}
+    for name, ref, ref_img, ours, ours_img in _pairs(series, converted):
+        assert ours.get("ConversionSoftware") == "dicomdecode", name
+        import dicomdecode
+
+        assert ours.get("ConversionSoftwareVersion") == dicomdecode.__version__, name
+        for key in ref:
+            if key in SKIPPED:
+                continue
+            total += 1
+            if key not in ours:
+                differ.setdefault(key, []).append(f"{name}: missing (dcm2niix {ref[key]!r})")
+            elif not _equal(key, ref[key], ours[key], ours_img, ref_img, slice_tolerance):
+                differ.setdefault(key, []).append(
+                    f"{name}: dcm2niix {ref[key]!r}, ours {ours[key]!r}")
+            else:
+                continue
+            on_list += key in listed
+        for key in ours:
+            if key not in ref and key not in SKIPPED and key not in OURS_ONLY:
+                differ.setdefault(key, []).append(f"{name}: we write {ours[key]!r}, "
+                                                  "dcm2niix does not")
+    return total, on_list, differ
+
+
 @pytest.mark.parametrize("series", SERIES)
 def test_sidecar_keys_equal_dcm2niix(series: str, converted: Any) -> None:
-    gaps = KNOWN_GAPS.get(series, {})
-    for name, ref, ref_img, ours, ours_img in _pairs(series, converted):
-        unknown = set(ref) - SUPPORTED - NOT_WRITTEN
-        assert not unknown, f"{name}: dcm2niix keys neither supported nor documented: {unknown}"
-        extra = set(ours) - SUPPORTED - OURS_ONLY
-        assert not extra, f"{name}: we write keys dcm2niix does not: {extra}"
-        # dcm2niix writes the text "None" for some absent attributes; we leave them out
-        missing = sorted(k for k in ref if k in SUPPORTED and k not in ours and k not in gaps
-                         and ref[k] != "None")
-        assert not missing, f"{name}: supported keys missing: {missing}"
-        wrong = {k: (ref[k], ours[k]) for k in ref
-                 if k in SUPPORTED and k in ours and k not in gaps
-                 and not _equal(k, ref[k], ours[k], ours_img, ref_img,
-                                SLICE_TIMING_TOLERANCE.get(series, 1e-3))}
-        assert not wrong, f"{name}: values differ (dcm2niix, ours): {wrong}"
-        ours_not_ref = sorted(k for k in ours if k in SUPPORTED and k not in ref
-                              and k not in gaps)
-        assert not ours_not_ref, f"{name}: keys dcm2niix does not write here: {ours_not_ref}"
+    """Every key dcm2niix writes is ours with its value, and we write no other (but
+    ``"dicomdecode"``), except the DIFFERENCES listed for this series; a listed entry
+    that matches again fails, so the list only shrinks."""
+    _, _, differ = _compare(series, converted)
+    listed = _listed(series)
+    unexpected = {k: v for k, v in differ.items() if k not in listed}
+    assert not unexpected, f"{series}: keys differ from dcm2niix: {unexpected}"
+    stale = sorted(listed - set(differ))
+    assert not stale, (f"{series}: DIFFERENCES entries now equal dcm2niix: {stale} "
+                       "(remove them from the list)")
+
+
+def test_listed_differences_are_few(converted: Any) -> None:
+    """Fewer than 5 % of dcm2niix's key values over the corpus are on the list (issue 22:
+    1156 of 1537 were equal before, 1499 after)."""
+    total = on_list = 0
+    for series in SERIES:
+        n, listed, _ = _compare(series, converted)
+        total += n
+        on_list += listed
+    assert total > 1000, total  # the whole corpus was compared
+    assert on_list / total < MAX_LISTED_SHARE, f"{on_list} of {total} key values listed"
 
 
 @pytest.mark.parametrize("series", SERIES)
 def test_nifti_header_fields_equal_dcm2niix(series: str, converted: Any) -> None:
-    gaps = KNOWN_GAPS.get(series, {})
+    gaps = _listed(series)
     for name, _ref, ref_img, _ours, ours_img in _pairs(series, converted):
         rh, oh = ref_img.header, ours_img.header
         ref_parts = dict(p.split("=", 1) for p in rh["descrip"].item().decode().split(";") if p)

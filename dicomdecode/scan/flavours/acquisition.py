@@ -35,6 +35,7 @@ import numpy as np
 
 from dicomdecode.read import ge
 from dicomdecode.read.private import private_value
+from dicomdecode.scan.flavours.vendor_keys import vendor_keys
 from dicomdecode.scan.values import as_list, floats, opt_float, opt_int, tm_seconds
 
 #: dcm2niix's spelling of each vendor in "Manufacturer".
@@ -128,6 +129,15 @@ class Acquisition:
     #: "instance": ``slice_times_ms`` run in Instance Number order (GE, from the first
     #: prescribed slice); "" : in the image's own slice order (Siemens mosaic)
     slice_times_order: str = ""
+    #: out-of-plane (slice) acceleration; 0 when unknown
+    accel_oop: float = 0.0
+    #: Siemens protocol: phase oversampling (fraction) and phase-encoding lines
+    phase_oversampling: float = 0.0
+    protocol_phase_lines: int = 0
+    #: Siemens without a protocol block: PartialFourier estimated from the echo train
+    estimate_partial_fourier: bool = False
+    #: Philips water-fat shift (pixels), 0 when unknown
+    water_fat_shift: float = 0.0
 
 
 def _value(ds: Any, keyword: str, kind: str) -> Any:
@@ -155,6 +165,11 @@ def _add(out: dict[str, Any], ds: Any, table: tuple[tuple[str, str, str], ...]) 
         value = _value(ds, keyword, kind)
         if value is not None:
             out[key] = value
+
+
+def csa_items(ds: Any) -> dict[str, Any]:
+    """The Siemens CSA image header's tags as ``{name: items}`` ({} when absent)."""
+    return _csa(ds)
 
 
 def _csa(ds: Any) -> dict[str, Any]:
@@ -280,6 +295,18 @@ def _acquisition_time(ds: Any) -> tuple[str | None, bool]:
     return None, False
 
 
+def _clock(number: float | None, seconds: float) -> str:
+    """HH:MM:SS.ffffff as dcm2niix writes it: from the HHMMSS.ffffff number rounded to
+    five decimals (its "%+013.5f"), so the seconds keep the text's digits; from the
+    seconds of the day when the number is unknown."""
+    if number is not None and 0 <= number < 240000:
+        text = f"{number:+013.5f}"
+        return f"{int(text[1:3]):02d}:{int(text[3:5]):02d}:{float(text[5:]):09.6f}"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{int(hours):02d}:{int(minutes):02d}:{secs:09.6f}"
+
+
 def _lookup(ds: Any, keyword: str) -> Any:
     """``keyword`` at the top level, or (enhanced objects) in the shared functional
     groups, or in the first frame's: Echo Time, Repetition Time, Flip Angle and the
@@ -342,9 +369,7 @@ def acquisition_of(ds: Any, vendor: str) -> Acquisition:
     if seconds is not None and seconds > 0:
         acq.acquisition_time_number = opt_float(str(time_text).replace(":", ""))
         if dated:
-            hours, rest = divmod(seconds, 3600)
-            minutes, secs = divmod(rest, 60)
-            out["AcquisitionTime"] = f"{int(hours):02d}:{int(minutes):02d}:{secs:09.6f}"
+            out["AcquisitionTime"] = _clock(acq.acquisition_time_number, seconds)
     number = opt_int(ds.get("AcquisitionNumber", None))
     if number is not None and number > 0:
         out["AcquisitionNumber"] = number
@@ -392,6 +417,7 @@ def acquisition_of(ds: Any, vendor: str) -> Acquisition:
     acq.pixel_bandwidth = _value(ds, "PixelBandwidth", "num")
     acq.accel_pe = opt_float(_lookup(ds, "ParallelReductionFactorInPlane")) or 0.0
     _vendor_rules(acq, ds, vendor)
+    vendor_keys(acq, ds, vendor)
     if not mr:
         acq.phase_axis = ""
     return acq
@@ -436,9 +462,7 @@ def _uih_tiles(acq: Acquisition, ds: Any) -> None:
     first, number = min(numbers)
     acq.acquisition_time_number = number
     if item.get("AcquisitionDate", None) or ds.get("AcquisitionDate", None):
-        hours, rest = divmod(first, 3600)
-        minutes, secs = divmod(rest, 60)
-        acq.fields["AcquisitionTime"] = f"{int(hours):02d}:{int(minutes):02d}:{secs:09.6f}"
+        acq.fields["AcquisitionTime"] = _clock(number, first)
     acq.tile_times_ms = [(pos, (t - first) * 1000.0) for pos, t in tiles]
     duration = opt_float(items[0].get("AcquisitionDuration", None))
     if duration and duration > 0:
@@ -460,9 +484,9 @@ def _siemens(acq: Acquisition, ds: Any) -> None:
     else:
         acq.bandwidth_per_pixel_pe = opt_float(
             private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x28)) or 0.0
-    dwell = csa.get("RealDwellTime") or []
-    if dwell and float(dwell[0]) > 0:
-        acq.dwell_time_s = round(float(dwell[0]) * 1e-9, 12)
+    dwell = opt_float(private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x18))  # ns
+    if dwell and dwell > 0:  # dcm2niix reads this element, not the CSA RealDwellTime
+        acq.dwell_time_s = round(dwell * 1e-9, 12)
     times = _csa_times(csa)
     if times is not None and not acq.is_3d:
         acq.slice_times_ms = times
@@ -512,8 +536,11 @@ def _siemens_enhanced(acq: Acquisition, ds: Any) -> None:
         dwell = opt_float(private_value(image, 0x0021, _SDI, 0x42))  # ns
         if dwell and dwell > 0 and not acq.dwell_time_s:
             acq.dwell_time_s = round(dwell * 1e-9, 12)
-        text_type = {str(v).strip().upper() for v in
-                     as_list(private_value(image, 0x0021, _SDI, 0x75))}  # Image Type Text
+        text_values = [part.strip() for v in as_list(private_value(image, 0x0021, _SDI, 0x75))
+                       for part in str(v).split("_") if part.strip()]  # Image Type Text
+        if text_values:
+            acq.fields["ImageTypeText"] = text_values
+        text_type = {v.upper() for v in text_values}
         if "NonlinearGradientCorrection" not in acq.fields:
             if text_type & {"DIS2D", "DIS3D"}:
                 acq.fields["NonlinearGradientCorrection"] = True
