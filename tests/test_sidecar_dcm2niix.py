@@ -355,3 +355,30 @@ def test_slice_code_from_times_follows_nifti_definitions(code: int, n: int) -> N
         times[index] = position * 0.1
     assert slice_code(times) == code
     assert slice_code([t % 0.2 for t in times]) == 0  # two slices at time 0: multiband
+
+
+def test_enhanced_inversion_time_equals_dcm2niix(corpus: Path, tmp_path: Path) -> None:
+    """Siemens XA enhanced objects (the XA30 MPRAGE of issue 22) carry the inversion time
+    only as Inversion Times (0018,9079) in the MR Modifier functional group: the XA10
+    series given one (900 ms) gives dcm2niix's InversionTime (s) in our sidecar too."""
+    import pydicom
+
+    source = tmp_path / "in"
+    source.mkdir()
+    for path in sorted((corpus / "dcm_qa_enh/In/Siemens/XA10").glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        assert "InversionTime" not in ds
+        ds.SharedFunctionalGroupsSequence[0].MRModifierSequence[0].InversionTimes = [900.0]
+        ds.save_as(source / path.name)
+    ref_dir, ours_dir = tmp_path / "dcm2niix", tmp_path / "ours"
+    ref_dir.mkdir()
+    done = subprocess.run([_dcm2niix(), "-b", "y", "-z", "n", "-f", "%s", "-o", str(ref_dir),
+                           str(source)], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert main(["convert", str(source), str(ours_dir), "-q", "--workers", "1"]) == 0
+    (ref,) = [json.loads(p.read_text()) for p in ref_dir.glob("*.json")]
+    (ours,) = [json.loads(p.read_text()) for p in ours_dir.glob("*.json")
+               if not p.name.endswith("_slices.json")]
+    assert ref["InversionTime"] == pytest.approx(0.9)
+    assert ours["InversionTime"] == pytest.approx(ref["InversionTime"], abs=1e-6)

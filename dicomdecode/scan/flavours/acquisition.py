@@ -21,6 +21,9 @@ UIH        (0065,xx58) polarity (1 = flipped), (0065,xx0D) "F:2S" acceleration;
 Philips    no polarity in DICOM: only the phase-encoding axis is known
 Canon      standard attributes only
 =========  ===================================================================
+
+The other keys dcm2niix reads from vendor elements, the Siemens protocol block and the
+enhanced-MR functional groups come from :mod:`.vendor_keys` and :mod:`.protocol`.
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ import numpy as np
 
 from dicomdecode.read import ge
 from dicomdecode.read.private import private_value
-from dicomdecode.scan.flavours.vendor_keys import vendor_keys
-from dicomdecode.scan.values import as_list, floats, opt_float, opt_int, tm_seconds
+from dicomdecode.scan.flavours.vendor_keys import nested, vendor_keys
+from dicomdecode.scan.values import as_list, first_value, floats, opt_float, opt_int, tm_seconds
 
 #: dcm2niix's spelling of each vendor in "Manufacturer".
 MANUFACTURER_NAMES = {"siemens": "Siemens", "ge": "GE", "philips": "Philips", "uih": "UIH",
@@ -383,6 +386,10 @@ def acquisition_of(ds: Any, vendor: str) -> Acquisition:
     echo_number = opt_int(_lookup(ds, "EchoNumbers"))
     if echo_number is not None and echo_number > 1:
         out["EchoNumber"] = echo_number
+    if "InversionTime" not in out:  # enhanced MR (Siemens XA MPRAGE): Inversion Times (ms)
+        inversion = opt_float(first_value(nested(ds, "InversionTimes")))
+        if inversion is not None and inversion > 0:
+            out["InversionTime"] = round(inversion / 1000.0, 9)
     if "EchoTime" not in out:  # enhanced MR: Effective Echo Time (ms)
         echo = _value(ds, "EffectiveEchoTime", "s")
         if echo:
