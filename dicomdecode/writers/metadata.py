@@ -580,7 +580,8 @@ def nifti_header_fields(volume: Volume, acq: Acquisition | None) -> dict[str, An
         out.update(freq=1, phase=0, slice=2)
     elif acq.phase_axis == "COL":
         out.update(freq=0, phase=1, slice=2)
-    if acq.vendor == "siemens":  # dcm2niix sets the slice order from the CSA times only
+    if acq.vendor == "siemens" and not acq.slice_times_from_protocol:
+        # dcm2niix sets the slice order from the CSA times only
         times = slice_timing(volume, acq)
         out["slice_code"] = slice_code(times)
     out["tr"] = (acq.repetition_time_ms or 0.0) / 1000.0

@@ -141,6 +141,9 @@ class Acquisition:
     estimate_partial_fourier: bool = False
     #: Philips water-fat shift (pixels), 0 when unknown
     water_fat_shift: float = 0.0
+    #: slice times from the Siemens protocol (VB12 mosaics), not the CSA: dcm2niix
+    #: leaves the NIfTI slice_code unknown for them
+    slice_times_from_protocol: bool = False
 
 
 def _value(ds: Any, keyword: str, kind: str) -> Any:

@@ -18,6 +18,8 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from dicomdecode.read import ge
 from dicomdecode.read.private import private_value
 from dicomdecode.scan.flavours.protocol import protocol_keys, siemens_protocol
@@ -140,6 +142,8 @@ def vendor_keys(acq: Acquisition, ds: Any, vendor: str) -> None:
         out.update(keys)
         if coil_name and elements != coil_name:
             out["CoilString"] = coil_name
+        _protocol_slice_times(acq, ds, protocol.integer("sSliceArray.ucMode", -1),
+                              float(out.get("DelayTime", 0.0)))
     else:
         elements = ""
         if vendor == "siemens":
@@ -190,6 +194,40 @@ def vendor_keys(acq: Acquisition, ds: Any, vendor: str) -> None:
     if not mr:
         for key in ("MTState", "SpoilingState", "SpoilingType"):
             out.pop(key, None)
+
+
+def _protocol_slice_times(acq: Acquisition, ds: Any, mode: int, delay_s: float) -> None:
+    """Siemens mosaics without MosaicRefAcqTimes (VB12): dcm2niix's rescue, slice times
+    spread evenly over the TR less the protocol's delay, ascending (mode 1), descending
+    (2) or interleaved (4: odd slices first when their number is odd, else even ones),
+    in the mosaic's slice order; nothing for multiband or 3D."""
+    from dicomdecode.scan.flavours.acquisition import csa_items
+
+    if (acq.slice_times_ms is not None or acq.is_3d or acq.multiband > 1
+            or mode not in (1, 2, 4) or not acq.repetition_time_ms):
+        return
+    n = opt_int((csa_items(ds).get("NumberOfImagesInMosaic") or [None])[0]) or 0
+    if n < 2:
+        return
+    f32 = np.float32
+    ta = f32(f32(acq.repetition_time_ms / 1000.0) - f32(delay_s))
+    even = [float(f32(f32(f32(i) * ta) / f32(n)) * 1000.0) for i in range(n)]
+    acq.slice_times_from_protocol = True
+    if mode == 1:
+        acq.slice_times_ms = even
+    elif mode == 2:
+        acq.slice_times_ms = even[::-1]
+    else:
+        first, second = ((n + 1) // 2, 0) if n % 2 == 0 else (0, (n + 1) // 2)
+        times = []
+        for i in range(n):
+            if i % 2 == 0:
+                times.append(even[first])
+                first += 1
+            else:
+                times.append(even[second])
+                second += 1
+        acq.slice_times_ms = times
 
 
 def _table_position(out: dict[str, Any], ds: Any, vendor: str) -> None:
