@@ -330,7 +330,7 @@ ManufacturersModelName InstitutionName InstitutionalDepartmentName InstitutionAd
 DeviceSerialNumber StationName BodyPart PatientPosition ProcedureStepDescription
 SoftwareVersions MRAcquisitionType StudyDescription SeriesDescription ProtocolName
 ScanningSequence SequenceVariant PulseSequenceType ScanOptions SequenceName ImageType
-ImageTypeText NonlinearGradientCorrection SeriesNumber AcquisitionTime AcquisitionNumber
+ImageTypeText NonlinearGradientCorrection RawImage DeidentificationMethod SeriesNumber AcquisitionTime AcquisitionNumber
 ImageComments PhilipsRWVSlope PhilipsRWVIntercept PhilipsRescaleSlope
 PhilipsRescaleIntercept PhilipsScaleSlope UsePhilipsFloatNotDisplayScaling
 ConvolutionKernel ExposureTime XRayTubeCurrent XRayExposure SliceThickness
@@ -370,7 +370,7 @@ def bids_sidecar(volume: Volume, acq: Acquisition | None = None) -> dict[str, An
     else:
         out.update(acq.fields)
         _readout_keys(out, volume, acq)
-    iop = _orientation(volume)
+    iop = _orientation(volume) if acq is None or acq.has_orientation else None
     if iop is not None:
         out["ImageOrientationPatientDICOM"] = iop
     if acq is not None and acq.phase_axis:

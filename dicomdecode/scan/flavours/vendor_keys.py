@@ -268,8 +268,9 @@ def _states(out: dict[str, Any], ds: Any) -> None:
         out["MTState"] = False
     spoiling = _text(nested(ds, "Spoiling")).upper()
     if spoiling:
-        kind = ("COMBINED" if "RF" in spoiling and "GRADIENT" in spoiling else
-                "RF" if "RF" in spoiling else "GRADIENT" if "GRADIENT" in spoiling else "")
+        # dcm2niix tests "RF" twice for COMBINED, so any RF spoiling is COMBINED there
+        kind = ("COMBINED" if "RF" in spoiling else
+                "GRADIENT" if "GRADIENT" in spoiling else "")
         if kind or "NONE" in spoiling:
             out["SpoilingState"] = bool(kind)
         if kind:
