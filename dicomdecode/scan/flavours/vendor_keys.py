@@ -93,7 +93,11 @@ def _g(value: float) -> int | float:
 
 
 def _text(value: Any) -> str:
-    return "\\".join(str(v).strip() for v in as_list(value)).strip()
+    """A (multi-valued) text element as one string, values joined by a backslash; bytes
+    (a private element of unknown VR) read as Latin-1 without their padding."""
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("latin-1").strip(" \x00").split("\\")
+    return "\\".join(str(v).strip(" \x00") for v in as_list(value)).strip()
 
 
 def vendor_keys(acq: Acquisition, ds: Any, vendor: str) -> None:
