@@ -469,3 +469,74 @@ def test_enhanced_inversion_time_equals_dcm2niix(corpus: Path, tmp_path: Path) -
                if not p.name.endswith("_slices.json")]
     assert ref["InversionTime"] == pytest.approx(0.9)
     assert ours["InversionTime"] == pytest.approx(ref["InversionTime"], abs=1e-6)
+
+
+#: PET keys of dcm2niix 2026 that differ from its readable (2024) source, and so from ours.
+PET_DIFFERENCES = {
+    "TracerName": "the 2024 source writes the radiopharmaceutical as Radiopharmaceutical",
+    "TracerRadionuclide": "the 2024 source reads no radionuclide code sequence (its rule is "
+                          "commented out)",
+    "Units": 'the 2024 source writes the stored Units ("BQML"), 2026 a BIDS unit text',
+    "AttenuationCorrection": "a second name for AttenuationCorrectionMethod, not in the 2024 "
+                             "source",
+    "ScatterFraction": "the 2024 source writes a number, 2026 a list",
+    **{key: "a 2026 key (decay-correction timing) the 2024 source does not write"
+       for key in ("ScanStart", "ImageDecayCorrected", "ImageDecayCorrectionTime")},
+    "InstitutionalDepartmentName": next(reason for key, reason, _w, _v in DIFFERENCES
+                                        if key == "InstitutionalDepartmentName"),
+}
+
+
+def test_pet_sidecar_equals_dcm2niix(corpus: Path, tmp_path: Path) -> None:
+    """No PET series in the corpus: the GE CT series made a PET one (PT, a
+    radiopharmaceutical, PET series and image attributes) gives dcm2niix's PET keys, with
+    its values, order and units (MBq, s), but the PET_DIFFERENCES."""
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    source = tmp_path / "in"
+    source.mkdir()
+    for path in sorted((corpus / "dcm_qa_ct/In/GE").glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        ds.Modality = "PT"
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.128"
+        for keyword in ("KVP", "XRayTubeCurrent", "Exposure", "ExposureTime",
+                        "ConvolutionKernel"):
+            if keyword in ds:
+                delattr(ds, keyword)
+        drug = Dataset()
+        drug.Radiopharmaceutical = "Fluorodeoxyglucose"
+        drug.RadionuclideTotalDose = "370000000"
+        drug.RadionuclideHalfLife = "6586.2"
+        drug.RadionuclidePositronFraction = "0.97"
+        code = Dataset()
+        code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "C-111A1", "SRT", "^18^Fluorine"
+        drug.RadionuclideCodeSequence = Sequence([code])
+        ds.RadiopharmaceuticalInformationSequence = Sequence([drug])
+        ds.Units, ds.DecayCorrection, ds.AttenuationCorrectionMethod = "BQML", "START", "measured"
+        ds.ReconstructionMethod = "OSEM3D-OP-PSFi3s21"
+        ds.DecayFactor, ds.DoseCalibrationFactor, ds.ScatterFractionFactor = "1.05", "1.0", "0.3"
+        ds.FrameReferenceTime, ds.ActualFrameDuration = "12000", "300000"
+        ds.AcquisitionDate, ds.AcquisitionTime = "20200101", "101530.25"  # TimeZero
+        ds.save_as(source / path.name)
+    ref_dir, ours_dir = tmp_path / "dcm2niix", tmp_path / "ours"
+    ref_dir.mkdir()
+    done = subprocess.run([_dcm2niix(), "-b", "y", "-ba", "y", "-z", "n", "-f", "%s",
+                           "-o", str(ref_dir), str(source)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert main(["convert", str(source), str(ours_dir), "-q", "--workers", "1"]) == 0
+    (ref_path,) = ref_dir.glob("*.json")
+    (ours_path,) = [p for p in ours_dir.glob("*.json") if not p.name.endswith("_slices.json")]
+    ref, ours = json.loads(ref_path.read_text()), json.loads(ours_path.read_text())
+    ref_img, ours_img = _image(ref_path), _image(ours_path)
+    assert ref["Modality"] == "PT" and ref["InjectedRadioactivity"] == 370
+    assert "TimeZero" not in ref and "TimeZero" not in ours
+    differ = sorted(k for k in ref if k not in SKIPPED and (
+        k not in ours or not _equal(k, ref[k], ours[k], ours_img, ref_img)))
+    assert differ == sorted(PET_DIFFERENCES), differ
+    extra = sorted(set(ours) - set(ref) - OURS_ONLY)
+    assert not extra, extra
+    common = [k for k in ref if k in ours]
+    assert common == [k for k in ours if k in ref]  # dcm2niix's order

@@ -129,6 +129,11 @@ def acquisition(volume: Volume) -> Acquisition | None:
     if ds is None:
         return None
     acq = acquisition_of(ds, vendor_of(ds))
+    if acq.fields.get("Modality") == "PT":
+        from dicomdecode.scan.flavours.pet_keys import pet_keys
+
+        n = _n_slices(volume)
+        pet_keys(ds, acq.fields, single_volume=n > 0 and len(volume.slices) == n)
     if acq.tile_times_ms is not None:
         acq.slice_times_ms = _times_by_position(volume, acq.tile_times_ms)
     elif acq.per_slice_times == "siemens_frames" and not acq.is_3d:
@@ -333,7 +338,10 @@ ScanningSequence SequenceVariant PulseSequenceType ScanOptions SequenceName Imag
 ImageTypeText NonlinearGradientCorrection RawImage DeidentificationMethod SeriesNumber AcquisitionTime AcquisitionNumber
 ImageComments PhilipsRWVSlope PhilipsRWVIntercept PhilipsRescaleSlope
 PhilipsRescaleIntercept PhilipsScaleSlope UsePhilipsFloatNotDisplayScaling
-ConvolutionKernel ExposureTime XRayTubeCurrent XRayExposure SliceThickness
+RadionuclidePositronFraction InjectedRadioactivity InjectedRadioactivityUnits
+RadionuclideHalfLife DoseCalibrationFactor ConvolutionKernel DecayCorrection
+AttenuationCorrectionMethod ReconstructionMethod ReconMethodName ReconMethodParameterLabels
+ReconMethodParameterValues DecayFactor FrameTimesStart FrameDuration ExposureTime XRayTubeCurrent XRayExposure SliceThickness
 SpacingBetweenSlices SAR TablePosition NumberOfAverages EchoNumber EchoTime
 RepetitionTime MTState SpoilingState SpoilingType InversionTime FlipAngle
 PhaseEncodingDirectionDisplayed PhaseEncodingPolarityGE PartialFourier Interpolation2D
@@ -355,8 +363,12 @@ _RANK = {key: i for i, key in enumerate(KEY_ORDER)}
 
 
 def _in_order(out: dict[str, Any]) -> dict[str, Any]:
-    """``out`` with dcm2niix's keys in its order (others, e.g. "dicomdecode", last)."""
-    keys = sorted(out, key=lambda k: _RANK.get(k, len(KEY_ORDER)))
+    """``out`` with dcm2niix's keys in its order (others, e.g. "dicomdecode", last); for
+    PET, AcquisitionTime goes with the frame timing keys, as the 2026 oracle lists it."""
+    rank: dict[str, float] = dict(_RANK)
+    if out.get("Modality") == "PT":
+        rank["AcquisitionTime"] = rank["FrameDuration"] + 0.5
+    keys = sorted(out, key=lambda k: rank.get(k, len(KEY_ORDER)))
     return {k: out[k] for k in keys}
 
 
