@@ -95,11 +95,15 @@ def test_synthetic_block_agrees_with_nibabel() -> None:
 
 @pytest.mark.parametrize("text", ["", "### ASCCONV BEGIN ###", "sKSpace.lBaseResolution = ",
                                   "### ASCCONV BEGIN ###\nsPat.lAccelFactPE = = 0x\xff\n"
-                                  'tSequenceFileName = ""\n', "\x00" * 64])
+                                  'tSequenceFileName = ""\n', "\x00" * 64,
+                                  "sKSpace.lBaseResolution = " + "9" * 5000,
+                                  "sKSpace.dPhaseResolution = " + "9" * 400 + ".5"])
 def test_malformed_blocks_give_no_keys_or_errors(text: str) -> None:
-    """Truncated or garbled protocol text: lookups find nothing or 0, never raise."""
+    """Truncated, garbled or absurd protocol text: lookups find nothing or 0 (a number
+    too long for any protocol value included), never raise."""
     keys = protocol_keys(Protocol(text), "MR")
     assert "BaseResolution" not in keys and "PulseSequenceDetails" not in keys
+    assert "PhaseResolution" not in keys
 
 
 def _siemens_series(corpus: Path) -> list[Path]:

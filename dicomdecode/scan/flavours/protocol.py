@@ -14,6 +14,7 @@ points and minus signs of the rest of the line, and text as the first quoted str
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -43,8 +44,10 @@ class Protocol:
         rest = self._rest(key)
         if rest is None:
             return missing
-        digits = "".join(c for c in rest if c.isdigit())
-        return int(digits) if digits else 0
+        digits = "".join(c for c in rest if c in "0123456789")
+        # a hostile line of thousands of digits would exceed Python's int-from-text limit
+        # (ValueError); no protocol integer has more than 18
+        return int(digits) if 0 < len(digits) <= 18 else 0
 
     def number(self, key: str) -> float | None:
         """The digits, points and minus signs of the rest of the line read as a number
@@ -52,9 +55,10 @@ class Protocol:
         rest = self._rest(key)
         if rest is None:
             return None
-        kept = "".join(c for c in rest if c.isdigit() or c in ".-")
+        kept = "".join(c for c in rest if c in "0123456789.-")
         m = _LEADING_NUMBER.match(kept)
-        return float(m.group(0)) if m else (0.0 if kept == "" else 0.0)
+        value = float(m.group(0)) if m else 0.0
+        return value if math.isfinite(value) else 0.0
 
     def string(self, key: str) -> str:
         """The first quoted text of the rest of the line ("" when none)."""

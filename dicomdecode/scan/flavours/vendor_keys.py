@@ -174,7 +174,9 @@ def vendor_keys(acq: Acquisition, ds: Any, vendor: str) -> None:
         out["ParallelAcquisitionTechnique"] = technique
     if vendor != "siemens":
         in_plane = opt_float(nested(ds, "ParallelReductionFactorInPlane"))
-        if in_plane is not None and in_plane > 0 and vendor != "ge":
+        # GE's ASSET factor and UIH's "F:2S" (read before) come later in the file than
+        # (0018,9069), so they win in dcm2niix's header walk
+        if in_plane is not None and in_plane > 0 and vendor not in ("ge", "uih"):
             acq.accel_pe = in_plane
         out_of_plane = opt_float(nested(ds, "ParallelReductionFactorOutOfPlane"))
         if out_of_plane is not None and out_of_plane > 0:
