@@ -21,6 +21,9 @@ UIH        (0065,xx58) polarity (1 = flipped), (0065,xx0D) "F:2S" acceleration;
 Philips    no polarity in DICOM: only the phase-encoding axis is known
 Canon      standard attributes only
 =========  ===================================================================
+
+The other keys dcm2niix reads from vendor elements, the Siemens protocol block and the
+enhanced-MR functional groups come from :mod:`.vendor_keys` and :mod:`.protocol`.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ import numpy as np
 
 from dicomdecode.read import ge
 from dicomdecode.read.private import private_value
-from dicomdecode.scan.values import as_list, floats, opt_float, opt_int, tm_seconds
+from dicomdecode.scan.flavours.vendor_keys import nested, vendor_keys
+from dicomdecode.scan.values import as_list, first_value, floats, opt_float, opt_int, tm_seconds
 
 #: dcm2niix's spelling of each vendor in "Manufacturer".
 MANUFACTURER_NAMES = {"siemens": "Siemens", "ge": "GE", "philips": "Philips", "uih": "UIH",
@@ -52,12 +56,12 @@ _IDENTITY: tuple[tuple[str, str, str], ...] = (
     ("ManufacturersModelName", "ManufacturerModelName", "str"),
     ("InstitutionName", "InstitutionName", "str"),
     ("InstitutionalDepartmentName", "InstitutionalDepartmentName", "str"),
-    ("InstitutionAddress", "InstitutionAddress", "str"),
+    ("InstitutionAddress", "InstitutionAddress", "long"),
     ("DeviceSerialNumber", "DeviceSerialNumber", "str"),
     ("StationName", "StationName", "str"),
     ("BodyPart", "BodyPartExamined", "str"),
     ("PatientPosition", "PatientPosition", "str"),
-    ("ProcedureStepDescription", "PerformedProcedureStepDescription", "str"),
+    ("ProcedureStepDescription", "PerformedProcedureStepDescription", "long"),
     ("SoftwareVersions", "SoftwareVersions", "str"),
 )
 _SEQUENCE: tuple[tuple[str, str, str], ...] = (
@@ -66,7 +70,7 @@ _SEQUENCE: tuple[tuple[str, str, str], ...] = (
     ("ProtocolName", "ProtocolName", "str"),
     ("ScanningSequence", "ScanningSequence", "str"),
     ("SequenceVariant", "SequenceVariant", "str"),
-    ("ScanOptions", "ScanOptions", "str"),
+    ("ScanOptions", "ScanOptions", "long"),
     ("SequenceName", "SequenceName", "str"),
 )
 _TIMING: tuple[tuple[str, str, str], ...] = (
@@ -128,15 +132,30 @@ class Acquisition:
     #: "instance": ``slice_times_ms`` run in Instance Number order (GE, from the first
     #: prescribed slice); "" : in the image's own slice order (Siemens mosaic)
     slice_times_order: str = ""
+    #: out-of-plane (slice) acceleration; 0 when unknown
+    accel_oop: float = 0.0
+    #: Siemens protocol: phase oversampling (fraction) and phase-encoding lines
+    phase_oversampling: float = 0.0
+    protocol_phase_lines: int = 0
+    #: Siemens without a protocol block: PartialFourier estimated from the echo train
+    estimate_partial_fourier: bool = False
+    #: Philips water-fat shift (pixels), 0 when unknown
+    water_fat_shift: float = 0.0
+    #: slice times from the Siemens protocol (VB12 mosaics), not the CSA: dcm2niix
+    #: leaves the NIfTI slice_code unknown for them
+    slice_times_from_protocol: bool = False
+    #: whether the header has Image Orientation (Patient) (dcm2niix writes
+    #: ImageOrientationPatientDICOM only then, never a guessed one)
+    has_orientation: bool = True
 
 
 def _value(ds: Any, keyword: str, kind: str) -> Any:
     raw = _lookup(ds, keyword)
     if raw is None or raw == "":
         return None
-    if kind == "str":
-        text = "\\".join(str(v).strip() for v in as_list(raw))
-        return text.strip() or None
+    if kind in ("str", "long"):
+        text = "\\".join(str(v).strip() for v in as_list(raw)).strip()
+        return _dcm2niix_text(text, 256 if kind == "long" else 66) or None
     if kind == "list":
         return [str(v).strip() for v in as_list(raw)]
     values = as_list(raw)
@@ -150,11 +169,37 @@ def _value(ds: Any, keyword: str, kind: str) -> Any:
     return int(number) if number.is_integer() else number
 
 
+def _dcm2niix_text(text: str, size: int) -> str:
+    """``text`` cut as dcm2niix stores it: in a C string of ``size`` bytes (65 characters
+    for most attributes, 255 for the long ones), two fewer when the cut falls just after
+    an underscore."""
+    if len(text) < size:
+        return text
+    keep = size - 1
+    if text[size - 2] == "_":
+        keep = size - 3
+    return text[:keep]
+
+
+#: dcm2niix's manufacturer from the first two letters of Manufacturer, and its spelling
+_MAKERS = {"SI": "Siemens", "GE": "GE", "HI": "Hitachi", "ME": "Mediso", "PH": "Philips",
+           "TO": "Toshiba", "CA": "Canon", "CP": "Siemens", "UI": "UIH", "BR": "Bruker",
+           "MR": "MRSolutions", "HY": "Hyperfine"}
+
+#: the modalities dcm2niix names in "Modality"
+_MODALITIES = ("CR", "CT", "MR", "PT", "US")
+
+
 def _add(out: dict[str, Any], ds: Any, table: tuple[tuple[str, str, str], ...]) -> None:
     for key, keyword, kind in table:
         value = _value(ds, keyword, kind)
         if value is not None:
             out[key] = value
+
+
+def csa_items(ds: Any) -> dict[str, Any]:
+    """The Siemens CSA image header's tags as ``{name: items}`` ({} when absent)."""
+    return _csa(ds)
 
 
 def _csa(ds: Any) -> dict[str, Any]:
@@ -268,6 +313,26 @@ def _image_type(ds: Any, vendor: str) -> list[str] | None:
     return values
 
 
+_DERIVED_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.66", "1.3.46.670589.11.0.0.12.",
+                        "1.2.840.10008.5.1.4.1.1.11.1")
+
+
+def _is_derived(ds: Any) -> bool:
+    """dcm2niix's "derived" (its "RawImage": false): DERIVED, ADC, TRACE(W) or FA in Image
+    Type, or a segmentation, raw-data or presentation-state object. (Its 2024 source
+    also calls palette images derived and skips them; the 2026 oracle converts them as
+    raw images.)"""
+    joined = "_" + "_".join(str(v).strip() for v in as_list(ds.get("ImageType", None))) + "_"
+    if len(joined) > 8 and "DERIVED" in joined:
+        return True
+    if any(tag in joined for tag in ("_ADC_", "_TRACEW_", "_TRACE_", "_FA_")):
+        return True
+    meta = getattr(ds, "file_meta", None)
+    sop = str((meta.get("MediaStorageSOPClassUID", "") if meta is not None else "")
+              or ds.get("SOPClassUID", "") or "")
+    return sop.startswith(_DERIVED_SOP_CLASSES)
+
+
 def _acquisition_time(ds: Any) -> tuple[str | None, bool]:
     """(Acquisition Time as TM text, whether a date goes with it): Acquisition Time and
     Date, else the time part of Acquisition Date Time (enhanced objects)."""
@@ -278,6 +343,18 @@ def _acquisition_time(ds: Any) -> tuple[str | None, bool]:
     if len(stamp) >= 10:
         return stamp[8:].split("+")[0].split("-")[0], True
     return None, False
+
+
+def _clock(number: float | None, seconds: float) -> str:
+    """HH:MM:SS.ffffff as dcm2niix writes it: from the HHMMSS.ffffff number rounded to
+    five decimals (its "%+013.5f"), so the seconds keep the text's digits; from the
+    seconds of the day when the number is unknown."""
+    if number is not None and 0 <= number < 240000:
+        text = f"{number:+013.5f}"
+        return f"{int(text[1:3]):02d}:{int(text[3:5]):02d}:{float(text[5:]):09.6f}"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{int(hours):02d}:{int(minutes):02d}:{secs:09.6f}"
 
 
 def _lookup(ds: Any, keyword: str) -> Any:
@@ -309,12 +386,11 @@ def acquisition_of(ds: Any, vendor: str) -> Acquisition:
     acq = Acquisition(vendor=vendor)
     out = acq.fields
     _add(out, ds, _HEAD)
-    if vendor in MANUFACTURER_NAMES:
-        out["Manufacturer"] = MANUFACTURER_NAMES[vendor]
-    else:
-        maker = _value(ds, "Manufacturer", "str")
-        if maker:
-            out["Manufacturer"] = maker
+    maker = str(ds.get("Manufacturer", "") or "")
+    if maker[:2].upper() in _MAKERS:  # dcm2niix names only the makers it knows
+        out["Manufacturer"] = _MAKERS[maker[:2].upper()]
+    if out.get("Modality") not in _MODALITIES:
+        out.pop("Modality", None)
     _add(out, ds, _IDENTITY)
     mr = str(ds.get("Modality", "") or "").upper() == "MR"
     kind = str(_lookup(ds, "MRAcquisitionType") or "").upper()
@@ -326,6 +402,15 @@ def acquisition_of(ds: Any, vendor: str) -> Acquisition:
         name = _value(ds, "PulseSequenceName", "str")
         if name:
             out["SequenceName"] = name
+    if len(out.get("ProtocolName", "")) < 1:  # dcm2niix: the series description, else
+        # the sequence name (not Siemens: it varies per volume there)
+        if len(out.get("SeriesDescription", "")) > 1:
+            out["ProtocolName"] = out["SeriesDescription"]
+        elif len(str(ds.get("SequenceName", "") or "").strip()) > 1 and vendor != "siemens":
+            out["ProtocolName"] = _value(ds, "SequenceName", "str")
+    if "ProtocolName" in out and "_MOCO_" in "_" + "_".join(
+            str(v).strip() for v in as_list(ds.get("ImageType", None))) + "_":
+        out["ProtocolName"] += "_MoCo"
     image_type = _image_type(ds, vendor)
     if image_type:
         out["ImageType"] = image_type
@@ -334,6 +419,12 @@ def acquisition_of(ds: Any, vendor: str) -> Acquisition:
             out["NonlinearGradientCorrection"] = True
         elif "ND" in tokens:
             out["NonlinearGradientCorrection"] = False
+    if _is_derived(ds):
+        out["RawImage"] = False
+    deid = [str(v).strip() for v in as_list(ds.get("DeidentificationMethod", None))
+            if str(v).strip()]
+    if deid:
+        out["DeidentificationMethod"] = deid
     series = opt_int(ds.get("SeriesNumber", None))
     if series is not None and series > 0:
         out["SeriesNumber"] = series
@@ -342,13 +433,11 @@ def acquisition_of(ds: Any, vendor: str) -> Acquisition:
     if seconds is not None and seconds > 0:
         acq.acquisition_time_number = opt_float(str(time_text).replace(":", ""))
         if dated:
-            hours, rest = divmod(seconds, 3600)
-            minutes, secs = divmod(rest, 60)
-            out["AcquisitionTime"] = f"{int(hours):02d}:{int(minutes):02d}:{secs:09.6f}"
+            out["AcquisitionTime"] = _clock(acq.acquisition_time_number, seconds)
     number = opt_int(ds.get("AcquisitionNumber", None))
     if number is not None and number > 0:
         out["AcquisitionNumber"] = number
-    comments = _value(ds, "ImageComments", "str")
+    comments = _value(ds, "ImageComments", "long")
     if comments:
         out["ImageComments"] = comments
     _add(out, ds, _TIMING)
@@ -358,14 +447,24 @@ def acquisition_of(ds: Any, vendor: str) -> Acquisition:
     echo_number = opt_int(_lookup(ds, "EchoNumbers"))
     if echo_number is not None and echo_number > 1:
         out["EchoNumber"] = echo_number
+    if "InversionTime" not in out:  # enhanced MR (Siemens XA MPRAGE): Inversion Times (ms)
+        inversion = opt_float(first_value(nested(ds, "InversionTimes")))
+        if inversion is not None and inversion > 0:
+            out["InversionTime"] = round(inversion / 1000.0, 9)
     if "EchoTime" not in out:  # enhanced MR: Effective Echo Time (ms)
         echo = _value(ds, "EffectiveEchoTime", "s")
         if echo:
             out["EchoTime"] = echo
     if out.get("Modality") != "MR":
         out.pop("MagneticFieldStrength", None)
-    if out.get("Modality") in ("CT", "MR", "PT"):
-        out.pop("XRayExposure", None)  # dcm2niix: projection X-ray only
+    # dcm2niix's X-ray rule: Exposure (0018,1152) in a header without an Echo Time makes
+    # it an X-ray image, whose exposure is written and whose slice thickness and spacing
+    # are not (they often vary)
+    exposure = out.pop("XRayExposure", None)
+    if exposure is not None and "EchoTime" not in out and ds.get("EchoTime", None) in (None, ""):
+        out["XRayExposure"] = exposure
+        out.pop("SliceThickness", None)
+        out.pop("SpacingBetweenSlices", None)
     acq.echo_time_ms = out["EchoTime"] * 1000.0 if "EchoTime" in out else None
     rt = out.get("RepetitionTime")
     acq.repetition_time_ms = rt * 1000.0 if isinstance(rt, int | float) else None
@@ -376,7 +475,9 @@ def acquisition_of(ds: Any, vendor: str) -> Acquisition:
     frequency = out.get("ImagingFrequency")
     if isinstance(frequency, int | float) and not 0 < frequency < 9_000_000:
         del out["ImagingFrequency"]  # some vendors store Hz, not MHz: dcm2niix drops it
-    acq.echo_train_length = opt_int(_lookup(ds, "EchoTrainLength")) or 0
+    gradient_train = opt_int(nested(ds, "GradientEchoTrainLength")) or 0  # enhanced MR
+    acq.echo_train_length = (gradient_train if gradient_train >= 2 else
+                             opt_int(_lookup(ds, "EchoTrainLength")) or 0)
     if acq.echo_train_length > 1:
         out["EchoTrainLength"] = acq.echo_train_length
     steps = opt_int(_lookup(ds, "NumberOfPhaseEncodingSteps")
@@ -392,6 +493,8 @@ def acquisition_of(ds: Any, vendor: str) -> Acquisition:
     acq.pixel_bandwidth = _value(ds, "PixelBandwidth", "num")
     acq.accel_pe = opt_float(_lookup(ds, "ParallelReductionFactorInPlane")) or 0.0
     _vendor_rules(acq, ds, vendor)
+    vendor_keys(acq, ds, vendor)
+    acq.has_orientation = nested(ds, "ImageOrientationPatient") is not None
     if not mr:
         acq.phase_axis = ""
     return acq
@@ -436,9 +539,7 @@ def _uih_tiles(acq: Acquisition, ds: Any) -> None:
     first, number = min(numbers)
     acq.acquisition_time_number = number
     if item.get("AcquisitionDate", None) or ds.get("AcquisitionDate", None):
-        hours, rest = divmod(first, 3600)
-        minutes, secs = divmod(rest, 60)
-        acq.fields["AcquisitionTime"] = f"{int(hours):02d}:{int(minutes):02d}:{secs:09.6f}"
+        acq.fields["AcquisitionTime"] = _clock(number, first)
     acq.tile_times_ms = [(pos, (t - first) * 1000.0) for pos, t in tiles]
     duration = opt_float(items[0].get("AcquisitionDuration", None))
     if duration and duration > 0:
@@ -460,9 +561,9 @@ def _siemens(acq: Acquisition, ds: Any) -> None:
     else:
         acq.bandwidth_per_pixel_pe = opt_float(
             private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x28)) or 0.0
-    dwell = csa.get("RealDwellTime") or []
-    if dwell and float(dwell[0]) > 0:
-        acq.dwell_time_s = round(float(dwell[0]) * 1e-9, 12)
+    dwell = opt_float(private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x18))  # ns
+    if dwell and dwell > 0:  # dcm2niix reads this element, not the CSA RealDwellTime
+        acq.dwell_time_s = round(dwell * 1e-9, 12)
     times = _csa_times(csa)
     if times is not None and not acq.is_3d:
         acq.slice_times_ms = times
@@ -512,8 +613,11 @@ def _siemens_enhanced(acq: Acquisition, ds: Any) -> None:
         dwell = opt_float(private_value(image, 0x0021, _SDI, 0x42))  # ns
         if dwell and dwell > 0 and not acq.dwell_time_s:
             acq.dwell_time_s = round(dwell * 1e-9, 12)
-        text_type = {str(v).strip().upper() for v in
-                     as_list(private_value(image, 0x0021, _SDI, 0x75))}  # Image Type Text
+        text_values = [part.strip() for v in as_list(private_value(image, 0x0021, _SDI, 0x75))
+                       for part in str(v).split("_") if part.strip()]  # Image Type Text
+        if text_values:
+            acq.fields["ImageTypeText"] = text_values
+        text_type = {v.upper() for v in text_values}
         if "NonlinearGradientCorrection" not in acq.fields:
             if text_type & {"DIS2D", "DIS3D"}:
                 acq.fields["NonlinearGradientCorrection"] = True
