@@ -111,6 +111,8 @@ class ConvertReport:
     format: str = ""
     source: str = ""
     destination: str = ""
+    #: requests and bytes a remote source cost (None for local sources)
+    transfer: dict[str, int] | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -132,9 +134,12 @@ class ConvertReport:
         return 1 if any(f.status == FAILED for f in self.files) else 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "destination": self.destination, "format": self.format,
-                "counts": self.counts, "exit_code": self.exit_code,
-                "files": [dataclasses.asdict(f) for f in self.files], "series": self.series}
+        out = {"source": self.source, "destination": self.destination, "format": self.format,
+               "counts": self.counts, "exit_code": self.exit_code,
+               "files": [dataclasses.asdict(f) for f in self.files], "series": self.series}
+        if self.transfer is not None:
+            out["transfer"] = self.transfer
+        return out
 
 
 def _key(path: str) -> str:
@@ -449,6 +454,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             report_path: str | os.PathLike[str] | None = None, progress: bool | None = None,
             include_patient: bool = False, allow_partial: bool = False,
             options: Options | None = None, scheduler: str | None = None, client: Any = None,
+            storage_options: dict[str, Any] | None = None,
             **option_kwargs: Any) -> ConvertReport:
     """Convert every series under ``src`` into ``dst`` as ``fmt``; return the report.
 
@@ -479,6 +485,11 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             ``"tcp://host:8786"`` uses a running scheduler (needs ``dicomdecode[dask]``).
         client: a ``distributed.Client`` to run on instead. Workers must see ``src`` and
             ``dst`` at the same paths (a shared filesystem).
+        storage_options: for a URL `src` (``s3://bucket/prefix/``, any fsspec URL): the
+            filesystem's options (credentials, endpoint); default the library's chain
+            (environment variables such as ``AWS_ENDPOINT_URL``, config files). The
+            report names objects by their redacted URL and adds ``transfer`` (requests
+            and bytes); an object that cannot be fetched is ``failed`` with the reason.
 
     Returns:
         A :class:`ConvertReport`: every input file once (converted, kept, skipped or
@@ -498,6 +509,13 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     src_s, dst_s = os.fspath(src), os.fspath(dst)
+    from dicomdecode.read.sources.base import is_url
+
+    if is_url(src_s):
+        return _convert_url(src_s, dst_s, storage_options, fmt=fmt, force=force,
+                            resume=resume, report_path=report_path, progress=progress,
+                            include_patient=include_patient, allow_partial=allow_partial,
+                            options=decode_options, scheduler=scheduler, client=client)
     if not os.path.exists(src_s):
         raise FileNotFoundError(f"{src_s}: no such file or folder")
     if os.path.isdir(src_s) and is_within(dst_s, src_s):
@@ -620,6 +638,63 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
         raise KeyboardInterrupt(f"interrupted; the report accounts for every file"
                                 f"{f' ({report_path})' if report_path else ''}")
     return report
+
+
+def _convert_url(url: str, dst: str, storage_options: dict[str, Any] | None,
+                 report_path: str | os.PathLike[str] | None, **kwargs: Any) -> ConvertReport:
+    """convert() of a remote prefix: its objects mirrored (headers, then every image's
+    pixels, many requests in flight) into a private folder that is converted as a local
+    one; the report then names the objects by their redacted URLs."""
+    from dicomdecode.read.inputs import stage
+    from dicomdecode.read.sources.mirror import ensure_complete
+    from dicomdecode.scan import scan
+
+    staged, staging = stage([url], storage_options)
+    assert staging is not None
+    try:
+        ensure_complete(p for s in scan(staged).series for p in s.files)
+        report = convert(staging.folder, dst, report_path=None, **kwargs)
+        for entry in report.files:
+            entry.path = staging.display(entry.path)
+            entry.reason = staging.named(entry.reason)
+        report.files.extend(FileEntry(path=u, status=FAILED, reason=f"fetch failed: {r}")
+                            for u, r in staging.failed if not any(f.path == u
+                                                                  for f in report.files))
+        report.files.sort(key=lambda f: f.path)
+        report.series = [_renamed(row, staging.named) for row in report.series]
+        for entry in report.files:  # provenance written next to the outputs names URLs too
+            for out in entry.outputs:
+                if out.endswith(".json") and os.path.isfile(out):
+                    _rename_json(out, staging.named)
+        report.source = staging.display(url)
+        report.transfer = staging.transfer
+    finally:
+        staging.cleanup()
+    if report_path is not None:
+        write_json(report_path, report.to_dict())
+    return report
+
+
+def _rename_json(path: str, named: Callable[[str], str]) -> None:
+    """Rewrite a JSON output whose strings hold staged paths (per-slice provenance)."""
+    import json
+
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    renamed = _renamed(data, named)
+    if renamed != data:
+        write_json(path, renamed)
+
+
+def _renamed(value: Any, named: Callable[[str], str]) -> Any:
+    """`value` (a report row) with every staged path in its strings shown as its URL."""
+    if isinstance(value, str):
+        return named(value)
+    if isinstance(value, dict):
+        return {k: _renamed(v, named) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, named) for v in value]
+    return value
 
 
 def _engine(client: Any, announce: bool) -> Any:
