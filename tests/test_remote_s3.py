@@ -187,3 +187,40 @@ def test_object_that_never_answers_fails_alone(s3: Any, corpus: Path, tmp_path: 
     assert CREDENTIALS["secret"] not in bad.reason
     assert sorted(p for p, f in by_path.items() if f.status == "converted") == \
         sorted(f"s3://dicom/ts/{i}.dcm" for i in range(1, 10) if i != 5)
+
+
+def _thousand_objects(corpus: Path) -> dict[str, bytes]:
+    """1,000 CT slices of 256 x 256 (a real GE CT header, its pixels cropped, a new SOP
+    Instance UID and position per slice), as Part 10 bytes."""
+    import io
+
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    first = sorted((corpus / "dcm_qa_ct/In/GE").iterdir())[0]
+    ds = pydicom.dcmread(first)
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        ds.decompress()
+    pixels = ds.pixel_array[:256, :256].copy()
+    ds.Rows, ds.Columns = pixels.shape
+    ds.PixelData = pixels.tobytes()
+    series = generate_uid()
+    out: dict[str, bytes] = {}
+    for i in range(1000):
+        ds.SeriesInstanceUID = series
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.ImagePositionPatient = [0.0, 0.0, float(i)]
+        ds.InstanceNumber = i + 1
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        out[f"many/{i:04d}.dcm"] = buffer.getvalue()
+    return out
+
+
+def test_scan_of_1000_objects_reads_little(s3: Any, corpus: Path) -> None:
+    objects = _thousand_objects(corpus)
+    s3.upload("many", objects)
+    result = dicomdecode.scan("s3://many/many/", storage_options=storage_options(s3.endpoint))
+    assert [len(s.images) for s in result.series] == [1000] and not result.skipped
+    total = sum(len(b) for b in objects.values())
+    assert result.staging.transfer["bytes"] < 0.15 * total

@@ -662,10 +662,10 @@ def _convert_url(url: str, dst: str, storage_options: dict[str, Any] | None,
                                                                   for f in report.files))
         report.files.sort(key=lambda f: f.path)
         report.series = [_renamed(row, staging.named) for row in report.series]
-        for entry in report.files:  # provenance written next to the outputs names URLs too
-            for out in entry.outputs:
-                if out.endswith(".json") and os.path.isfile(out):
-                    _rename_json(out, staging.named)
+        for root, _dirs, names in os.walk(dst):  # provenance next to the outputs: URLs too
+            for name in names:
+                if name.endswith(".json"):
+                    _rename_json(os.path.join(root, name), staging)
         report.source = staging.display(url)
         report.transfer = staging.transfer
     finally:
@@ -675,13 +675,16 @@ def _convert_url(url: str, dst: str, storage_options: dict[str, Any] | None,
     return report
 
 
-def _rename_json(path: str, named: Callable[[str], str]) -> None:
+def _rename_json(path: str, staging: Any) -> None:
     """Rewrite a JSON output whose strings hold staged paths (per-slice provenance)."""
     import json
 
     with open(path, encoding="utf-8") as fh:
-        data = json.load(fh)
-    renamed = _renamed(data, named)
+        text = fh.read()
+    if not any(staged in text for staged in staging.names):
+        return
+    data = json.loads(text)
+    renamed = _renamed(data, staging.named)
     if renamed != data:
         write_json(path, renamed)
 

@@ -38,6 +38,8 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
     except ImportError as exc:
         raise ImportError(f"{redact(url)}: reading {protocol}:// URLs needs an fsspec "
                           f"backend ({exc}); pip install 'dicomdecode[remote]'") from None
+    if hasattr(fs, "retries") and isinstance(getattr(fs, "retries", None), int):
+        fs.retries = 1  # s3fs's own loop (5 tries, not configurable per call): ours counts
     return fs, path
 
 
