@@ -24,7 +24,9 @@ from tests.remote_servers import (
     storage_options,
 )
 
-pytestmark = pytest.mark.corpus
+#: the six syntaxes need a full decoder set: the main `tests` session, where the servers'
+#: libraries (the `remote` extra, moto in `test`) are installed too
+pytestmark = [pytest.mark.corpus, pytest.mark.needs_handler("imagecodecs")]
 
 #: six transfer syntaxes (explicit, implicit, big endian, RLE, JPEG lossless, JPEG-LS,
 #: JPEG 2000) of one image, and one enhanced multi-frame series
