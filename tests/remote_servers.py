@@ -169,3 +169,66 @@ def wait_for(predicate: Callable[[], bool], seconds: float) -> bool:
 
 def series_files(folder: Path) -> Iterator[Path]:
     yield from sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+ORTHANC_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+
+
+class OrthancServer:
+    """Orthanc with its DICOMweb plugin (Debian packages ``orthanc`` and
+    ``orthanc-dicomweb``), on 127.0.0.1 and a free port, storing into `folder`."""
+
+    def __init__(self, folder: Path) -> None:
+        import json
+        import shutil
+        import subprocess
+        import urllib.request
+
+        binary = shutil.which("Orthanc")
+        if binary is None or not os.path.exists(ORTHANC_PLUGIN):
+            raise FileNotFoundError("Orthanc or its DICOMweb plugin is not installed "
+                                    "(apt-get install orthanc orthanc-dicomweb)")
+        self.port = free_port()
+        folder.mkdir(parents=True, exist_ok=True)
+        config = folder / "orthanc.json"
+        config.write_text(json.dumps({
+            "Name": "dicomdecode-test", "HttpPort": self.port, "DicomServerEnabled": False,
+            "StorageDirectory": str(folder / "db"), "IndexDirectory": str(folder / "db"),
+            "Plugins": [ORTHANC_PLUGIN], "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False, "HttpCompressionEnabled": False,
+            "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}))
+        self.log = open(folder / "orthanc.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen([binary, str(config)], stdout=self.log,
+                                        stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.root = f"{self.base}/dicom-web"
+
+        def up() -> bool:
+            try:
+                with urllib.request.urlopen(f"{self.base}/system", timeout=1) as r:
+                    return r.status == 200
+            except OSError:
+                return self.process.poll() is not None
+
+        if not wait_for(up, 30) or self.process.poll() is not None:
+            self.stop()
+            raise RuntimeError(f"Orthanc did not start (see {folder / 'orthanc.log'})")
+
+    def upload(self, files: list[Path]) -> None:
+        """POST each file to the REST API (/instances), as a PACS receives them."""
+        import urllib.request
+
+        for path in files:
+            request = urllib.request.Request(f"{self.base}/instances", data=path.read_bytes(),
+                                             method="POST")
+            with urllib.request.urlopen(request, timeout=30) as r:
+                assert r.status == 200, path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except Exception:
+                self.process.kill()
+        self.log.close()

@@ -235,6 +235,7 @@ def stage(items: Sequence[Any], storage_options: dict[str, Any] | None = None
 def _mirror(url: str, index: int, staging: Staging,
             storage_options: dict[str, Any] | None) -> list[str]:
     """Mirror every object under `url` into the staging folder; their local paths."""
+    from dicomdecode.read.sources import dicomweb
     from dicomdecode.read.sources.fsspec_source import list_objects
     from dicomdecode.read.sources.mirror import Mirror
     from dicomdecode.read.sources.retry import RemoteReadError
@@ -243,7 +244,9 @@ def _mirror(url: str, index: int, staging: Staging,
         staging.remote = Mirror(staging.folder)
     mirror = staging.remote
     try:
-        sources = list_objects(url, storage_options, mirror.transfer)
+        sources: list[Any] = (
+            dicomweb.list_instances(url, storage_options, mirror.transfer)
+            if dicomweb.is_dicomweb(url) else list_objects(url, storage_options, mirror.transfer))
     except RemoteReadError as exc:
         raise FileNotFoundError(f"cannot list {exc}") from None
     local = mirror.add_all(sources, first_index=index * 1_000_000)
