@@ -226,3 +226,23 @@ def test_scan_of_1000_objects_reads_little(s3: Any, corpus: Path) -> None:
     assert [len(s.images) for s in result.series] == [1000] and not result.skipped
     total = sum(len(b) for b in objects.values())
     assert result.staging.transfer["bytes"] < 0.15 * total
+
+
+def test_cache_serves_a_second_epoch(s3: Any, corpus: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DICOMDECODE_REMOTE_CACHE", str(tmp_path / "cache"))
+    options = storage_options(s3.endpoint)
+    first = _load("s3://dicom/enh/", storage_options=options)
+    again = dicomdecode.scan("s3://dicom/enh/", storage_options=options)
+    assert again.staging.transfer["bytes"] == 0  # only the listing went over the wire
+    _same_volumes([dicomdecode.load_series(again.series[0])], first)
+    _same_volumes(first, _load(corpus / SETS["enh"]))
+
+
+def test_errors_name_the_url_never_the_credentials(s3: Any) -> None:
+    options = storage_options(s3.endpoint)
+    with pytest.raises(FileNotFoundError) as info:
+        dicomdecode.load("s3://no-such-bucket/prefix/", storage_options=options)
+    text = str(info.value)
+    assert "s3://no-such-bucket/prefix" in text
+    assert CREDENTIALS["secret"] not in text and CREDENTIALS["key"] not in text

@@ -214,10 +214,12 @@ def ensure_complete(paths: Iterable[str]) -> dict[str, str]:
 
 
 def forget(folder: str) -> None:
-    """Drop the pending entries under `folder` (its files are being removed)."""
+    """Drop the pending entries of the mirror into `folder` (its files are being removed;
+    cached ones stay on disk, header-only, and are fetched again by a later run)."""
     prefix = os.path.join(folder, "")
     with _PENDING_LOCK:
-        for path in [p for p in _PENDING if p.startswith(prefix)]:
+        for path in [p for p, e in _PENDING.items()
+                     if p.startswith(prefix) or e.owner.folder == folder]:
             del _PENDING[path]
 
 
