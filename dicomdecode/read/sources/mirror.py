@@ -36,6 +36,10 @@ from dicomdecode.read.sources.retry import RemoteReadError
 
 #: a tail after Pixel Data larger than this is not fetched with the header
 _MAX_TAIL = 1 << 20
+#: the largest header fetched while looking for Pixel Data
+MAX_HEADER = 64 << 20
+#: objects fetched whole come in blocks of this size
+_WHOLE_BLOCK = 16 << 20
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -128,9 +132,14 @@ class Mirror:
         data = source.read(0, min(size, FIRST_BLOCK))
         while True:
             extent = header_extent(data, size)
-            need = size if extent.whole else extent.need
+            if extent.whole:
+                return self._add_whole(source, path, data, size)
+            need = extent.need
             if need <= len(data):
                 break
+            if need > MAX_HEADER:  # a header this big is corrupt: never held in memory
+                raise RemoteReadError(source.url, f"no Pixel Data element in the first "
+                                      f"{MAX_HEADER >> 20} MiB: not fetched further", 1)
             data += source.read(len(data), need)
         tail = b""
         end = extent.pixel_end
@@ -153,6 +162,19 @@ class Mirror:
         else:
             with _PENDING_LOCK:
                 _PENDING[path] = _Entry(source, path, len(data), end if tail else None, self)
+        return path
+
+    def _add_whole(self, source: FsspecSource, path: str, data: bytes, size: int) -> str:
+        """An object the fast walk does not cover (no preamble, big endian, deflated):
+        all of it, written in blocks (never held whole in memory)."""
+        with open(path, "wb") as fh:
+            fh.write(data)
+            done = len(data)
+            while done < size:
+                block = source.read(done, min(size, done + _WHOLE_BLOCK))
+                fh.write(block)
+                done += len(block)
+        self._mark_done(path)
         return path
 
     def _mark_done(self, path: str) -> None:
@@ -179,8 +201,14 @@ def _complete(entry: _Entry) -> str | None:
             return None  # another thread did it
         size = entry.source.size()
         stop = entry.tail_from if entry.tail_from is not None else size
-        try:
-            data = entry.source.read(entry.have, stop)
+        try:  # one request for the usual file; blocks for big ones (never all in memory)
+            with open(entry.path, "r+b") as fh:
+                fh.seek(entry.have)
+                done = entry.have
+                while done < stop:
+                    block = entry.source.read(done, min(stop, done + _WHOLE_BLOCK))
+                    fh.write(block)
+                    done += len(block)
         except RemoteReadError as exc:
             reason = exc.reason
             os.truncate(entry.path, entry.have)  # a truncated file: a typed decode error
@@ -189,9 +217,6 @@ def _complete(entry: _Entry) -> str | None:
             with entry.owner._lock:
                 entry.owner.failed[entry.source.name] = reason
             return reason
-        with open(entry.path, "r+b") as fh:
-            fh.seek(entry.have)
-            fh.write(data)
         entry.owner._mark_done(entry.path)
         with _PENDING_LOCK:
             _PENDING.pop(entry.path, None)
