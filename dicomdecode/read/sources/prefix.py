@@ -37,27 +37,46 @@ class Extent:
     pixel_start: int | None = None
 
 
+class _PrefixReader(_header._Reader):
+    """The header walk's reader over a fetched prefix: it notes how far the walk wanted
+    to read when the prefix ran out (``wanted``), so the next request fetches that."""
+
+    def __init__(self, prefix: bytes, size: int) -> None:  # no file: the prefix is all
+        self.fh = io.BytesIO(b"")
+        self.size = size
+        self.buf = prefix
+        self.pos = 0
+        self.wanted = 0
+
+    def need(self, count: int) -> None:
+        if self.pos + count > len(self.buf):
+            self.wanted = max(self.wanted, self.pos + count)
+        super().need(count)
+
+
 def header_extent(prefix: bytes, size: int) -> Extent:
     """Whether `prefix` (the first bytes of an object of `size` bytes) holds its header."""
     if len(prefix) >= size:
         return Extent(size)
-    reader = object.__new__(_header._Reader)
-    reader.fh = io.BytesIO(b"")
-    reader.size = size
-    reader.buf = prefix
-    reader.pos = 0
-    grow = Extent(min(size, max(2 * len(prefix), FIRST_BLOCK)))
+    reader = _PrefixReader(prefix, size)
+
+    def grow() -> Extent:
+        # up to the element the walk stopped in, and one more block past it (a header
+        # of big private elements is fetched in a few requests, not by doubling)
+        wanted = max(reader.wanted, reader.pos + 12, len(prefix) + 1)
+        return Extent(min(size, wanted + FIRST_BLOCK))
+
     try:
         parsed = _header._parse(reader)
     except (_header.NeedsFullParse, struct.error):
-        return grow  # the walk ran off the prefix (or off a corrupt header: see the end)
+        return grow()  # the walk ran off the prefix (or off a corrupt header: see the end)
     if parsed is None:
         if len(prefix) < 132:
-            return grow
+            return grow()
         return Extent(size, whole=True)
     offset = parsed.pixel_offset
     if offset < 0:
-        return grow  # no Pixel Data yet: there may be more header, or none (then: size)
+        return grow()  # no Pixel Data yet: there may be more header, or none (then: size)
     implicit = parsed.file_meta.get("TransferSyntaxUID") == ts.IMPLICIT_VR_LITTLE_ENDIAN
     head = 8 if implicit else 12
     if offset + head > len(prefix):
