@@ -250,6 +250,8 @@ def scan(paths: PathLike | Sequence[Any], *, workers: int | None = None,
     """
     items = [paths] if is_path(paths) or is_in_memory(paths) else list(cast(Any, paths))
     names, staging = stage(items, storage_options)
+    if staging is not None and staging.remote is not None:
+        client = None  # the mirrored headers are on this machine: read them here
     result = _scan_paths(names, workers, client)
     if staging is not None:
         result.skipped = [dataclasses.replace(s, path=staging.display(s.path))
