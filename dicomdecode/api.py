@@ -59,7 +59,8 @@ def load(paths: PathLike | Sequence[Any], *, rescale: RescaleMode = "auto",
          strict: bool = False, handlers: HandlerChoice = None, workers: int | None = None,
          philips_scaling: PhilipsScaling = "precise", invert_monochrome1: bool = False,
          mask_padding: bool = False, convert_color: bool = True,
-         max_bytes: int | None = None, options: Options | None = None) -> list[Volume]:
+         max_bytes: int | None = None, options: Options | None = None,
+         storage_options: dict[str, Any] | None = None) -> list[Volume]:
     """Scan `paths` (files and folders, recursively) and assemble every series found.
 
     Args:
@@ -78,6 +79,11 @@ def load(paths: PathLike | Sequence[Any], *, rescale: RescaleMode = "auto",
         max_bytes: memory budget per series (default: DICOMDECODE_MAX_BYTES or half the
             available memory); a larger series raises ResourceLimitError.
         options: an :class:`~dicomdecode.options.Options`; the keywords above override it.
+        storage_options: for URL items (``s3://bucket/prefix/``, ``gs://``, ``https://``,
+            any fsspec URL): passed to the fsspec filesystem (credentials, endpoint);
+            default: the library's own chain (environment variables, config files).
+            Headers are fetched with ranged reads, pixels once per file; the requests
+            and bytes are logged on the ``dicomdecode`` logger.
 
     Returns:
         One :class:`~dicomdecode.volume.Volume` per series, in scan order. A series that
@@ -99,9 +105,11 @@ def load(paths: PathLike | Sequence[Any], *, rescale: RescaleMode = "auto",
                            invert_monochrome1=invert_monochrome1, mask_padding=mask_padding,
                            convert_color=convert_color, max_bytes=max_bytes)
     items = [paths] if is_path(paths) or is_in_memory(paths) else list(cast(Any, paths))
-    staged, staging = stage(items)
+    staged, staging = stage(items, storage_options)
     try:
         volumes = _load(as_path_list(staged), opts, staging.named if staging else str)
+        if staging is not None and staging.remote is not None:
+            _account_remote(volumes, staging)
     except DicomDecodeError as exc:
         if staging is not None:
             staging.rename_error(exc)
@@ -139,6 +147,21 @@ def _load(names: list[str], opts: Options, named: Callable[[str], str]) -> list[
         v.meta["SkippedFiles"] = [(s.path, s.reason) for s in result.skipped]
         v.meta["FailedSeries"] = failed
     return volumes
+
+
+def _account_remote(volumes: list[Volume], staging: Staging) -> None:
+    """Objects that could not be fetched are skipped files; the transfer is logged."""
+    import logging
+
+    failed = [(url, f"fetch failed: {reason}") for url, reason in staging.failed]
+    for vol in volumes:
+        vol.meta["SkippedFiles"] = sorted(set(vol.meta["SkippedFiles"]) | set(failed))
+    if failed and not volumes:
+        _warnings.warn("; ".join(f"{u}: {r}" for u, r in failed), stacklevel=4)
+    t = staging.transfer or {}
+    logging.getLogger("dicomdecode").info(
+        "remote: %d request(s), %d byte(s) received, %d retried, %d failed",
+        t.get("requests", 0), t.get("bytes", 0), t.get("retries", 0), t.get("failures", 0))
 
 
 def _show_names(vol: Volume, staging: Staging) -> None:

@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Convert every series under SRC into DST, one output "
                        "per series (or per file for --format dicom), and account for every "
                        "input file (converted, skipped or failed) in the summary and report.")
-    p.add_argument("src", metavar="SRC", help="a DICOM file or a folder (searched recursively)")
+    p.add_argument("src", metavar="SRC", help="a DICOM file or a folder (searched recursively), "
+                   "or a URL: s3://bucket/prefix/, gs://..., https://... (any fsspec URL)")
     p.add_argument("dst", metavar="DST", help="output folder (created if needed)")
     p.add_argument("--format", "-f", type=_format, default="nifti", metavar="FORMAT",
                    help="nifti (.nii.gz + .json), npy (+ .json), npz, zarr (one array per "
@@ -152,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run on a Dask cluster: tcp://host:port of a running scheduler, or "
                         "local:N to start N worker processes here (needs dicomdecode[dask])")
+    p.add_argument("--storage-options", metavar="JSON", default=None, type=_storage_options,
+                   help="options of the fsspec filesystem of a URL SRC, as a JSON object, e.g. "
+                        "'{\"anon\": true}' (credentials: better the environment, "
+                        "AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...)")
 
     p = sub.add_parser("scan", help="list the series that convert would write, and skips",
                        description="Read headers only (no pixels) and list each series "
@@ -224,14 +229,27 @@ def _geometry_lines(series_rows: list[dict[str, Any]], args: argparse.Namespace)
     return lines
 
 
+def _storage_options(text: str) -> dict[str, Any]:
+    """--storage-options: a JSON object (argparse reports anything else)."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return value
+
+
 def _cmd_convert(args: argparse.Namespace) -> int:
     from dicomdecode.apps.convert import convert, summary
+    from dicomdecode.read.sources.base import is_url
 
-    if not os.path.exists(args.src):
+    if not is_url(args.src) and not os.path.exists(args.src):
         _err(f"{args.src}: no such file or folder")
         return EXIT_USAGE
+    remote = {"storage_options": args.storage_options} if is_url(args.src) else {}
     try:
-        report = convert(args.src, args.dst, fmt=args.format, workers=args.workers,
+        report = convert(args.src, args.dst, fmt=args.format, workers=args.workers, **remote,
                          strict=args.strict, force=args.force, resume=args.resume,
                          report_path=args.report,
                          progress=False if args.quiet else (True if args.progress else None),
@@ -248,7 +266,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         print(summary(report), file=sys.stderr)
     if not report.series:
         # nothing to convert is not success: a wrong SRC should not look like a done job
-        _err(f"no DICOM image found under {args.src} ({len(report.files)} file(s), none an "
+        _err(f"no DICOM image found under {report.source} ({len(report.files)} file(s), none an "
              "image)")
         return EXIT_FAILED
     return report.exit_code

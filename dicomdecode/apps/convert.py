@@ -33,7 +33,14 @@ from dicomdecode.apps.rerun import EXISTS_HINT, record_sources, sources_unchange
 from dicomdecode.engine import parallel
 from dicomdecode.errors import DicomDecodeError, InconsistentSeriesError
 from dicomdecode.options import HandlerChoice, Options, RescaleMode
-from dicomdecode.writers import FORMATS, VOLUME_FORMATS, clean_temporaries, output_paths, write_json
+from dicomdecode.writers import (
+    FORMATS,
+    SLICES_SUFFIX,
+    VOLUME_FORMATS,
+    clean_temporaries,
+    output_paths,
+    write_json,
+)
 
 CONVERTED, KEPT, SKIPPED, FAILED = "converted", "kept", "skipped", "failed"
 #: series status (never a file's): written without the slices that could not be decoded
@@ -60,6 +67,8 @@ class JobSettings:
     #: when this run started (time.time_ns()): outputs newer than that were written by this
     #: run, by a task that is being run again after its worker died, and may be replaced
     started_ns: int = 0
+    #: fsspec options for series whose files are URLs (read by the worker itself)
+    storage_options: dict[str, Any] | None = None
 
     def ours(self, paths: list[Path]) -> bool:
         """True when every one of `paths` was written by this run (the kernel stamps files
@@ -111,6 +120,8 @@ class ConvertReport:
     format: str = ""
     source: str = ""
     destination: str = ""
+    #: requests and bytes a remote source cost (None for local sources)
+    transfer: dict[str, int] | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -132,9 +143,12 @@ class ConvertReport:
         return 1 if any(f.status == FAILED for f in self.files) else 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "destination": self.destination, "format": self.format,
-                "counts": self.counts, "exit_code": self.exit_code,
-                "files": [dataclasses.asdict(f) for f in self.files], "series": self.series}
+        out = {"source": self.source, "destination": self.destination, "format": self.format,
+               "counts": self.counts, "exit_code": self.exit_code,
+               "files": [dataclasses.asdict(f) for f in self.files], "series": self.series}
+        if self.transfer is not None:
+            out["transfer"] = self.transfer
+        return out
 
 
 def _key(path: str) -> str:
@@ -150,6 +164,50 @@ def _error_reason(exc: BaseException) -> str:
 
 
 def _convert_series(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesOutcome:
+    """:func:`_convert_local_series`, for a series whose files may be URLs: the worker
+    that runs it fetches them itself (no shared filesystem: a Dask worker on another
+    machine), into a private folder removed afterwards; the outcome names the URLs."""
+    from dicomdecode.read.sources.base import is_url
+
+    if not any(is_url(p) for p in series.files):
+        return _convert_local_series(series, base, fmt, opts)
+    from dicomdecode.read.inputs import stage
+
+    urls = series.files
+    staged, staging = stage(urls, opts.storage_options)
+    assert staging is not None
+    try:
+        local = {staging.display(p): p for p in staged}
+        missing = [u for u in urls if u not in local]
+        if missing:
+            reasons = dict(staging.failed)
+            return SeriesOutcome(name=Path(base).name, uid=series.uid, files=list(urls),
+                                 status=FAILED, reason="fetch failed",
+                                 file_failures={u: f"fetch failed: {reasons.get(u, '?')}"
+                                                for u in missing})
+        here = dataclasses.replace(
+            series, images=[dataclasses.replace(im, path=local[im.path]) for im in series.images],
+            issue_paths=[local.get(p, p) for p in series.issue_paths])
+        out = _convert_local_series(here, base, fmt, opts)
+        out.files = [staging.display(p) for p in out.files]
+        out.reason = staging.named(out.reason)
+        out.file_failures = {staging.display(p): staging.named(r)
+                             for p, r in out.file_failures.items()}
+        out.file_outputs = {staging.display(p): o for p, o in out.file_outputs.items()}
+        out.info = _renamed(out.info, staging.named)
+        for output in out.outputs:
+            if output.endswith(".json") and os.path.isfile(output):
+                _rename_json(output, staging)
+        slices = Path(base).with_name(Path(base).name + SLICES_SUFFIX)
+        if slices.is_file():
+            _rename_json(str(slices), staging)
+        return out
+    finally:
+        staging.cleanup()
+
+
+def _convert_local_series(series: Any, base: str, fmt: str, opts: JobSettings
+                          ) -> SeriesOutcome:
     """Load one series and write it; files that could not be used are reported failed.
 
     When a multi-file series cannot be one volume at all (lenient mode), each file is
@@ -449,6 +507,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             report_path: str | os.PathLike[str] | None = None, progress: bool | None = None,
             include_patient: bool = False, allow_partial: bool = False,
             options: Options | None = None, scheduler: str | None = None, client: Any = None,
+            storage_options: dict[str, Any] | None = None,
             **option_kwargs: Any) -> ConvertReport:
     """Convert every series under ``src`` into ``dst`` as ``fmt``; return the report.
 
@@ -479,6 +538,11 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             ``"tcp://host:8786"`` uses a running scheduler (needs ``dicomdecode[dask]``).
         client: a ``distributed.Client`` to run on instead. Workers must see ``src`` and
             ``dst`` at the same paths (a shared filesystem).
+        storage_options: for a URL `src` (``s3://bucket/prefix/``, any fsspec URL): the
+            filesystem's options (credentials, endpoint); default the library's chain
+            (environment variables such as ``AWS_ENDPOINT_URL``, config files). The
+            report names objects by their redacted URL and adds ``transfer`` (requests
+            and bytes); an object that cannot be fetched is ``failed`` with the reason.
 
     Returns:
         A :class:`ConvertReport`: every input file once (converted, kept, skipped or
@@ -498,9 +562,20 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     src_s, dst_s = os.fspath(src), os.fspath(dst)
-    if not os.path.exists(src_s):
+    from dicomdecode.read.sources.base import is_url
+
+    remote = is_url(src_s)
+    if remote and scheduler is None and client is None:
+        return _convert_url(src_s, dst_s, storage_options, fmt=fmt, force=force,
+                            resume=resume, report_path=report_path, progress=progress,
+                            include_patient=include_patient, allow_partial=allow_partial,
+                            options=decode_options)
+    if remote and fmt not in VOLUME_FORMATS:
+        raise ValueError(f"--format {fmt} of a URL on a cluster is not supported; "
+                         f"use {', '.join(VOLUME_FORMATS)}")
+    if not remote and not os.path.exists(src_s):
         raise FileNotFoundError(f"{src_s}: no such file or folder")
-    if os.path.isdir(src_s) and is_within(dst_s, src_s):
+    if not remote and os.path.isdir(src_s) and is_within(dst_s, src_s):
         raise ValueError(f"{dst_s}: the destination must not be inside the source folder")
     if os.path.exists(dst_s) and not os.path.isdir(dst_s):
         raise NotADirectoryError(f"{dst_s} is a file; the destination must be a folder "
@@ -512,7 +587,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             return convert(src_s, dst_s, fmt=fmt, force=force, resume=resume,
                            report_path=report_path, progress=progress,
                            include_patient=include_patient, allow_partial=allow_partial,
-                           options=decode_options, client=started)
+                           options=decode_options, client=started,
+                           storage_options=storage_options)
     os.makedirs(dst_s, exist_ok=True)
     clean_temporaries(dst_s)
     # CPUs this process may use (affinity, cgroup quota), not the machine's count
@@ -522,10 +598,14 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
         decode_options, workers=None if pool_size == 1 and client is None else 1)
     opts = JobSettings(options=series_options, fmt=fmt, dst=dst_s, force=force,
                        resume=resume, include_patient=include_patient,
-                       allow_partial=allow_partial, started_ns=time.time_ns())
+                       allow_partial=allow_partial, started_ns=time.time_ns(),
+                       storage_options=storage_options if remote else None)
 
-    all_files = list(iter_files(src_s))
-    result = scan(src_s, client=client)
+    if remote:  # on a cluster: headers read here, each series' files by its worker
+        all_files, result = _remote_scan(src_s, storage_options)
+    else:
+        all_files = list(iter_files(src_s))
+        result = scan(src_s, client=client)
     entries: dict[str, FileEntry] = {_key(p): FileEntry(path=p, status=SKIPPED,
                                                         reason="not reported by scan")
                                      for p in all_files}
@@ -549,7 +629,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]] = []
     names: dict[str, str] = {}
     for series in result.series:
-        patient = _patient_label(series.files[0]) if include_patient else None
+        patient = _patient_label(series.files[0]) if include_patient and not remote else None
         name = series_name(series, include_patient=include_patient, patient=patient)
         names[series.uid] = name
         for path in series.files:
@@ -591,7 +671,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
                 reached.update(_key(p) for p in outcome.files)
                 if fmt in VOLUME_FORMATS:
                     series_rows.append(_series_row(series_by_uid[outcome.uid], outcome))
-            if fmt in VOLUME_FORMATS:
+            if fmt in VOLUME_FORMATS and not remote:
                 for series, outcome in _rescue_duplicates(result.skipped, entries, dst_s, fmt,
                                                           opts, include_patient):
                     series_by_uid[outcome.uid] = series
@@ -614,12 +694,105 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     clean_temporaries(dst_s)  # what workers killed mid-write left (their work was redone)
     report = ConvertReport(files=sorted(entries.values(), key=lambda f: f.path),
                            series=series_rows, format=fmt, source=src_s, destination=dst_s)
+    if remote:
+        from dicomdecode.read.sources.redact import redact
+
+        report.source = redact(src_s)
     if report_path is not None:
         write_json(report_path, report.to_dict())
     if interrupted:
         raise KeyboardInterrupt(f"interrupted; the report accounts for every file"
                                 f"{f' ({report_path})' if report_path else ''}")
     return report
+
+
+def _remote_scan(url: str, storage_options: dict[str, Any] | None
+                 ) -> tuple[list[str], Any]:
+    """Every object under `url` and the series of their headers (fetched here, by ranged
+    reads, into a folder removed at once), the series' files named by their URLs: the
+    cluster's workers fetch them themselves."""
+    from dicomdecode.read.inputs import stage
+    from dicomdecode.scan import scan
+    from dicomdecode.series import Skip
+
+    staged, staging = stage([url], storage_options)
+    assert staging is not None
+    try:
+        result = scan(staged)
+        for series in result.series:
+            series.images = [dataclasses.replace(im, path=staging.display(im.path))
+                             for im in series.images]
+            series.issue_paths = [staging.display(p) for p in series.issue_paths]
+            series.warnings = [staging.named(w) for w in series.warnings]
+        result.skipped = [dataclasses.replace(
+            s, path=staging.display(s.path), detail=staging.named(s.detail),
+            duplicate_of=None if s.duplicate_of is None else staging.display(s.duplicate_of))
+            for s in result.skipped]
+        result.skipped += [Skip("unreadable", u, f"fetch failed: {r}") for u, r in staging.failed]
+        files = sorted({*(staging.display(p) for p in staged), *(u for u, _ in staging.failed)})
+        return files, result
+    finally:
+        staging.cleanup()
+
+
+def _convert_url(url: str, dst: str, storage_options: dict[str, Any] | None,
+                 report_path: str | os.PathLike[str] | None, **kwargs: Any) -> ConvertReport:
+    """convert() of a remote prefix: its objects mirrored (headers, then every image's
+    pixels, many requests in flight) into a private folder that is converted as a local
+    one; the report then names the objects by their redacted URLs."""
+    from dicomdecode.read.inputs import stage
+    from dicomdecode.read.sources.mirror import ensure_complete
+    from dicomdecode.scan import scan
+
+    staged, staging = stage([url], storage_options)
+    assert staging is not None
+    try:
+        ensure_complete(p for s in scan(staged).series for p in s.files)
+        report = convert(staging.folder, dst, report_path=None, **kwargs)
+        for entry in report.files:
+            entry.path = staging.display(entry.path)
+            entry.reason = staging.named(entry.reason)
+        report.files.extend(FileEntry(path=u, status=FAILED, reason=f"fetch failed: {r}")
+                            for u, r in staging.failed if not any(f.path == u
+                                                                  for f in report.files))
+        report.files.sort(key=lambda f: f.path)
+        report.series = [_renamed(row, staging.named) for row in report.series]
+        for root, _dirs, names in os.walk(dst):  # provenance next to the outputs: URLs too
+            for name in names:
+                if name.endswith(".json"):
+                    _rename_json(os.path.join(root, name), staging)
+        report.source = staging.display(url)
+        report.transfer = staging.transfer
+    finally:
+        staging.cleanup()
+    if report_path is not None:
+        write_json(report_path, report.to_dict())
+    return report
+
+
+def _rename_json(path: str, staging: Any) -> None:
+    """Rewrite a JSON output whose strings hold staged paths (per-slice provenance)."""
+    import json
+
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    if not any(staged in text for staged in staging.names):
+        return
+    data = json.loads(text)
+    renamed = _renamed(data, staging.named)
+    if renamed != data:
+        write_json(path, renamed)
+
+
+def _renamed(value: Any, named: Callable[[str], str]) -> Any:
+    """`value` (a report row) with every staged path in its strings shown as its URL."""
+    if isinstance(value, str):
+        return named(value)
+    if isinstance(value, dict):
+        return {k: _renamed(v, named) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, named) for v in value]
+    return value
 
 
 def _engine(client: Any, announce: bool) -> Any:

@@ -60,7 +60,8 @@ TORCH_HINT = 'as_tensor=True needs PyTorch: pip install "dicomdecode[torch]"'
 # source resolution (runs once, in the constructor)
 
 
-def _resolve(source: Any, workers: int | None) -> Index:
+def _resolve(source: Any, workers: int | None,
+             storage_options: dict[str, Any] | None = None) -> Index:
     """Turn what the user passed into an Index (scan result + file stamps)."""
     if isinstance(source, Index):
         return source
@@ -76,7 +77,13 @@ def _resolve(source: Any, workers: int | None) -> Index:
             return read_index(paths[0], verify=True)
     from dicomdecode.scan import scan
 
-    result = scan(paths, workers=workers)
+    result = scan(paths, workers=workers, storage_options=storage_options)
+    if result.staging is not None and result.staging.remote is not None:
+        # remote objects: every image's pixels now (many in flight), before the files are
+        # stamped and before data-loader workers (forked or spawned) read them
+        from dicomdecode.read.sources.mirror import ensure_complete
+
+        ensure_complete(series_files(result))
     return Index(result, _stamp_all(series_files(result)))
 
 
@@ -121,13 +128,16 @@ class _DatasetBase(Sequence[Any]):
                  handlers: HandlerChoice = None, verify: bool = True,
                  scan_workers: int | None = None,
                  philips_scaling: PhilipsScaling = "precise",
-                 options: Options | None = None, **more: Any) -> None:
+                 options: Options | None = None,
+                 storage_options: dict[str, Any] | None = None, **more: Any) -> None:
         # checked here, once, before the scan: a typo fails at construction
         self.options = Options.resolve(options, rescale=rescale, handlers=handlers,
                                        philips_scaling=philips_scaling, **more)
         if as_tensor:
             _check_torch()
-        index = _resolve(source, scan_workers)
+        index = _resolve(source, scan_workers, storage_options)
+        #: keeps mirrored remote objects (and staged in-memory items) alive with the dataset
+        self._staging = index.scan.staging
         self.rescale: Rescale = self.options.rescale
         self.transform = transform
         self.as_tensor = as_tensor
@@ -297,12 +307,13 @@ class SeriesDataset(_DatasetBase):
                  scan_workers: int | None = None,
                  philips_scaling: PhilipsScaling = "precise", strict: bool = False,
                  workers: int | None = 1, invert_monochrome1: bool = False,
-                 mask_padding: bool = False, options: Options | None = None) -> None:
+                 mask_padding: bool = False, options: Options | None = None,
+                 storage_options: dict[str, Any] | None = None) -> None:
         super().__init__(source, rescale=rescale, transform=transform, as_tensor=as_tensor,
                          handlers=handlers, verify=verify, scan_workers=scan_workers,
                          philips_scaling=philips_scaling, options=options, strict=strict,
                          workers=workers, invert_monochrome1=invert_monochrome1,
-                         mask_padding=mask_padding)
+                         mask_padding=mask_padding, storage_options=storage_options)
         self.strict = self.options.strict
         self.workers = self.options.workers
 

@@ -42,9 +42,11 @@ class DicomDecodeReader(ImageReader):
     """
 
     def __init__(self, series: int | str | None = None, *, options: Options | None = None,
-                 **load_kwargs: Any) -> None:
+                 storage_options: dict[str, Any] | None = None, **load_kwargs: Any) -> None:
         super().__init__()
         self.series = series
+        #: for URL inputs (``s3://bucket/series/``): the fsspec filesystem's options
+        self.storage_options = storage_options
         self.options = Options.resolve(options, **load_kwargs)
 
     def verify_suffix(self, filename: Sequence[PathLike] | PathLike) -> bool:
@@ -52,7 +54,7 @@ class DicomDecodeReader(ImageReader):
         names = [filename] if isinstance(filename, str | os.PathLike) else list(filename)
         for name in names:
             p = os.fspath(name)
-            if os.path.isdir(p):
+            if os.path.isdir(p) or "://" in p:
                 continue
             suffix = os.path.splitext(p)[1].lower()
             if suffix and suffix not in _SUFFIXES:
@@ -70,7 +72,7 @@ class DicomDecodeReader(ImageReader):
         if len(names) == 1 and os.path.isfile(names[0]) and is_index_file(names[0]):
             result = load_index(names[0])
         else:
-            result = scan(names)
+            result = scan(names, storage_options=self.storage_options)
         if not result.series:
             reasons = "; ".join(f"{s.path}: {s.reason}" for s in result.skipped[:5])
             raise ValueError(f"no DICOM series in {names}" + (f" ({reasons})" if reasons else ""))

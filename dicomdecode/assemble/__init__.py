@@ -21,6 +21,7 @@ from dicomdecode.decode.stack import decode_stack
 from dicomdecode.errors import InconsistentSeriesError
 from dicomdecode.options import HandlerChoice, Options, PhilipsScaling, RescaleMode
 from dicomdecode.read.pixel_source import pixel_source_of_image
+from dicomdecode.read.sources.mirror import ensure_complete
 from dicomdecode.scan.flavours import mosaic
 from dicomdecode.series import ImageRef, SeriesInfo
 from dicomdecode.volume import SliceInfo, Volume
@@ -65,9 +66,12 @@ def _decode_series(series: SeriesInfo, options: Options, stack_dtype: np.dtype |
     for files that failed. A mosaic image becomes its tiles: ``(images, tiles, rows,
     cols)``."""
     images = series.images
+    # remote objects (mirrored headers) get their pixels now, once per file, in parallel
+    fetch_failed = ensure_complete(im.path for im in images)
     stack, results = decode_stack(images, options, stack_dtype)
     by_path = {r.path: r for r in results}
-    failures = {r.path: r.error for r in results if r.error}
+    failures = {r.path: (f"fetch failed: {fetch_failed[r.path]}" if r.path in fetch_failed
+                         else r.error) for r in results if r.error}
     first = images[0]
     if first.mosaic_slices and first.mosaic_tile:
         tiles = [mosaic.untile(stack[i], first.mosaic_slices, *first.mosaic_tile)

@@ -9,21 +9,24 @@ handler record and errors on every road.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, TypeAlias
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeAlias
 
 import numpy as np
 
 from dicomdecode.decode import validate
 from dicomdecode.decode.canonical import frames_shape, target_dtype
 from dicomdecode.decode.dispatch import decode_into
+from dicomdecode.errors import DecodeError, DicomDecodeError
 from dicomdecode.options import HandlerChoice, Options
 from dicomdecode.read.dataset import has_pixel_data, pixel_source
 from dicomdecode.read.describe import describe_file
 from dicomdecode.read.inputs import dataset_of, name_of
 from dicomdecode.read.pixel_source import PixelSource
+from dicomdecode.read.sources.base import is_url
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -60,6 +63,7 @@ def decode(
     dataset: Dataset | None = None,
     out: np.ndarray | None = None,
     options: Options | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> Decoded:
     """Decode one file's pixel data into canonical frames.
 
@@ -74,6 +78,8 @@ def decode(
         dataset: an already-read pydicom Dataset of that file, used for its pixel data.
         out: an array to decode into, shaped and typed like the result.
         options: an :class:`~dicomdecode.options.Options`; the keywords above override it.
+        storage_options: for a URL `path` (``s3://bucket/key.dcm``, any fsspec URL):
+            the filesystem's options (credentials, endpoint).
 
     Raises:
         FileNotFoundError: `path` does not exist.
@@ -87,6 +93,8 @@ def decode(
         >>> frames = dicomdecode.decode("test_data/u8_mono__rle.dcm").array  # doctest: +SKIP
     """
     opts = Options.resolve(options, handlers=handlers, convert_color=convert_color)
+    if is_url(path):
+        return _decode_url(str(path), frames, opts, out, storage_options)
     if not isinstance(path, str | os.PathLike):
         name = name_of(path)
         return decode_source(pixel_source(dataset_of(path, name), name), frames, opts, out=out)
@@ -98,6 +106,31 @@ def decode(
             raise FileNotFoundError(f"no such file: {name!r}")
         source = describe_file(name)
     return decode_source(source, frames, opts, out=out)
+
+
+def _decode_url(url: str, frames: Sequence[int] | None, opts: Options,
+                out: np.ndarray | None, storage_options: dict[str, Any] | None) -> Decoded:
+    """decode() of one remote object: mirrored, completed, decoded; errors name the URL."""
+    from dicomdecode.read.inputs import stage
+    from dicomdecode.read.sources.mirror import ensure_complete
+
+    staged, staging = stage([url], storage_options)
+    assert staging is not None
+    try:
+        if len(staged) != 1:
+            failed = "; ".join(f"{u}: {r}" for u, r in staging.failed)
+            raise FileNotFoundError(failed or f"{staging.display(url)}: expected one object, "
+                                    f"found {len(staged)}")
+        failed_fetch = ensure_complete(staged)
+        if failed_fetch:
+            raise DecodeError(f"fetch failed: {failed_fetch[staged[0]]}", staged[0])
+        decoded = decode_source(describe_file(staged[0]), frames, opts, out=out)
+        return dataclasses.replace(decoded, path=staging.display(decoded.path))
+    except DicomDecodeError as exc:
+        staging.rename_error(exc)
+        raise
+    finally:
+        staging.cleanup()
 
 
 def decode_source(source: PixelSource, frames: Sequence[int] | None, options: Options, *,

@@ -134,6 +134,9 @@ def _remove(folder: str, owner: int) -> None:
     """Remove the staging folder, only in the process that made it (a forked worker
     that drops its copy of the object must not delete the parent's files)."""
     if os.getpid() == owner:
+        from dicomdecode.read.sources.mirror import forget
+
+        forget(folder)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -148,9 +151,21 @@ class Staging:
 
     folder: str
     names: dict[str, str] = field(default_factory=dict)
+    #: the remote objects' mirror (:class:`dicomdecode.read.sources.mirror.Mirror`), if any
+    remote: Any = None
 
     def __post_init__(self) -> None:
         self._finalizer = weakref.finalize(self, _remove, self.folder, os.getpid())
+
+    @property
+    def transfer(self) -> dict[str, int] | None:
+        """Requests and bytes the remote objects cost so far (None: nothing remote)."""
+        return None if self.remote is None else self.remote.transfer.as_dict()
+
+    @property
+    def failed(self) -> list[tuple[str, str]]:
+        """(redacted URL, reason) of remote objects that could not be fetched."""
+        return [] if self.remote is None else sorted(self.remote.failed.items())
 
     def cleanup(self) -> None:
         self._finalizer()
@@ -176,16 +191,28 @@ class Staging:
         return text
 
 
-def stage(items: Sequence[Any]) -> tuple[list[str], Staging | None]:
-    """`items` as paths: paths unchanged, in-memory items written to a staging folder.
+def stage(items: Sequence[Any], storage_options: dict[str, Any] | None = None
+          ) -> tuple[list[str], Staging | None]:
+    """`items` as paths: paths unchanged, in-memory items written to a staging folder,
+    URLs (an object or a prefix: every object under it) mirrored there
+    (:mod:`dicomdecode.read.sources.mirror`: headers now, pixels when needed).
 
-    Returns the paths, in order, and the Staging (None when every item is a path, so the
-    path-only call costs one isinstance per item)."""
-    if all(is_path(item) for item in items):
+    Returns the paths, in order, and the Staging (None when every item is a local path,
+    so the path-only call costs one isinstance per item)."""
+    from dicomdecode.read.sources.base import is_url
+
+    if all(is_path(item) and not is_url(item) for item in items):
         return [os.fspath(item) for item in items], None
     staging = Staging(tempfile.mkdtemp(prefix="dicomdecode-memory-"))
     paths: list[str] = []
     for index, item in enumerate(items):
+        if is_url(item):
+            try:
+                paths.extend(_mirror(item, index, staging, storage_options))
+            except BaseException:
+                staging.cleanup()
+                raise
+            continue
         if is_path(item):
             paths.append(os.fspath(item))
             continue
@@ -203,6 +230,32 @@ def stage(items: Sequence[Any]) -> tuple[list[str], Staging | None]:
         staging.names[path] = name
         paths.append(path)
     return paths, staging
+
+
+def _mirror(url: str, index: int, staging: Staging,
+            storage_options: dict[str, Any] | None) -> list[str]:
+    """Mirror every object under `url` into the staging folder; their local paths."""
+    from dicomdecode.read.sources import dicomweb
+    from dicomdecode.read.sources.fsspec_source import list_objects
+    from dicomdecode.read.sources.mirror import Mirror
+    from dicomdecode.read.sources.retry import RemoteReadError
+
+    if staging.remote is None:
+        staging.remote = Mirror(staging.folder)
+    mirror = staging.remote
+    try:
+        sources: list[Any] = (
+            dicomweb.list_instances(url, storage_options, mirror.transfer)
+            if dicomweb.is_dicomweb(url) else list_objects(url, storage_options, mirror.transfer))
+    except RemoteReadError as exc:
+        raise FileNotFoundError(f"cannot list {exc}") from None
+    local = mirror.add_all(sources, first_index=index * 1_000_000)
+    paths = []
+    for source, path in zip(sources, local, strict=True):
+        if path is not None:
+            staging.names[path] = source.name
+            paths.append(path)
+    return paths
 
 
 __all__ = ["Staging", "dataset_of", "is_dataset", "is_in_memory", "is_path", "name_of",

@@ -12,6 +12,7 @@ import hashlib
 import os
 from collections import defaultdict
 
+from dicomdecode.read.sources.mirror import ensure_complete
 from dicomdecode.scan.grouping import Record
 from dicomdecode.series import Skip
 
@@ -57,6 +58,9 @@ def same_content(first: str, second: str) -> bool:
     """Byte-identical files (size first, then a hash): only run on a UID collision."""
     try:
         if os.path.getsize(first) != os.path.getsize(second):
+            return False
+        # mirrored remote objects hold only their headers until now: compare whole files
+        if ensure_complete([first, second]):
             return False
         digests = []
         for path in (first, second):

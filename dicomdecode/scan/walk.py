@@ -229,7 +229,7 @@ def _scan_on_cluster(paths: list[str], client: Any) -> list[tuple[list[Record], 
 
 
 def scan(paths: PathLike | Sequence[Any], *, workers: int | None = None,
-         client: Any = None) -> ScanResult:
+         client: Any = None, storage_options: dict[str, Any] | None = None) -> ScanResult:
     """Find the series under ``paths`` (folders, files, or a list of both).
 
     Headers only: pixels are never decoded. Big folders are read by ``workers``
@@ -241,13 +241,24 @@ def scan(paths: PathLike | Sequence[Any], *, workers: int | None = None,
     Items of the list may also be bytes, binary file objects or pydicom Datasets: they
     are staged as files (:func:`dicomdecode.read.inputs.stage`) that live as long as the
     result (``result.staging``); skips name them by their ``.name`` or ``"<memory #N>"``.
+
+    Items may be URLs (``s3://bucket/prefix/``, ``gs://``, ``https://``: any fsspec URL,
+    with `storage_options` for its filesystem): only their headers are fetched, with
+    ranged reads; pixels come when a series is loaded (:mod:`dicomdecode.read.sources`).
+    The requests and bytes it cost are in ``result.staging.transfer``; an object that
+    could not be fetched is skipped as unreadable with its (redacted) URL and reason.
     """
     items = [paths] if is_path(paths) or is_in_memory(paths) else list(cast(Any, paths))
-    names, staging = stage(items)
+    names, staging = stage(items, storage_options)
+    if staging is not None and staging.remote is not None:
+        client = None  # the mirrored headers are on this machine: read them here
     result = _scan_paths(names, workers, client)
     if staging is not None:
         result.skipped = [dataclasses.replace(s, path=staging.display(s.path))
                           for s in result.skipped]
+        result.skipped.extend(Skip("unreadable", url, f"fetch failed: {reason}")
+                              for url, reason in staging.failed)
+        result.skipped.sort(key=lambda s: s.path)
         for series in result.series:  # texts only: the images keep their staged paths
             series.warnings = [staging.named(w) for w in series.warnings]
         result.staging = staging
