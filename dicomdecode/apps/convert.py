@@ -34,6 +34,7 @@ from dicomdecode.engine import parallel
 from dicomdecode.errors import DicomDecodeError, InconsistentSeriesError
 from dicomdecode.options import HandlerChoice, Options, RescaleMode
 from dicomdecode.writers import FORMATS, VOLUME_FORMATS, clean_temporaries, output_paths, write_json
+from dicomdecode.writers.settings import WriteOptions
 
 CONVERTED, KEPT, SKIPPED, FAILED = "converted", "kept", "skipped", "failed"
 #: series status (never a file's): written without the slices that could not be decoded
@@ -60,6 +61,12 @@ class JobSettings:
     #: when this run started (time.time_ns()): outputs newer than that were written by this
     #: run, by a task that is being run again after its worker died, and may be replaced
     started_ns: int = 0
+    #: compression level, .nii.gz or .nii, compact dtype (checked where the user gave them)
+    write: WriteOptions = field(default_factory=WriteOptions)
+
+    def targets(self, base: str, fmt: str) -> list[Path]:
+        """The outputs of one series written to ``base`` as ``fmt`` under these settings."""
+        return output_paths(base, fmt, compress=self.write.compress)
 
     def ours(self, paths: list[Path]) -> bool:
         """True when every one of `paths` was written by this run (the kernel stamps files
@@ -186,7 +193,7 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
 
     name = Path(base).name
     out = SeriesOutcome(name=name, uid=series.uid, files=list(series.files))
-    targets = output_paths(base, fmt)
+    targets = opts.targets(base, fmt)
     if _keep_existing(out, targets, opts):
         return out
     current = series
@@ -235,8 +242,8 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
         out.reason += "; written without them (--allow-partial)"
     try:
         record_sources(opts.dst, targets[0], series.files, partial=out.status == PARTIAL)
-        out.outputs = [str(p) for p in write_volume(volume, base, fmt)]
-        out.outputs += _write_resampled(volume, base, fmt, opts.options)
+        out.outputs = [str(p) for p in write_volume(volume, base, fmt, opts.write)]
+        out.outputs += _write_resampled(volume, base, fmt, opts)
     except Exception as exc:
         out.status, out.reason = FAILED, f"writing failed: {_error_reason(exc)}"
         return out
@@ -286,8 +293,9 @@ def _incomplete_reason(failures: dict[str, str], total: int) -> str:
     return f"{len(failures)} of {total} slices could not be decoded: " + "; ".join(parts)
 
 
-def _write_resampled(volume: Any, base: str, fmt: str, options: Options) -> list[str]:
+def _write_resampled(volume: Any, base: str, fmt: str, opts: JobSettings) -> list[str]:
     """The tilt-corrected / evenly spaced copy (dcm2niix's _Tilt/_Eq) the options ask for."""
+    options = opts.options
     if not (options.tilt_correct or options.equalize_spacing):
         return []
     from dicomdecode.assemble.resample import resampled_copy
@@ -297,7 +305,7 @@ def _write_resampled(volume: Any, base: str, fmt: str, options: Options) -> list
     if extra is None:
         return []
     suffix, copy = extra
-    return [str(p) for p in write_volume(copy, base + suffix, fmt)]
+    return [str(p) for p in write_volume(copy, base + suffix, fmt, opts.write)]
 
 
 def _patient_identifiers(path: str) -> list[str]:
@@ -449,6 +457,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             report_path: str | os.PathLike[str] | None = None, progress: bool | None = None,
             include_patient: bool = False, allow_partial: bool = False,
             options: Options | None = None, scheduler: str | None = None, client: Any = None,
+            compress: bool = True, compress_level: int | None = None,
+            compact: bool | None = None, write_options: WriteOptions | None = None,
             **option_kwargs: Any) -> ConvertReport:
     """Convert every series under ``src`` into ``dst`` as ``fmt``; return the report.
 
@@ -479,6 +489,17 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             ``"tcp://host:8786"`` uses a running scheduler (needs ``dicomdecode[dask]``).
         client: a ``distributed.Client`` to run on instead. Workers must see ``src`` and
             ``dst`` at the same paths (a shared filesystem).
+        compress: NIfTI as ``.nii.gz`` (default) or, when False, ``.nii`` (dcm2niix's
+            ``-z y`` / ``-z n``).
+        compress_level: gzip level of ``.nii.gz``, ISA-L's 0 (fastest) .. 3 (smallest);
+            default 2. Compression runs on several threads and writes a standard gzip
+            stream.
+        compact: store the smallest exact dtype (int16 for a CT in HU; stored values with
+            ``scl_slope``/``scl_inter`` for a fractional slope); default on for NIfTI (as
+            dcm2niix), off for npy/npz/zarr (their arrays equal ``load()``'s). What was
+            done is in the sidecar / metadata under ``storage``.
+        write_options: a :class:`~dicomdecode.writers.settings.WriteOptions`; the three
+            keywords above override it.
 
     Returns:
         A :class:`ConvertReport`: every input file once (converted, kept, skipped or
@@ -493,6 +514,11 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     """
     decode_options = Options.resolve(options, handlers=handlers, strict=strict,
                                      rescale=rescale, workers=workers, **option_kwargs)
+    base_write = write_options or WriteOptions()
+    write = dataclasses.replace(
+        base_write, compress=compress and base_write.compress,
+        compress_level=base_write.compress_level if compress_level is None else compress_level,
+        compact=base_write.compact if compact is None else compact)
     from dicomdecode.scan import iter_files, scan
 
     if fmt not in FORMATS:
@@ -512,7 +538,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             return convert(src_s, dst_s, fmt=fmt, force=force, resume=resume,
                            report_path=report_path, progress=progress,
                            include_patient=include_patient, allow_partial=allow_partial,
-                           options=decode_options, client=started)
+                           options=decode_options, client=started, write_options=write)
     os.makedirs(dst_s, exist_ok=True)
     clean_temporaries(dst_s)
     # CPUs this process may use (affinity, cgroup quota), not the machine's count
@@ -522,7 +548,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
         decode_options, workers=None if pool_size == 1 and client is None else 1)
     opts = JobSettings(options=series_options, fmt=fmt, dst=dst_s, force=force,
                        resume=resume, include_patient=include_patient,
-                       allow_partial=allow_partial, started_ns=time.time_ns())
+                       allow_partial=allow_partial, started_ns=time.time_ns(), write=write)
 
     all_files = list(iter_files(src_s))
     result = scan(src_s, client=client)
@@ -563,7 +589,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             base = os.path.join(dst_s, names[series.uid])
             here = SeriesOutcome(name=names[series.uid], uid=series.uid,
                                  files=list(series.files))
-            if not (force or resume) and _keep_existing(here, output_paths(base, fmt), opts):
+            if not (force or resume) and _keep_existing(here, opts.targets(base, fmt), opts):
                 settled.append(here)
                 continue
             tasks.append((_convert_series, (series, base, fmt, opts), len(series.files)))
