@@ -110,6 +110,22 @@ def test_fractional_slope_is_stored_values_with_scl(tmp_path: Path) -> None:
     assert storage["SclSlope"] == 0.25 and storage["StoredDtype"] == "uint8"
 
 
+def test_slope_that_is_no_float32_number_rounds_like_dcm2niix(tmp_path: Path) -> None:
+    """Slope 3.774114 (a corpus JPEG lossless file): the volume is computed with the
+    double, the file holds float32 scl as dcm2niix's; stored values come back exactly and
+    the voxels within float32 rounding of the volume."""
+    stored = np.arange(0, 4096, 7)[:585].reshape(5, 9, 13)
+    arr = (stored.astype(np.float64) * 3.774114 + 6.1e-05).astype(np.float32)
+    image, *_ = write_volume(volume(arr, 3.774114, 6.1e-05), tmp_path / "s", "nifti")
+    img = read_back(image)
+    assert img.get_data_dtype() == np.uint16
+    np.testing.assert_array_equal(np.asarray(img.dataobj.get_unscaled()),
+                                  stored.transpose(2, 1, 0))
+    assert img.dataobj.slope == np.float32(3.774114)
+    got = img.get_fdata().astype(np.float32)
+    np.testing.assert_array_max_ulp(got, arr.transpose(2, 1, 0), maxulp=2)
+
+
 @pytest.mark.parametrize("case", ["per-slice slopes", "not on the grid", "nan"])
 def test_floats_that_are_not_exact_stay_float(tmp_path: Path, case: str) -> None:
     rng = np.random.default_rng(3)

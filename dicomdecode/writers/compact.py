@@ -12,9 +12,12 @@ voxels (what nibabel's ``get_fdata`` returns) and the same or a smaller type:
   negative, else of (int8, int16, int32) that holds [min, max]: a CT in HU becomes int16,
   an unsigned MR keeps uint16, 8-bit data uint8;
 - a float array (a fractional slope) whose slices share one slope/intercept, and whose
-  values are exactly ``stored * slope + intercept`` for integer stored values (checked on
-  every voxel, with the float32 slope/intercept a NIfTI header holds), is written as those
-  stored values with ``scl_slope``/``scl_inter``;
+  values are ``stored * slope + intercept`` for integer stored values, is written as those
+  stored values with ``scl_slope``/``scl_inter``. Checked on every voxel with the float32
+  slope/intercept a NIfTI-1 header holds: where the DICOM slope is not a float32 number
+  (3.774114) the volume, computed with the double, and the file, read with the float32,
+  differ by float32 rounding, so up to 2 ulp is accepted (dcm2niix's file has the same
+  float32 scl and stored values, so ours then equals dcm2niix's exactly);
 - anything else (per-slice slopes, Philips precise values, NaN padding) is written as is.
 
 The decision costs one read-only pass (min/max, or the exactness check) over the array; the
@@ -99,8 +102,10 @@ def _stored_form(arr: np.ndarray, slope: float, inter: float) -> Storage | None:
     for k in range(0, flat.shape[0], rows):
         block = flat[k:k + rows]
         stored = np.rint((block.astype(np.float64) - b32) / s32)
-        if not np.array_equal((stored * s32 + b32).astype(arr.dtype), block):
-            return None  # NaN, per-voxel rounding, a value no stored integer gives
+        restored = (stored * s32 + b32).astype(arr.dtype)
+        if not np.array_equal(restored, block) and not bool(np.all(
+                np.abs(restored - block) <= 2 * np.spacing(np.abs(block)))):
+            return None  # NaN, or a value no stored integer gives
         if stored.size:
             bmin, bmax = int(stored.min()), int(stored.max())
             lo = bmin if lo is None else min(lo, bmin)
