@@ -253,3 +253,20 @@ def test_cli_no_compress_and_level(tmp_path: Path) -> None:
         got = nib.load(tmp_path / "raw" / name).get_fdata()
         ref = nib.load(tmp_path / "gz" / name.replace(".nii", ".nii.gz")).get_fdata()
         np.testing.assert_array_equal(got, ref)
+
+
+def test_fewer_series_than_workers_get_decoding_threads() -> None:
+    """One series on a 2-process pool asks for 2 decoding threads; many series keep one."""
+    import dataclasses
+
+    from dicomdecode.apps import convert as conv
+    from dicomdecode.options import Options
+
+    opts = conv.JobSettings(options=dataclasses.replace(Options.resolve(None), workers=1),
+                            fmt="nifti", dst="/out")
+    one = [(conv._convert_series, ("series", "/out/a", "nifti", opts), 300)]
+    (spread,) = conv._spread_threads(one, 2, True)
+    assert spread[1][3].options.workers == 2 and spread[1][:3] == one[0][1][:3]
+    many = one * 3
+    assert conv._spread_threads(many, 2, True) == many
+    assert conv._spread_threads(one, 2, False) == one  # a Dask cluster places its own work

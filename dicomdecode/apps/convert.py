@@ -598,6 +598,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
         for path, target in _dicom_targets(image_files, src_s, dst_s).items():
             tasks.append((_convert_file, (path, target, opts), 1))
 
+    tasks = _spread_threads(tasks, pool_size, client is None and fmt in VOLUME_FORMATS)
     show = progress if progress is not None else sys.stderr.isatty()
     engine = _engine(client, progress is not False)
     skipped_count = len(entries) - sum(w for *_, w in tasks)
@@ -646,6 +647,34 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
         raise KeyboardInterrupt(f"interrupted; the report accounts for every file"
                                 f"{f' ({report_path})' if report_path else ''}")
     return report
+
+
+def _spread_threads(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]],
+                    pool_size: int, local: bool
+                    ) -> list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]]:
+    """Give each series task decoding threads when there are fewer series than CPUs.
+
+    Series run one per worker process, each decoding on one thread, which keeps every CPU
+    busy when there are many series; a study of one series would leave the others idle
+    (a 300-slice J2K CT: 6.6 s of codec time on one core). So with fewer series than
+    workers, each task's options ask for ``pool_size // len(tasks)`` threads: codecs that
+    release the GIL decode on them inside the worker; the others stay serial there (no
+    process pool is nested in a worker, :func:`dicomdecode.engine.parallel.resolve_workers`).
+    """
+    if not local or not tasks or len(tasks) >= pool_size:
+        return tasks
+    threads = pool_size // len(tasks)
+    if threads < 2:
+        return tasks
+    out = []
+    for fn, args, weight in tasks:
+        if fn is _convert_series:
+            series, base, fmt, opts = args
+            opts = dataclasses.replace(
+                opts, options=dataclasses.replace(opts.options, workers=threads))
+            args = (series, base, fmt, opts)
+        out.append((fn, args, weight))
+    return out
 
 
 def _engine(client: Any, announce: bool) -> Any:
