@@ -158,6 +158,9 @@ def main() -> None:
     ap.add_argument("--tag", default="")
     args = ap.parse_args()
     results: dict[str, dict] = {}
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M")
+    name = f"convert_{stamp}{'_' + args.tag if args.tag else ''}"
+    text = ""
     with tempfile.TemporaryDirectory(prefix="bench_convert_") as tmp:
         for syntax in args.syntaxes:
             src = WORK / f"{syntax}_{args.slices}"
@@ -169,10 +172,10 @@ def main() -> None:
             med = results[syntax]["median"]
             print(f"{syntax}: " + ", ".join(f"{m} {med[m]['wall']:.2f}s" for m in METHODS)
                   + f" ratio gz {results[syntax]['ratio_wall']['gz']:.2f}", file=sys.stderr)
-    text = report(results, args.repeats)
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M")
-    write_results(f"convert_{stamp}{'_' + args.tag if args.tag else ''}", text,
-                  {"repeats": args.repeats, "slices": args.slices, "results": results})
+            # after every series, so an interrupted run keeps what it measured
+            text = report(results, args.repeats)
+            write_results(name, text, {"repeats": args.repeats, "slices": args.slices,
+                                       "results": results})
     print(text)
 
 
