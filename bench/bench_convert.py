@@ -46,8 +46,15 @@ METHODS = ("dd_gz", "dd_nii", "d2n_gz", "d2n_nii")
 
 
 def dcm2niix() -> str:
-    exe = shutil.which("dcm2niix") or str(Path(sys.executable).with_name("dcm2niix"))
-    if not Path(exe).exists():
+    """The dcm2niix binary itself (the pip package's console script is a Python wrapper
+    whose start-up would be counted against dcm2niix)."""
+    try:
+        import dcm2niix as pkg
+
+        exe = str(pkg.bin)
+    except (ImportError, AttributeError):
+        exe = shutil.which("dcm2niix") or ""
+    if not exe or not Path(exe).exists():
         sys.exit("dcm2niix not found (pip install dcm2niix)")
     return exe
 
@@ -100,20 +107,22 @@ def compare(ours: Path, theirs: Path) -> dict[str, object]:
             "dcm2niix_scl": [float(b.dataobj.slope), float(b.dataobj.inter)]}
 
 
-def bench_syntax(src: Path, repeats: int, scratch: Path) -> dict[str, object]:
+def bench_syntax(src: Path, repeats: int, scratch: Path, warmup: int = 1
+                 ) -> dict[str, object]:
     runs: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
-    for r in range(repeats + 1):  # round 0 warms the page cache and is not counted
+    last = warmup + repeats - 1
+    for r in range(warmup + repeats):  # the warm-up rounds fill the page cache, not counted
         for m in METHODS:
             dst = scratch / f"{m}_{r}"
             res = run_once(command(m, src, dst), dst)
-            if r:
+            if r >= warmup:
                 runs[m].append(res)
-            if r < repeats:
+            if r < last:
                 shutil.rmtree(dst)
-    check = {"gz": compare(scratch / f"dd_gz_{repeats}", scratch / f"d2n_gz_{repeats}"),
-             "nii": compare(scratch / f"dd_nii_{repeats}", scratch / f"d2n_nii_{repeats}")}
+    check = {"gz": compare(scratch / f"dd_gz_{last}", scratch / f"d2n_gz_{last}"),
+             "nii": compare(scratch / f"dd_nii_{last}", scratch / f"d2n_nii_{last}")}
     for m in METHODS:
-        shutil.rmtree(scratch / f"{m}_{repeats}", ignore_errors=True)
+        shutil.rmtree(scratch / f"{m}_{last}", ignore_errors=True)
     med = {m: {k: statistics.median(x[k] for x in runs[m]) for k in runs[m][0]}
            for m in METHODS}
     ratio = {kind: statistics.median(a["wall"] / b["wall"] for a, b in
@@ -126,8 +135,8 @@ def report(results: dict[str, dict], repeats: int) -> str:
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# convert vs dcm2niix, whole process ({when})", "",
              f"{platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-             f"{repeats} paired rounds per series (A B C D alternating, one warm-up round "
-             "not counted), medians. 300 x 512x512 CT slices per series (bench/make_series.py). "
+             f"{repeats} paired rounds per series (A B C D alternating, after uncounted "
+             "warm-up rounds), medians; dcm2niix is the pip package's binary. 300 x 512x512 CT slices per series (bench/make_series.py). "
              "The machine was shared with other jobs: read ratios (taken pair by pair) "
              "before absolute seconds.", "",
              "| series | ours .nii.gz s | dcm2niix -z y s | ratio | ours .nii s | "
@@ -155,6 +164,7 @@ def main() -> None:
     ap.add_argument("--syntaxes", nargs="+", default=list(SYNTAXES), choices=SYNTAXES)
     ap.add_argument("--slices", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1, help="uncounted rounds first (default 1)")
     ap.add_argument("--tag", default="")
     args = ap.parse_args()
     results: dict[str, dict] = {}
@@ -168,7 +178,7 @@ def main() -> None:
                 print(f"{syntax}: no series at {src} (run bench/make_series.py)", file=sys.stderr)
                 continue
             scratch = Path(tmp) / syntax
-            results[syntax] = bench_syntax(src, args.repeats, scratch)
+            results[syntax] = bench_syntax(src, args.repeats, scratch, args.warmup)
             med = results[syntax]["median"]
             print(f"{syntax}: " + ", ".join(f"{m} {med[m]['wall']:.2f}s" for m in METHODS)
                   + f" ratio gz {results[syntax]['ratio_wall']['gz']:.2f}", file=sys.stderr)
