@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import os
 import platform
 import shutil
@@ -90,6 +91,15 @@ def run_once(cmd: list[str], dst: Path) -> dict[str, float]:
 
 
 def compare(ours: Path, theirs: Path) -> dict[str, object]:
+    """:func:`compare_here` in a child process: a child forked later inherits this
+    process's resident size as its peak RSS (Linux keeps the high-water mark across exec),
+    so the gigabytes of float64 voxels compared must never live in this process."""
+    proc = subprocess.run([sys.executable, __file__, "--compare", str(ours), str(theirs)],
+                          capture_output=True, text=True, check=True)
+    return dict(json.loads(proc.stdout))
+
+
+def compare_here(ours: Path, theirs: Path) -> dict[str, object]:
     """Our image against dcm2niix's: equal voxels and affine, and both dtypes."""
     import nibabel as nib
     import numpy as np
@@ -160,6 +170,9 @@ def report(results: dict[str, dict], repeats: int) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--compare"]:  # the child of compare()
+        print(json.dumps(compare_here(Path(sys.argv[2]), Path(sys.argv[3]))))
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--syntaxes", nargs="+", default=list(SYNTAXES), choices=SYNTAXES)
     ap.add_argument("--slices", type=int, default=300)
