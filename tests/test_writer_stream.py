@@ -234,7 +234,7 @@ def test_cli_no_compress_and_level(tmp_path: Path) -> None:
     data = Path(__file__).resolve().parents[1] / "test_data"
     series = tmp_path / "in"
     series.mkdir()
-    for name in ("s16_bs16_ct__deflated_le.dcm", "u16_bs16_mono__rle.dcm"):
+    for name in ("s16_bs16_ct__deflated_le.dcm", "u16_bs12_mono__explicit_le.dcm"):  # native
         shutil.copy(data / name, series / name)
     bad = subprocess.run([sys.executable, "-m", "dicomdecode", "convert", str(series),
                           str(tmp_path / "bad"), "--compress-level", "9"],
