@@ -44,15 +44,48 @@ def nifti_data(volume: Volume) -> np.ndarray:
     return np.transpose(arr, axes)
 
 
+RGB24 = np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])
+
+
+def is_rgb24(volume: Volume) -> bool:
+    """True for 8-bit colour, which NIfTI stores as RGB24 voxels (one triple per voxel)."""
+    arr = volume.array
+    samples = int(volume.meta.get("SamplesPerPixel", 1) or 1)
+    return samples == 3 and arr.dtype == np.uint8 and arr.ndim >= 4 and arr.shape[-1] == 3
+
+
 def volume_to_nifti(volume: Volume) -> nibabel.Nifti1Image:
     """nibabel image in RAS+ with x, y, z[, t] axes; qform and sform both 'scanner'."""
+    data = nifti_data(volume)
+    if is_rgb24(volume):
+        data = np.ascontiguousarray(data).view(RGB24)[..., 0]
+    return _image(volume, data)
+
+
+def nifti_stream_layout(volume: Volume) -> tuple[nibabel.Nifti1Image, np.ndarray]:
+    """What a streaming writer needs: an image whose header is complete (shape, dtype,
+    qform/sform, units, TR) but holds no voxel data, and the array whose C-order bytes are
+    the NIfTI voxel stream (x fastest). For a grey volume that array IS ``volume.array``
+    (the affine describes our axis order, so nothing is reoriented or copied); for RGB24 it
+    is the array with its samples last; other colour puts the sample axis first (NIfTI's
+    5th dimension is the slowest)."""
+    arr = volume.array
+    if is_rgb24(volume):
+        shape = nifti_data(volume).shape[:-1]
+        source = arr
+        dtype = RGB24
+    else:
+        data = nifti_data(volume)
+        shape, source, dtype = data.shape, data.T, arr.dtype
+    placeholder = np.broadcast_to(np.zeros((), dtype=dtype), shape)  # no memory
+    img = _image(volume, placeholder)
+    img.update_header()
+    return img, source
+
+
+def _image(volume: Volume, data: np.ndarray) -> nibabel.Nifti1Image:
     import nibabel
 
-    data = nifti_data(volume)
-    samples = int(volume.meta.get("SamplesPerPixel", 1) or 1)
-    if samples == 3 and data.dtype == np.uint8 and data.shape[-1] == 3:
-        rgb = np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])
-        data = np.ascontiguousarray(data).view(rgb)[..., 0]
     affine = nifti_affine(volume.affine)
     img = nibabel.Nifti1Image(data, affine)
     img.set_qform(affine, code=1)

@@ -3,7 +3,8 @@
 For every folder of the shared corpus that holds DICOM images, dcm2niix (the pip package,
 run once per folder per session into a temporary directory) writes its NIfTI files; each of
 them must equal one Volume of ``dicomdecode.load(folder's files)``: same shape and voxel
-values after ``nibabel.as_closest_canonical`` on both, affine within 0.01 mm. Folders where
+values after ``nibabel.as_closest_canonical`` on both, affine within 0.01 mm; and the file
+our NIfTI writer makes of that Volume must too, stored in a type no wider than dcm2niix's. Folders where
 dcm2niix converts nothing are not compared. Every deliberate difference is listed in
 :data:`DIFFERENCES` with its reason (the same list as README "Differences from dcm2niix");
 those outputs are expected to differ (``xfail(strict=True)``: one that starts matching fails
@@ -153,9 +154,19 @@ def mismatch(volume: Volume, ref: nib.Nifti1Image) -> str | None:
     Values: integers exactly; floats within float32 rounding (dcm2niix stores raw integers
     with a float32 scale factor, we store the float32 result)."""
     try:
-        ours = nib.as_closest_canonical(volume.to_nifti())
+        ours = volume.to_nifti()
     except Exception as exc:  # e.g. an affine nibabel cannot decompose
         return f"to_nifti failed: {exc}".replace("\n", " ")
+    return image_mismatch(ours, ref)
+
+
+def image_mismatch(ours: nib.Nifti1Image, ref: nib.Nifti1Image) -> str | None:
+    """Why NIfTI image ``ours`` differs from dcm2niix's ``ref`` (same rules as
+    :func:`mismatch`), or None."""
+    try:
+        ours = nib.as_closest_canonical(ours)
+    except Exception as exc:
+        return f"as_closest_canonical failed: {exc}".replace("\n", " ")
     ref = nib.as_closest_canonical(ref)
     a, b = _canonical_data(ours), _canonical_data(ref)
     if a.ndim == 4 and a.shape[3] == 1:
@@ -172,6 +183,29 @@ def mismatch(volume: Volume, ref: nib.Nifti1Image) -> str | None:
     return None
 
 
+def written_mismatch(volume: Volume, ref: nib.Nifti1Image) -> str | None:
+    """Our NIfTI writer's file for ``volume`` (compact dtype, .nii) against dcm2niix's
+    ``ref``: same voxels and affine as :func:`image_mismatch` says, and stored in a type no
+    wider than dcm2niix's when dcm2niix stores integers (its rule: stored values, the
+    slope/intercept in scl_slope/scl_inter). None when it holds."""
+    import tempfile
+
+    from dicomdecode.writers import WriteOptions, write_volume
+
+    with tempfile.TemporaryDirectory() as tmp:
+        image = write_volume(volume, Path(tmp) / "ours", "nifti",
+                             WriteOptions(compress=False))[0]
+        ours = nib.load(image)
+        why = image_mismatch(ours, ref)
+        if why is not None:
+            return f"written file: {why}"
+        mine, theirs = ours.get_data_dtype(), ref.get_data_dtype()
+        if theirs.kind in "iu" and not theirs.names and mine.itemsize > theirs.itemsize:
+            return f"written as {mine}, wider than dcm2niix's {theirs}"
+        ours.uncache()
+    return None
+
+
 def compare_folder(corpus: Path, folder: str, outputs: list[Path]) -> dict[str, str | None]:
     """dcm2niix output name -> None when one of our volumes equals it, else the reasons."""
     files = sorted(str(p) for p in (corpus / folder).iterdir()
@@ -185,7 +219,7 @@ def compare_folder(corpus: Path, folder: str, outputs: list[Path]) -> dict[str, 
         ref = nib.load(out)
         reasons = [mismatch(v, ref) for v in volumes]
         if None in reasons:
-            result[out.name] = None
+            result[out.name] = written_mismatch(volumes[reasons.index(None)], ref)
             continue
         close = [f"volume {i}: {r}" for i, r in enumerate(reasons) if not r.startswith("shape")]
         result[out.name] = "; ".join(close) if close else (

@@ -62,7 +62,8 @@ def test_nifti_voxels_and_affine(tmp_path: Path) -> None:
     assert side["RepetitionTime"] == pytest.approx(2.0)
     assert side["Modality"] == "MR"
     assert side["ConversionSoftware"] == "dicomdecode"
-    assert side["dicomdecode"] == {"warnings": ["w1"]}
+    assert side["dicomdecode"]["warnings"] == ["w1"]
+    assert side["dicomdecode"]["storage"]["StoredDtype"] == "int16"
     # per-slice provenance lives in its own file, not in the sidecar
     assert "slices" not in json.dumps(side)
     provenance = json.loads(paths[2].read_text())

@@ -55,6 +55,19 @@ def _whole_number(flag: str) -> Callable[[str], int]:
     return parse
 
 
+def _compress_level(value: str) -> int:
+    """An argparse type for --compress-level: ISA-L's 0..3 (kept here, not imported from
+    the writers, so building the parser stays cheap; WriteOptions checks it again)."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--compress-level needs a whole number, not {value!r}") from None
+    if not 0 <= n <= 3:
+        raise argparse.ArgumentTypeError(f"--compress-level must be 0..3 (3 smallest), not {n}")
+    return n
+
+
 def _format(value: str) -> str:
     """An argparse type for --format, checked against the writers only when a command runs
     (importing them at parser build time would load numpy for ``--version``)."""
@@ -157,6 +170,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="options of the fsspec filesystem of a URL SRC, as a JSON object, e.g. "
                         "'{\"anon\": true}' (credentials: better the environment, "
                         "AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...)")
+    p.add_argument("--compress-level", type=_compress_level, default=None, metavar="N",
+                   help="gzip level of .nii.gz: 0 (fastest) .. 3 (smallest), default 2 "
+                        "(ISA-L, several threads, a standard gzip stream)")
+    p.add_argument("--no-compress", action="store_true",
+                   help="write .nii instead of .nii.gz (dcm2niix -z n)")
+    compact = p.add_mutually_exclusive_group()
+    compact.add_argument("--compact", dest="compact", action="store_const", const=True,
+                         default=None,
+                         help="also store npy/npz/zarr in the smallest exact dtype "
+                              "(NIfTI always is, unless --no-compact)")
+    compact.add_argument("--no-compact", dest="compact", action="store_const", const=False,
+                         help="store NIfTI in load()'s dtype (e.g. int32 for CT) instead of "
+                              "the smallest exact one")
 
     p = sub.add_parser("scan", help="list the series that convert would write, and skips",
                        description="Read headers only (no pixels) and list each series "
@@ -256,7 +282,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                          include_patient=args.include_patient,
                          allow_partial=args.allow_partial,
                          tilt_correct=args.tilt_correct,
-                         equalize_spacing=args.equalize_spacing, scheduler=args.scheduler, **options_from_args(args))
+                         equalize_spacing=args.equalize_spacing, scheduler=args.scheduler,
+                         compress=not args.no_compress, compress_level=args.compress_level,
+                         compact=args.compact, **options_from_args(args))
     except (ValueError, OSError, ImportError) as exc:  # bad options, DST not a folder, no dask
         _err(str(exc))
         return EXIT_USAGE

@@ -41,6 +41,7 @@ from dicomdecode.writers import (
     output_paths,
     write_json,
 )
+from dicomdecode.writers.settings import WriteOptions
 
 CONVERTED, KEPT, SKIPPED, FAILED = "converted", "kept", "skipped", "failed"
 #: series status (never a file's): written without the slices that could not be decoded
@@ -69,6 +70,12 @@ class JobSettings:
     started_ns: int = 0
     #: fsspec options for series whose files are URLs (read by the worker itself)
     storage_options: dict[str, Any] | None = None
+    #: compression level, .nii.gz or .nii, compact dtype (checked where the user gave them)
+    write: WriteOptions = field(default_factory=WriteOptions)
+
+    def targets(self, base: str, fmt: str) -> list[Path]:
+        """The outputs of one series written to ``base`` as ``fmt`` under these settings."""
+        return output_paths(base, fmt, compress=self.write.compress)
 
     def ours(self, paths: list[Path]) -> bool:
         """True when every one of `paths` was written by this run (the kernel stamps files
@@ -244,7 +251,7 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
 
     name = Path(base).name
     out = SeriesOutcome(name=name, uid=series.uid, files=list(series.files))
-    targets = output_paths(base, fmt)
+    targets = opts.targets(base, fmt)
     if _keep_existing(out, targets, opts):
         return out
     current = series
@@ -293,8 +300,8 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
         out.reason += "; written without them (--allow-partial)"
     try:
         record_sources(opts.dst, targets[0], series.files, partial=out.status == PARTIAL)
-        out.outputs = [str(p) for p in write_volume(volume, base, fmt)]
-        out.outputs += _write_resampled(volume, base, fmt, opts.options)
+        out.outputs = [str(p) for p in write_volume(volume, base, fmt, opts.write)]
+        out.outputs += _write_resampled(volume, base, fmt, opts)
     except Exception as exc:
         out.status, out.reason = FAILED, f"writing failed: {_error_reason(exc)}"
         return out
@@ -344,8 +351,9 @@ def _incomplete_reason(failures: dict[str, str], total: int) -> str:
     return f"{len(failures)} of {total} slices could not be decoded: " + "; ".join(parts)
 
 
-def _write_resampled(volume: Any, base: str, fmt: str, options: Options) -> list[str]:
+def _write_resampled(volume: Any, base: str, fmt: str, opts: JobSettings) -> list[str]:
     """The tilt-corrected / evenly spaced copy (dcm2niix's _Tilt/_Eq) the options ask for."""
+    options = opts.options
     if not (options.tilt_correct or options.equalize_spacing):
         return []
     from dicomdecode.assemble.resample import resampled_copy
@@ -355,7 +363,7 @@ def _write_resampled(volume: Any, base: str, fmt: str, options: Options) -> list
     if extra is None:
         return []
     suffix, copy = extra
-    return [str(p) for p in write_volume(copy, base + suffix, fmt)]
+    return [str(p) for p in write_volume(copy, base + suffix, fmt, opts.write)]
 
 
 def _patient_identifiers(path: str) -> list[str]:
@@ -508,6 +516,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             include_patient: bool = False, allow_partial: bool = False,
             options: Options | None = None, scheduler: str | None = None, client: Any = None,
             storage_options: dict[str, Any] | None = None,
+            compress: bool = True, compress_level: int | None = None,
+            compact: bool | None = None, write_options: WriteOptions | None = None,
             **option_kwargs: Any) -> ConvertReport:
     """Convert every series under ``src`` into ``dst`` as ``fmt``; return the report.
 
@@ -543,6 +553,17 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             (environment variables such as ``AWS_ENDPOINT_URL``, config files). The
             report names objects by their redacted URL and adds ``transfer`` (requests
             and bytes); an object that cannot be fetched is ``failed`` with the reason.
+        compress: NIfTI as ``.nii.gz`` (default) or, when False, ``.nii`` (dcm2niix's
+            ``-z y`` / ``-z n``).
+        compress_level: gzip level of ``.nii.gz``, ISA-L's 0 (fastest) .. 3 (smallest);
+            default 2. Compression runs on several threads and writes a standard gzip
+            stream.
+        compact: store the smallest exact dtype (int16 for a CT in HU; stored values with
+            ``scl_slope``/``scl_inter`` for a fractional slope); default on for NIfTI (as
+            dcm2niix), off for npy/npz/zarr (their arrays equal ``load()``'s). What was
+            done is in the sidecar / metadata under ``storage``.
+        write_options: a :class:`~dicomdecode.writers.settings.WriteOptions`; the three
+            keywords above override it.
 
     Returns:
         A :class:`ConvertReport`: every input file once (converted, kept, skipped or
@@ -557,6 +578,11 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     """
     decode_options = Options.resolve(options, handlers=handlers, strict=strict,
                                      rescale=rescale, workers=workers, **option_kwargs)
+    base_write = write_options or WriteOptions()
+    write = dataclasses.replace(
+        base_write, compress=compress and base_write.compress,
+        compress_level=base_write.compress_level if compress_level is None else compress_level,
+        compact=base_write.compact if compact is None else compact)
     from dicomdecode.scan import iter_files, scan
 
     if fmt not in FORMATS:
@@ -588,7 +614,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
                            report_path=report_path, progress=progress,
                            include_patient=include_patient, allow_partial=allow_partial,
                            options=decode_options, client=started,
-                           storage_options=storage_options)
+                           storage_options=storage_options, write_options=write)
     os.makedirs(dst_s, exist_ok=True)
     clean_temporaries(dst_s)
     # CPUs this process may use (affinity, cgroup quota), not the machine's count
@@ -599,7 +625,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     opts = JobSettings(options=series_options, fmt=fmt, dst=dst_s, force=force,
                        resume=resume, include_patient=include_patient,
                        allow_partial=allow_partial, started_ns=time.time_ns(),
-                       storage_options=storage_options if remote else None)
+                       storage_options=storage_options if remote else None, write=write)
 
     if remote:  # on a cluster: headers read here, each series' files by its worker
         all_files, result = _remote_scan(src_s, storage_options)
@@ -643,7 +669,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
             base = os.path.join(dst_s, names[series.uid])
             here = SeriesOutcome(name=names[series.uid], uid=series.uid,
                                  files=list(series.files))
-            if not (force or resume) and _keep_existing(here, output_paths(base, fmt), opts):
+            if not (force or resume) and _keep_existing(here, opts.targets(base, fmt), opts):
                 settled.append(here)
                 continue
             tasks.append((_convert_series, (series, base, fmt, opts), len(series.files)))
@@ -652,6 +678,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
         for path, target in _dicom_targets(image_files, src_s, dst_s).items():
             tasks.append((_convert_file, (path, target, opts), 1))
 
+    tasks = _spread_threads(tasks, pool_size, client is None and fmt in VOLUME_FORMATS)
     show = progress if progress is not None else sys.stderr.isatty()
     engine = _engine(client, progress is not False)
     skipped_count = len(entries) - sum(w for *_, w in tasks)
@@ -793,6 +820,32 @@ def _renamed(value: Any, named: Callable[[str], str]) -> Any:
     if isinstance(value, list):
         return [_renamed(v, named) for v in value]
     return value
+def _spread_threads(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]],
+                    pool_size: int, local: bool
+                    ) -> list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]]:
+    """Give each series task decoding threads when there are fewer series than CPUs.
+
+    Series run one per worker process, each decoding on one thread, which keeps every CPU
+    busy when there are many series; a study of one series would leave the others idle
+    (a 300-slice J2K CT: 6.6 s of codec time on one core). So with fewer series than
+    workers, each task's options ask for ``pool_size // len(tasks)`` threads: codecs that
+    release the GIL decode on them inside the worker; the others stay serial there (no
+    process pool is nested in a worker, :func:`dicomdecode.engine.parallel.resolve_workers`).
+    """
+    if not local or not tasks or len(tasks) >= pool_size:
+        return tasks
+    threads = pool_size // len(tasks)
+    if threads < 2:
+        return tasks
+    out = []
+    for fn, args, weight in tasks:
+        if fn is _convert_series:
+            series, base, fmt, opts = args
+            opts = dataclasses.replace(
+                opts, options=dataclasses.replace(opts.options, workers=threads))
+            args = (series, base, fmt, opts)
+        out.append((fn, args, weight))
+    return out
 
 
 def _engine(client: Any, announce: bool) -> Any:

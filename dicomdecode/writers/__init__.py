@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dicomdecode.writers.metadata import jsonable, slice_provenance, volume_metadata
+from dicomdecode.writers.settings import WriteOptions
 
 if TYPE_CHECKING:
     from dicomdecode.volume import Volume
@@ -94,13 +95,15 @@ def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     return final
 
 
-def output_paths(base: str | os.PathLike[str], fmt: str) -> list[Path]:
-    """The files a volume writer creates for ``base`` (no suffix), main output first."""
+def output_paths(base: str | os.PathLike[str], fmt: str, *, compress: bool = True
+                 ) -> list[Path]:
+    """The files a volume writer creates for ``base`` (no suffix), main output first
+    (``compress``: NIfTI as ``.nii.gz``, else ``.nii``)."""
     base = Path(base)
     slices = base.with_name(base.name + SLICES_SUFFIX)
     if fmt == "nifti":
-        return [base.with_name(base.name + ".nii.gz"), base.with_name(base.name + ".json"),
-                slices]
+        image = base.name + (".nii.gz" if compress else ".nii")
+        return [base.with_name(image), base.with_name(base.name + ".json"), slices]
     if fmt == "npy":
         return [base.with_name(base.name + ".npy"), base.with_name(base.name + ".json"), slices]
     if fmt == "npz":
@@ -110,9 +113,14 @@ def output_paths(base: str | os.PathLike[str], fmt: str) -> list[Path]:
     raise ValueError(f"unknown volume format {fmt!r}; choose one of {', '.join(VOLUME_FORMATS)}")
 
 
-def write_volume(volume: Volume, base: str | os.PathLike[str], fmt: str) -> list[Path]:
-    """Write ``volume`` as ``fmt`` next to ``base`` (a path without suffix); return paths."""
-    writer: Callable[[Volume, Path], list[Path]]
+def write_volume(volume: Volume, base: str | os.PathLike[str], fmt: str,
+                 options: WriteOptions | None = None) -> list[Path]:
+    """Write ``volume`` as ``fmt`` next to ``base`` (a path without suffix); return paths.
+
+    ``options`` (:class:`~dicomdecode.writers.settings.WriteOptions`): compression and the
+    compact on-disk dtype; the default writes ``.nii.gz`` at ISA-L level 2, compact for
+    NIfTI, ``load()``'s dtype for npy/npz/zarr."""
+    writer: Callable[[Volume, Path, WriteOptions | None], list[Path]]
     if fmt == "nifti":
         from dicomdecode.writers.nifti import write_nifti as writer
     elif fmt == "npy":
@@ -123,11 +131,12 @@ def write_volume(volume: Volume, base: str | os.PathLike[str], fmt: str) -> list
         from dicomdecode.writers.zarr_io import write_zarr as writer
     else:
         raise ValueError(f"unknown volume format {fmt!r}; choose one of {', '.join(VOLUME_FORMATS)}")
-    return writer(volume, Path(base))
+    return writer(volume, Path(base), options)
 
 
 __all__ = [
     "FORMATS",
+    "WriteOptions",
     "SLICES_SUFFIX",
     "VOLUME_FORMATS",
     "atomic_path",

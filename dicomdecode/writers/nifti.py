@@ -1,9 +1,16 @@
-"""NIfTI writer: ``.nii.gz`` via nibabel, a BIDS sidecar as dcm2niix writes it, and the
+"""NIfTI writer: ``.nii.gz`` (or ``.nii``), a BIDS sidecar as dcm2niix writes it, and the
 per-slice provenance in its own file.
 
-The image comes from ``Volume.to_nifti()`` (RAS, x/y/z[/t]) so geometry has one source of
-truth; the header fields dcm2niix fills (descrip, dim_info, slice_code, TR) come from the
-same acquisition facts as the sidecar (:mod:`dicomdecode.writers.metadata`).
+The header is nibabel's own (:func:`dicomdecode.nifti.nifti_stream_layout` builds the same
+image ``Volume.to_nifti()`` gives, RAS, x/y/z[/t], without its voxels), so geometry has one
+source of truth; the header fields dcm2niix fills (descrip, dim_info, slice_code, TR) come
+from the same acquisition facts as the sidecar (:mod:`dicomdecode.writers.metadata`).
+
+The voxels are streamed, not handed to ``nibabel.save``: the volume's own C-order array is
+NIfTI's x-fastest order (the affine describes our axes, so nothing is reoriented), and it is
+cast to the compact dtype (:mod:`dicomdecode.writers.compact`) one slice block at a time
+straight into a gzip stream compressed on several threads (:mod:`dicomdecode.writers.stream`).
+No whole-volume copy is made; the extra memory is a few blocks.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 import nibabel as nib
 import numpy as np
 
+from dicomdecode.nifti import nifti_stream_layout
 from dicomdecode.writers import atomic_path, output_paths, write_json
+from dicomdecode.writers.compact import Storage, blocks, choose_storage
 from dicomdecode.writers.metadata import (
     acquisition,
     bids_sidecar,
@@ -23,17 +32,26 @@ from dicomdecode.writers.metadata import (
     nifti_header_fields,
     provenance,
 )
+from dicomdecode.writers.settings import WriteOptions
+from dicomdecode.writers.stream import open_output
 
 if TYPE_CHECKING:
     from dicomdecode.scan.flavours.acquisition import Acquisition
     from dicomdecode.volume import Volume
 
-def sidecar(volume: Volume, acq: Acquisition | None = None) -> dict[str, Any]:
-    """The JSON sidecar: dcm2niix's BIDS keys (:func:`metadata.bids_sidecar`), plus our
-    warnings about the volume under ``dicomdecode`` when there are any."""
+def sidecar(volume: Volume, acq: Acquisition | None = None,
+            storage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON sidecar: dcm2niix's BIDS keys (:func:`metadata.bids_sidecar`), plus, under
+    ``dicomdecode``, our warnings about the volume when there are any and how the writer
+    stored the voxels (``storage``: array dtype, stored dtype, scl_slope/scl_inter)."""
     out = bids_sidecar(volume, acq)
+    ours: dict[str, Any] = {}
     if volume.warnings:
-        out["dicomdecode"] = {"warnings": list(volume.warnings)}
+        ours["warnings"] = list(volume.warnings)
+    if storage:
+        ours["storage"] = storage
+    if ours:
+        out["dicomdecode"] = ours
     return out
 
 
@@ -85,18 +103,34 @@ def nifti_safe_dtype(volume: Volume) -> Volume:
                                warnings=[*volume.warnings, note])
 
 
-def write_nifti(volume: Volume, base: Path) -> list[Path]:
-    """Write ``base.nii.gz``, its sidecar ``base.json``, ``base_slices.json`` (the
-    volume's geometry and per-slice provenance) and, for a diffusion series,
-    ``base.bval`` / ``base.bvec``; return the paths (image first)."""
-    image_path, json_path, slices_path = output_paths(base, "nifti")
+def write_nifti(volume: Volume, base: Path, options: WriteOptions | None = None
+                ) -> list[Path]:
+    """Write ``base.nii.gz`` (``base.nii`` when ``options.compress`` is off), its sidecar
+    ``base.json``, ``base_slices.json`` (the volume's geometry and per-slice provenance)
+    and, for a diffusion series, ``base.bval`` / ``base.bvec``; return the paths (image
+    first)."""
+    options = options or WriteOptions()
+    image_path, json_path, slices_path = output_paths(base, "nifti",
+                                                      compress=options.compress)
     volume = nifti_safe_dtype(usable_affine(volume))
     acq = acquisition(volume)
-    img = volume.to_nifti()
+    img, source = nifti_stream_layout(volume)
+    header = img.header
+    storage = Storage(source.dtype.newbyteorder("<"))  # RGB24: its bytes, as uint8
+    rgb24 = header.get_data_dtype().names is not None
+    if options.compact_for("nifti") and source.dtype.kind in "iuf" and not rgb24:
+        storage = choose_storage(volume, source)
+        header.set_data_dtype(storage.dtype)
+        if storage.scaled:
+            header.set_slope_inter(storage.slope, storage.inter)
     set_header_fields(img, volume, acq)
     with atomic_path(image_path) as tmp:
-        nib.save(img, str(tmp))
-    write_json(json_path, sidecar(volume, acq))
+        with open_output(tmp, options, options.compress) as fh:
+            header.write_to(fh)
+            for block in blocks(source, storage):
+                fh.write(block.reshape(-1).view(np.uint8).data)
+    written_as = storage.describe(volume.array.dtype)
+    write_json(json_path, sidecar(volume, acq, written_as))
     write_json(slices_path, provenance(volume))
     written = [image_path, json_path, slices_path]
     tables = diffusion_tables(volume, acq)
