@@ -62,6 +62,16 @@ class MissingAttributeError(DicomImportException, AttributeError, TypeError):
     catch it, and it names the file and the attribute."""
 
 
+def _malformed() -> tuple[type[BaseException], ...]:
+    from pydicom.errors import BytesLengthException
+
+    return (ValueError, TypeError, AttributeError, IndexError, KeyError, ArithmeticError,
+            BytesLengthException)
+
+
+_MALFORMED = _malformed()
+
+
 def _get(ds: Any, keyword: str) -> Any:
     value = getattr(ds, keyword, None)
     if value is None:
@@ -106,6 +116,22 @@ def combine_slices(datasets: Iterable[Any], rescale: bool | None = None,
     slices = [ds for ds in datasets if not _is_dicomdir(ds)]
     if not slices:
         raise DicomImportException("Must provide at least one image DICOM dataset")
+    try:
+        return _combine(slices, rescale, enforce_slice_spacing, sort_by_instance,
+                        skip_sorting, c_order_axes)
+    except DicomDecodeError:
+        raise
+    except _MALFORMED as exc:
+        # a header value of the wrong kind or length (Pixel Spacing 'abc', a 1-byte
+        # Rows, a 2-value orientation): the file's fault, so a typed error naming it,
+        # as every other entry point gives (fuzz 'agree', issue 20)
+        raise DicomImportException(f"malformed header value: {type(exc).__name__}: {exc}",
+                                   _name(slices[0])) from exc
+
+
+def _combine(slices: list[Any], rescale: bool | None, enforce_slice_spacing: bool,
+             sort_by_instance: bool, skip_sorting: bool, c_order_axes: bool
+             ) -> tuple[np.ndarray, np.ndarray]:
     if skip_sorting:
         ordered = slices
     elif sort_by_instance:

@@ -26,10 +26,8 @@ Decisions (documented here because callers rely on them):
   Columns, Frames or Bits disagree with the data (Rows edited to 1 in a 512-row file).
 * Native YBR_FULL_422 / YBR_PARTIAL_422 store two samples per pixel on average (PS3.3
   C.7.6.3.1.2): Columns must be even and the frame is Rows*Columns*2 samples.
-* More fragments than frames (fragmented frames) is accepted when there is an offset
-  table, when there is one frame, or when the codec family marks frame ends in the
-  codestream (JPEG, JPEG-LS, J2K, HTJ2K end with FFD9, which the splitter uses); else
-  the frames cannot be found and it is a DecodeError.
+* Fragments, offset tables and Number of Frames against the items are judged where
+  frames are split (:func:`dicomdecode.read.frames.split_frames`), for every road.
 * Codestream precision is checked against Bits Allocated (it may exceed Bits Stored:
   encoders often write 16-bit codestreams for 12-bit data), and against what the coding
   process allows (baseline 8; extended/progressive 8 or 12; lossless and JPEG-LS 2..16).
@@ -77,8 +75,6 @@ __all__ = [
     "native_nbytes",
     "decoded_nbytes",
     "check_native_size",
-    "check_frame_count",
-    "check_offsets",
     "codestream_info",
     "check_rle_header",
     "check_codestream",
@@ -263,74 +259,9 @@ def _describe(px: PixelHeader) -> str:
 
 
 # --------------------------------------------------------------------------- fragments
-
-
-def check_frame_count(px: PixelHeader, items: int, has_offset_table: bool,
-                      family: str | None = None) -> None:
-    """Encapsulated data: the fragments must be able to yield Number of Frames frames.
-
-    Fewer fragments than frames means frames are missing (the stack decoder would leave
-    uninitialised memory or index past the list). More fragments than frames is legal
-    (fragmented frames) only when the split is knowable: an offset table, a single frame,
-    or a ``family`` whose codestreams end with an EOI/EOC marker (FFD9) that the
-    splitter looks for. RLE and unknown families get no such heuristic.
-    """
-    frames = px.number_of_frames
-    if items < 1:
-        raise _fail(px, f"encapsulated Pixel Data has no fragments, header says "
-                        f"{frames} frame(s)")
-    if items < frames:
-        raise _fail(px, f"encapsulated Pixel Data has {items} fragments, header says "
-                        f"{frames} frames: frames are missing")
-    if items > frames > 1 and not has_offset_table and family not in _MARKER_DELIMITED:
-        raise _fail(px, f"encapsulated Pixel Data has {items} fragments for {frames} "
-                        f"frames and no offset table: the frames cannot be found")
-
-
-def check_offsets(offsets: Sequence[int], value_length: int,
-                  lengths: Sequence[int] | None = None, *, path: str | None = None,
-                  frames: int | None = None) -> None:
-    """Basic / Extended Offset Table entries must point inside the value, in order.
-
-    ``value_length`` is the number of bytes the offsets index into (the items after the
-    Basic Offset Table). Extended Offset Table offsets point at a frame's first item tag
-    and its length excludes item headers, so offset + length <= next offset is the
-    (lenient, never wrongly failing) bound checked. A hostile table makes frame splitting slice outside the value
-    (empty frames fed to a codec) or hand one codec call the whole file. ``lengths`` are
-    the Extended Offset Table Lengths; ``frames``, when given, must equal the entry count.
-    An empty table means "no table" and passes.
-    """
-    if not offsets:
-        return
-    if frames is not None and len(offsets) != frames:
-        raise DecodeError(f"offset table has {len(offsets)} entries, header says "
-                          f"{frames} frames", path)
-    if offsets[0] != 0:
-        raise DecodeError(f"offset table starts at {offsets[0]}, must start at 0", path)
-    previous = 0
-    for index, offset in enumerate(offsets):
-        if not 0 <= offset < value_length:
-            raise DecodeError(f"offset table entry {index} is {offset}, outside the "
-                              f"{value_length}-byte value", path)
-        if offset < previous:
-            raise DecodeError(f"offset table entry {index} is {offset}, before entry "
-                              f"{index - 1} ({previous})", path)
-        previous = offset
-    if lengths is not None:
-        _check_lengths(offsets, lengths, value_length, path)
-
-
-def _check_lengths(offsets: Sequence[int], lengths: Sequence[int], value_length: int,
-                   path: str | None) -> None:
-    if len(lengths) != len(offsets):
-        raise DecodeError(f"extended offset table has {len(offsets)} offsets and "
-                          f"{len(lengths)} lengths", path)
-    for index, (offset, length) in enumerate(zip(offsets, lengths, strict=True)):
-        end = offset + length
-        limit = offsets[index + 1] if index + 1 < len(offsets) else value_length
-        if length < 0 or end > limit:
-            raise DecodeError(f"extended offset table frame {index}: offset {offset} + "
-                              f"length {length} = {end} runs past {limit}", path)
+# Fragments, offset tables and frame counts are judged where frames are split, in ONE
+# place (:func:`dicomdecode.read.frames.split_frames`): every road (decode, load, the
+# datasets, convert) gets its frames, and its refusals, from there.
 
 
 def check_rle_header(px: PixelHeader, frame: bytes) -> None:
