@@ -116,31 +116,32 @@ def combine_slices(datasets: Iterable[Any], rescale: bool | None = None,
     slices = [ds for ds in datasets if not _is_dicomdir(ds)]
     if not slices:
         raise DicomImportException("Must provide at least one image DICOM dataset")
-    try:
-        return _combine(slices, rescale, enforce_slice_spacing, sort_by_instance,
-                        skip_sorting, c_order_axes)
-    except DicomDecodeError:
-        raise
-    except _MALFORMED as exc:
-        # a header value of the wrong kind or length (Pixel Spacing 'abc', a 1-byte
-        # Rows, a 2-value orientation): the file's fault, so a typed error naming it,
-        # as every other entry point gives (fuzz 'agree', issue 20)
-        raise DicomImportException(f"malformed header value: {type(exc).__name__}: {exc}",
-                                   _name(slices[0])) from exc
+    return _combine(slices, rescale, enforce_slice_spacing, sort_by_instance, skip_sorting,
+                    c_order_axes)
 
 
 def _combine(slices: list[Any], rescale: bool | None, enforce_slice_spacing: bool,
              sort_by_instance: bool, skip_sorting: bool, c_order_axes: bool
              ) -> tuple[np.ndarray, np.ndarray]:
-    if skip_sorting:
-        ordered = slices
-    elif sort_by_instance:
-        ordered = sort_by_instance_number(slices)
-    else:
-        ordered = sort_by_slice_position(slices)
-    _validate_uniform_grid(ordered, enforce_slice_spacing)
+    try:
+        if skip_sorting:
+            ordered = slices
+        elif sort_by_instance:
+            ordered = sort_by_instance_number(slices)
+        else:
+            ordered = sort_by_slice_position(slices)
+        _validate_uniform_grid(ordered, enforce_slice_spacing)
+        affine = _ijk_to_patient_xyz(ordered)
+    except DicomDecodeError:
+        raise
+    except _MALFORMED as exc:
+        # a geometry value of the wrong kind or length (Pixel Spacing 'abc', a 2-value
+        # orientation, a 1-byte US): no usable attribute, so the slice cannot be placed;
+        # a typed error naming the file, as a missing one (issue 20, fuzz 'agree')
+        raise MissingAttributeError(f"malformed geometry value: {type(exc).__name__}: {exc}",
+                                    _name(slices[0])) from exc
     voxels = _merge_pixels(ordered, rescale, c_order_axes)
-    return voxels, _ijk_to_patient_xyz(ordered)
+    return voxels, affine
 
 
 def sort_by_instance_number(slice_datasets: Sequence[Any]) -> list[Any]:

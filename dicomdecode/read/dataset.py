@@ -74,6 +74,31 @@ def unknown_vrs_as_un(ds: Any, name: str) -> Any:
     return ds
 
 
+def drop_unreadable(ds: Any, name: str) -> list[str]:
+    """Remove the top-level elements whose value pydicom cannot convert; their names.
+
+    pydicom converts a value at first access, so a malformed one (Slice Location
+    '0.000\u00fc00e+00') raises wherever it is read. The decode road reads only the pixel
+    description and decodes such a file; the scan reads geometry, timing and identity
+    too. Called by the scan when its reading fails, it makes a malformed element an
+    absent one, with a warning naming it, so every road decodes the file (and a pixel
+    description value that is malformed is then missing, which the guard refuses on every
+    road). The pixel data elements are never read here."""
+    dropped = []
+    for tag in list(ds.keys()):
+        if int(tag) >> 16 == 0x7FE0:
+            continue
+        try:
+            ds[tag]
+        except Exception as exc:  # pydicom raises many kinds on malformed values
+            dropped.append(f"{tag} ({type(exc).__name__}: {exc})")
+            del ds[tag]
+    if dropped:
+        warnings.warn(f"{name}: unreadable element value(s) ignored: {'; '.join(dropped)}",
+                      stacklevel=2)
+    return dropped
+
+
 def dcmread(name: str, **kwargs: Any) -> Any:
     """pydicom.dcmread of the file at `name` through a :class:`BoundedReader` (elements
     of an undefined VR read as UN: :func:`unknown_vrs_as_un`)."""

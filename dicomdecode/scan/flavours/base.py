@@ -67,7 +67,13 @@ def pixel_element_offset(ds: Any) -> int:
     tell = getattr(raw, "value_tell", None)
     if tell is None or not getattr(raw, "is_little_endian", True):
         return -1
-    return int(tell) - (8 if getattr(raw, "is_implicit_VR", False) else 12)
+    implicit = bool(getattr(raw, "is_implicit_VR", False))
+    if implicit != (transfer_syntax(ds) == ts.IMPLICIT_VR_LITTLE_ENDIAN):
+        # the data is not encoded as its File Meta says (pydicom noticed and read it the
+        # other way): the offset readers would parse the element the declared way, so
+        # the pixels are read the general way instead, as describe_file does (issue 20)
+        return -1
+    return int(tell) - (8 if implicit else 12)
 
 
 def common_fields(ds: Any, path: str) -> dict[str, Any]:
