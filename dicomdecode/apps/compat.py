@@ -35,6 +35,7 @@ from typing import Any, cast
 import numpy as np
 
 from dicomdecode.decode import decode
+from dicomdecode.engine.allocator import allocate
 from dicomdecode.errors import DicomDecodeError
 
 logger = logging.getLogger(__name__)
@@ -257,10 +258,14 @@ def _merge_pixels(datasets: Sequence[Any], rescale: bool | None, c_order_axes: b
         rescale = any(_requires_rescaling(ds) for ds in datasets)
     first = _pixels(datasets[0])
     dtype = np.float32 if rescale else first.dtype
+    # through the one allocation helper: a size the OS refuses is a ResourceLimitError
+    # naming the file, never a bare MemoryError (the F-ordered array is the transpose of
+    # a C-ordered one)
+    name = _name(datasets[0]) or "<memory>"
     if c_order_axes:
-        voxels = np.empty((len(datasets), *first.shape), dtype=dtype)
+        voxels = allocate((len(datasets), *first.shape), dtype, name, what="the voxels")
     else:
-        voxels = np.empty((*first.T.shape, len(datasets)), dtype=dtype, order="F")
+        voxels = allocate((len(datasets), *first.shape), dtype, name, what="the voxels").T
     for k, ds in enumerate(datasets):
         pixels = first if k == 0 else _pixels(ds)
         target = voxels[k, ...] if c_order_axes else voxels[..., k]
