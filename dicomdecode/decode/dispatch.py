@@ -132,7 +132,13 @@ def decode_into(source: PixelSource, indices: Sequence[int], out: np.ndarray,
     try:
         found = check_decodable(source, options.handlers)
     except MissingHandlerError:
-        _with_pixels(source)  # a truncated file says so even where no codec is installed
+        # a truncated or hostile file says so even where no codec is installed: the guard
+        # judges its data first, as it does on the road where pixels arrive with the
+        # description (decode(bytes)), so both roads give the guard's verdict
+        with_pixels = _with_pixels(source)
+        validate.check_header(with_pixels)
+        validate.check_data(with_pixels, with_pixels.frames, with_pixels.native,
+                            [i for i in indices if 0 <= i < with_pixels.number_of_frames])
         raise
     validate.check_header(source)
     expected: tuple[int, ...] = (len(indices), source.rows, source.columns)
