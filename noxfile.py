@@ -15,6 +15,7 @@ import nox
 nox.options.sessions = [
     "lint", "typecheck", "tests", "tests_minimal", "tests_pylibjpeg", "tests_gdcm", "tests_ml",
     "licences", "tests_dask", "fuzz_ci",
+    "atheris",
 ]
 nox.options.reuse_existing_virtualenvs = True
 
@@ -126,11 +127,41 @@ def demo(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def fuzz_ci(session: nox.Session) -> None:
     """The CI budget of the fuzz harness: 2,000 mutants (test_data and, when present, the
-    corpus) through decode_file, load and scan; any crash, hang, bomb, untyped error,
-    all-zero result or silent empty load fails the run. About a minute on 2 cores."""
+    corpus) through decode_file, load and scan, and every fifth through every entry point
+    ('agree', fuzz/differential.py); any crash, hang, bomb, untyped error, all-zero
+    result, silent empty load or disagreement fails the run. A few minutes on 2 cores."""
     session.install("-e", ".[all,test]")
     session.run("python", "-m", "fuzz.run", "--count", "2000", "--seed", "2026",
                 "--max-seconds", "900", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def atheris(session: nox.Session) -> None:
+    """Coverage-guided fuzzing (atheris) of the reading layer, the guard and the canonical
+    step (fuzz/atheris_target.py) for 2 minutes from a seed corpus of test_data, then the
+    grown corpus replayed under coverage.py (read/ and decode/validate.py reported).
+    A finding fails the session and is left in the session's tmp dir as crash-*: minimise
+    it (`python -m fuzz.atheris_target -minimize_crash=1 -runs=10000 crash-...`) and keep
+    it in fuzz/regressions/, which tests/test_fuzz_regressions.py replays.
+    `nox -s atheris -- 600` fuzzes for 600 s."""
+    session.install("-e", ".[all,fuzz]")
+    seconds = session.posargs[0] if session.posargs else "120"
+    tmp = session.create_tmp()
+    corpus = os.path.join(tmp, "corpus")
+    os.makedirs(corpus, exist_ok=True)
+    import glob
+    import shutil
+
+    for path in glob.glob("test_data/**/*.dcm", recursive=True):
+        shutil.copy(path, os.path.join(corpus, path.replace("/", "_")))
+    session.run("python", "-m", "fuzz.atheris_target", corpus, f"-max_total_time={seconds}",
+                "-rss_limit_mb=2048", "-timeout=20", f"-artifact_prefix={tmp}/",
+                "-print_final_stats=1")
+    session.run("coverage", "run", "--branch", "--data-file", f"{tmp}/.coverage",
+                "--source=dicomdecode.read,dicomdecode.decode",
+                "-m", "fuzz.atheris_target", "--replay", corpus)
+    session.run("coverage", "report", "--data-file", f"{tmp}/.coverage",
+                "--include=*/read/*,*/decode/validate.py,*/decode/canonical.py")
 
 
 @nox.session(python=PYTHON)

@@ -9,7 +9,10 @@ Outcome classes per call: ``ok`` and ``typed`` (a DicomDecodeError) are fine; ``
 (worker killed by a signal), ``hang`` (past --timeout), ``bomb`` (MemoryError under the
 worker's address-space cap, or peak RSS growth above 2 GiB), ``untyped`` (any other
 exception), ``zeros`` (all-zero result where the seed is not), ``empty_silent`` (``load``
-returned [] without a warning naming the file) are bugs, and make the exit status 1.
+returned [] without a warning naming the file) and ``disagree`` (the ``agree`` api:
+decode_file, decode(bytes), load, SliceDataset, convert --format npy and
+compat.combine_slices give different pixels, or some decode what others refuse; see
+``fuzz.differential``) are bugs, and make the exit status 1.
 
 Why subprocesses: a crash or a bomb in a native decoder must cost one worker, not the run,
 and a hang can only be stopped by killing the process that hangs.
@@ -36,10 +39,11 @@ from typing import Any
 
 from fuzz.mutate import REPO_ROOT, Mutant, SeedSet, default_seed_files, mutant_at
 
-BAD = ["crash", "hang", "bomb", "untyped", "zeros", "empty_silent"]
+BAD = ["crash", "hang", "bomb", "untyped", "zeros", "empty_silent", "disagree"]
 CLASSES = ["ok", "typed", *BAD]
 RECYCLE_RSS = 3 << 29  # restart a worker whose high-water mark passed 1.5 GiB
 STARTUP_TIMEOUT = 120.0
+AGREE_ROADS = 6  # len(fuzz.differential.ROADS), without importing dicomdecode here
 MEMORY_WORDS = ("bad_alloc", "MemoryError", "Cannot allocate memory", "out of memory")
 
 
@@ -262,7 +266,8 @@ def run(seeds: SeedSet, indices: list[int], seed: int, apis: list[str], *, every
                 while (task := plan.next()) is not None:
                     req = {"api": task.api, "path": str(task.path),
                            "seed_path": task.seed_path}
-                    res = w.call(req, timeout)
+                    # 'agree' makes one call per entry point (fuzz.differential.ROADS)
+                    res = w.call(req, timeout * (AGREE_ROADS if task.api == "agree" else 1))
                     m = task.mutant
                     res.update(id=m.id, seed_file=m.seed_file, kind=m.kind,
                                description=m.description, api=task.api)
@@ -326,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--start", type=int, default=0, help="first mutant index")
-    ap.add_argument("--api", default="decode_file,load,scan,slice_dataset")
+    ap.add_argument("--api", default="decode_file,load,scan,slice_dataset,agree",
+                    help="'agree' puts each mutant through every entry point "
+                         "(fuzz.differential) and counts 'disagree'")
     ap.add_argument("--every", type=int, default=5,
                     help="run APIs other than decode_file on every Nth mutant")
     ap.add_argument("--timeout", type=float, default=10.0)

@@ -24,8 +24,8 @@ import warnings
 from typing import Any
 
 # Outcomes decided here; crash and hang are decided by the parent.
-OK, TYPED, UNTYPED, ZEROS, EMPTY_SILENT, BOMB = (
-    "ok", "typed", "untyped", "zeros", "empty_silent", "bomb")
+OK, TYPED, UNTYPED, ZEROS, EMPTY_SILENT, BOMB, DISAGREE = (
+    "ok", "typed", "untyped", "zeros", "empty_silent", "bomb", "disagree")
 RSS_BOMB_BYTES = 2 << 30  # peak RSS growth of one call that counts as a bomb
 
 
@@ -118,6 +118,8 @@ class Runner:
         t0 = time.perf_counter()
         res: dict[str, Any] = {}
         try:
+            if api == "agree":
+                return self._timed(self.agree(path), before, t0)
             arrays, caught = self.arrays(api, path)
         except MemoryError as exc:
             res = {"class": BOMB, "detail": f"MemoryError: {exc}", "where": _last_frame(exc)}
@@ -141,6 +143,24 @@ class Runner:
                 res = {"class": ZEROS, "detail": "all-zero array, seed decodes non-zero; "
                                                  f"shapes {[a.shape for a in arrays]}"}
             del arrays
+        return self._timed(res, before, t0)
+
+    def agree(self, path: str) -> dict[str, Any]:
+        """Every entry point on one file (fuzz.differential): ``disagree`` when they give
+        different pixels or one decodes what another refuses; ``untyped`` when a road
+        raises something that is not a DicomDecodeError; else ok (or typed: all refuse)."""
+        from fuzz.differential import check
+
+        verdict = check(path)
+        if verdict.untyped:
+            return {"class": UNTYPED, "detail": verdict.untyped[:2000]}
+        if verdict.disagree:
+            return {"class": DISAGREE, "detail": verdict.disagree[:2000]}
+        refused = all(o.refused or o.not_applicable for o in verdict.outcomes)
+        return {"class": TYPED if refused else OK,
+                "detail": verdict.outcomes[0].summary()[:300] if refused else ""}
+
+    def _timed(self, res: dict[str, Any], before: int, t0: float) -> dict[str, Any]:
         growth = _maxrss() - before
         res["rss_growth"] = growth
         res["maxrss"] = _maxrss()

@@ -11,6 +11,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
+import dicomdecode
 from dicomdecode import decode
 from dicomdecode.apps.info import file_info
 from dicomdecode.errors import DecodeError, DicomDecodeError, MissingHandlerError
@@ -88,15 +89,18 @@ def test_unreadable_codestream_is_a_decode_error():
 
 def test_bad_vr_file_pixel_length_disagrees_with_header():
     """badVR.dcm's Pixel Data holds 6000 bytes where its header (10x10, 32 bits) implies
-    400: fifteen frames' worth of extra data means the header is wrong, so no array of
-    the header's shape is returned (the guard's size rule), unlike pydicom which trims."""
+    400, and its Number of Frames is '1A': the header is wrong, so no array of the
+    header's shape is returned, unlike pydicom which trims. Number of Frames is judged
+    first, the same way by the scan and every decode road (it is not a number)."""
     path = TEST_FILES / "badVR.dcm"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = pydicom.dcmread(path)
     assert len(ds.PixelData) == 6000 and ds.Rows * ds.Columns * ds.BitsAllocated // 8 == 400
-    with pytest.raises(DecodeError, match="6000 bytes, header implies 400"):
+    with pytest.raises(DecodeError, match="Number of Frames is '1A', not a positive whole"):
         decode(path)
+    assert dicomdecode.scan([path]).skipped[0].detail.endswith(
+        "Number of Frames is '1A', not a positive whole number")
 
 
 def test_truncated_pixel_data_is_an_error():

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
-from pydicom.encaps import generate_frames, parse_basic_offsets
+from pydicom.encaps import generate_frames
 from pydicom.pixels.utils import get_expected_length
 
 from dicomdecode.decode import validate
@@ -29,10 +29,8 @@ from dicomdecode.decode.validate import (
     CodestreamInfo,
     check_budget,
     check_codestream,
-    check_frame_count,
     check_header,
     check_native_size,
-    check_offsets,
     check_rle_header,
     codestream_info,
     frame_nbytes,
@@ -40,6 +38,8 @@ from dicomdecode.decode.validate import (
     native_nbytes,
 )
 from dicomdecode.errors import DecodeError, ResourceLimitError
+from dicomdecode.read.frames import split_frames
+from dicomdecode.read.pixel_source import PixelSource
 
 TEST_DATA = Path(__file__).resolve().parents[1] / "test_data"
 
@@ -228,15 +228,11 @@ def test_rle_header_passes_and_info_is_none(path):
 
 @pytest.mark.parametrize("path", ENCAPSULATED, ids=ids(ENCAPSULATED))
 def test_real_files_pass_header_and_frame_checks(path):
+    """The one frame splitter (read/frames.py) gives pydicom's frames for every real file."""
     px, family, frames, ds = load(path)
     check_header(px)
-    offsets = parse_basic_offsets(ds.PixelData)
-    check_frame_count(px, len(frames), bool(offsets), family)
-    if offsets:
-        value_length = len(ds.PixelData) - 8 - 4 * len(offsets)
-        check_offsets(offsets, value_length, frames=px.number_of_frames)
-        # the frames' own sizes (+ 8-byte item headers) are the true lengths
-        check_offsets(offsets, value_length, [len(f) for f in frames])
+    value = _value_after_tag(ds)
+    assert split_frames(value, _source(px.number_of_frames)) == frames
 
 
 def test_jp2_wrapper_is_unwrapped():
@@ -546,45 +542,61 @@ def test_one_bit_frames_are_packed_across_frames():
 # ---------------------------------------------------------------- frames and offsets
 
 
+def _value_after_tag(ds: Dataset) -> bytes:
+    return bytes(ds.PixelData)  # from the Basic Offset Table item on, as split_frames reads
+
+
+def _source(frames: int) -> PixelSource:
+    return PixelSource("f.dcm", "1.2.840.10008.1.2.4.50", 8, 8, 1, 8, 8, 0, "MONOCHROME2", 0,
+                       frames)
+
+
+def _encapsulated(fragments: list[bytes], offsets: list[int] | None = None) -> bytes:
+    table = b"".join(struct.pack("<I", o) for o in offsets or [])
+    items = [table, *fragments]
+    return b"".join(struct.pack("<HHI", 0xFFFE, 0xE000, len(i)) + i for i in items) + \
+        struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+
+
+JPEG = b"\xff\xd8" + b"\x11" * 6 + b"\xff\xd9"  # frame ends marked by EOI
+
+
 def test_frame_count_rules():
-    three = Px(number_of_frames=3)
-    check_frame_count(three, 3, False)
-    check_frame_count(three, 7, True)
-    check_frame_count(three, 7, False, "jpeg")  # EOI marks frame ends
-    check_frame_count(Px(), 5, False)  # one frame: every fragment is it
-    with pytest.raises(DecodeError, match="2 fragments, header says 3 frames"):
-        check_frame_count(three, 2, True)
-    with pytest.raises(DecodeError, match="no fragments"):
-        check_frame_count(Px(), 0, False)
-    with pytest.raises(DecodeError, match="7 fragments for 3 frames"):
-        check_frame_count(three, 7, False, "rle")
-    with pytest.raises(DecodeError, match="7 fragments for 3 frames"):
-        check_frame_count(three, 7, False)
+    """Fragments against Number of Frames, judged by the one splitter every road uses."""
+    assert len(split_frames(_encapsulated([JPEG] * 3), _source(3))) == 3
+    # one frame: every fragment is part of it
+    assert split_frames(_encapsulated([JPEG[:4], JPEG[4:]]), _source(1)) == [JPEG]
+    # more fragments than frames, with an offset table: the table says where frames start
+    frags = [JPEG[:4], JPEG[4:], JPEG, JPEG]
+    value = _encapsulated(frags, [0, 8 + 4 + 8 + 6, 2 * 8 + 10 + 10])
+    assert split_frames(value, _source(3)) == [JPEG] * 3
+    with pytest.raises(DecodeError, match="fewer fragments than frames"):
+        split_frames(_encapsulated([JPEG] * 2), _source(3))
+    with pytest.raises(DecodeError):
+        split_frames(_encapsulated([]), _source(1))
+    with pytest.raises(DecodeError, match="empty frame"):
+        split_frames(_encapsulated([JPEG, b""]), _source(2))
 
 
-OFFSETS = [
-    (([4, 10], 100, None), "starts at 4"),
-    (([0, 100], 100, None), "entry 1 is 100, outside the 100-byte"),
-    (([0, 50, 40], 100, None), "entry 2 is 40, before entry 1 \\(50\\)"),
-    (([0, -1], 100, None), "outside"),
-    (([0, 50], 100, [60, 10]), "offset 0 \\+ length 60 = 60 runs past 50"),
-    (([0, 50], 100, [10, 51]), "runs past 100"),
-    (([0, 50], 100, [10]), "2 offsets and 1 lengths"),
+EXTENDED = [
+    (([0, 10], [10, 10]), 3, "holds 2 offset\\(s\\) and 2 length\\(s\\) for 3"),
+    (([0, 1000], [10, 10]), 2, "entry 1 .* outside"),
+    (([18, 0], [10, 10]), 2, "entry 1 .* out of order"),
+    (([0, 18], [10, 500]), 2, "entry 1 .* outside"),
 ]
 
 
-@pytest.mark.parametrize("args,message", OFFSETS, ids=[m for _, m in OFFSETS])
-def test_hostile_offsets(args, message):
+@pytest.mark.parametrize("table,frames,message", EXTENDED, ids=[m for *_, m in EXTENDED])
+def test_hostile_extended_offsets(table, frames, message):
+    offsets, lengths = table
+    raw = (struct.pack(f"<{len(offsets)}Q", *offsets), struct.pack(f"<{len(lengths)}Q", *lengths))
     with pytest.raises(DecodeError, match=message):
-        check_offsets(*args, path="f.dcm")
+        split_frames(_encapsulated([JPEG, JPEG]), _source(frames), raw)
 
 
-def test_good_offsets():
-    check_offsets([], 0)
-    check_offsets([0, 0, 30], 40)  # non-decreasing
-    check_offsets([0, 50], 100, [42, 50])
-    with pytest.raises(DecodeError, match="2 entries, header says 3 frames"):
-        check_offsets([0, 50], 100, frames=3)
+def test_good_extended_offsets():
+    raw = (struct.pack("<2Q", 0, 18), struct.pack("<2Q", 10, 10))
+    assert split_frames(_encapsulated([JPEG, JPEG]), _source(2), raw) == [JPEG, JPEG]
 
 
 # ---------------------------------------------------------------- memory budget

@@ -35,6 +35,7 @@ from typing import Any, cast
 import numpy as np
 
 from dicomdecode.decode import decode
+from dicomdecode.engine.allocator import allocate
 from dicomdecode.errors import DicomDecodeError
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,16 @@ class MissingAttributeError(DicomImportException, AttributeError, TypeError):
     (Patient), Pixel Spacing). dicom-numpy fails there with a bare AttributeError or,
     comparing ``None``, a TypeError: this is both, so their ``except`` clauses still
     catch it, and it names the file and the attribute."""
+
+
+def _malformed() -> tuple[type[BaseException], ...]:
+    from pydicom.errors import BytesLengthException
+
+    return (ValueError, TypeError, AttributeError, IndexError, KeyError, ArithmeticError,
+            BytesLengthException)
+
+
+_MALFORMED = _malformed()
 
 
 def _get(ds: Any, keyword: str) -> Any:
@@ -106,15 +117,32 @@ def combine_slices(datasets: Iterable[Any], rescale: bool | None = None,
     slices = [ds for ds in datasets if not _is_dicomdir(ds)]
     if not slices:
         raise DicomImportException("Must provide at least one image DICOM dataset")
-    if skip_sorting:
-        ordered = slices
-    elif sort_by_instance:
-        ordered = sort_by_instance_number(slices)
-    else:
-        ordered = sort_by_slice_position(slices)
-    _validate_uniform_grid(ordered, enforce_slice_spacing)
+    return _combine(slices, rescale, enforce_slice_spacing, sort_by_instance, skip_sorting,
+                    c_order_axes)
+
+
+def _combine(slices: list[Any], rescale: bool | None, enforce_slice_spacing: bool,
+             sort_by_instance: bool, skip_sorting: bool, c_order_axes: bool
+             ) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        if skip_sorting:
+            ordered = slices
+        elif sort_by_instance:
+            ordered = sort_by_instance_number(slices)
+        else:
+            ordered = sort_by_slice_position(slices)
+        _validate_uniform_grid(ordered, enforce_slice_spacing)
+        affine = _ijk_to_patient_xyz(ordered)
+    except DicomDecodeError:
+        raise
+    except _MALFORMED as exc:
+        # a geometry value of the wrong kind or length (Pixel Spacing 'abc', a 2-value
+        # orientation, a 1-byte US): no usable attribute, so the slice cannot be placed;
+        # a typed error naming the file, as a missing one (issue 20, fuzz 'agree')
+        raise MissingAttributeError(f"malformed geometry value: {type(exc).__name__}: {exc}",
+                                    _name(slices[0])) from exc
     voxels = _merge_pixels(ordered, rescale, c_order_axes)
-    return voxels, _ijk_to_patient_xyz(ordered)
+    return voxels, affine
 
 
 def sort_by_instance_number(slice_datasets: Sequence[Any]) -> list[Any]:
@@ -230,10 +258,14 @@ def _merge_pixels(datasets: Sequence[Any], rescale: bool | None, c_order_axes: b
         rescale = any(_requires_rescaling(ds) for ds in datasets)
     first = _pixels(datasets[0])
     dtype = np.float32 if rescale else first.dtype
+    # through the one allocation helper: a size the OS refuses is a ResourceLimitError
+    # naming the file, never a bare MemoryError (the F-ordered array is the transpose of
+    # a C-ordered one)
+    name = _name(datasets[0]) or "<memory>"
     if c_order_axes:
-        voxels = np.empty((len(datasets), *first.shape), dtype=dtype)
+        voxels = allocate((len(datasets), *first.shape), dtype, name, what="the voxels")
     else:
-        voxels = np.empty((*first.T.shape, len(datasets)), dtype=dtype, order="F")
+        voxels = allocate((len(datasets), *first.shape), dtype, name, what="the voxels").T
     for k, ds in enumerate(datasets):
         pixels = first if k == 0 else _pixels(ds)
         target = voxels[k, ...] if c_order_axes else voxels[..., k]

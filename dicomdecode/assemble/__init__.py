@@ -227,7 +227,8 @@ def assemble_series(series: SeriesInfo, options: Options) -> Volume:
     if padding is not None:
         dtype = np.dtype(np.float32)  # NaN needs a float array, rescaled or not
         rescale_mode = rescale_mode is not False
-    data = _rs.apply_stack(stack, scales, dtype, rescale_mode)
+    data = _rs.apply_stack(stack, scales, dtype, rescale_mode,
+                           images[0].path if images else series.uid)
     if padding is not None:
         data[padding] = np.nan
     if first.mosaic_slices:

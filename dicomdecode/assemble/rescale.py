@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from dicomdecode.engine import allocator
 from dicomdecode.options import PhilipsScaling, RescaleMode
 
 _INT_CANDIDATES = (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.int64)
@@ -143,7 +144,7 @@ def apply(stored: np.ndarray, scale: Scale, dtype: np.dtype, mode: RescaleMode) 
 
 
 def apply_stack(stored: np.ndarray, scales: Sequence[Scale], dtype: np.dtype,
-                mode: RescaleMode) -> np.ndarray:
+                mode: RescaleMode, path: str = "<memory>") -> np.ndarray:
     """All slices (``stored[i]`` has ``scales[i]``) in the output dtype.
 
     Works slice by slice so no full-size temporary is made: in place when the output dtype
@@ -165,7 +166,8 @@ def apply_stack(stored: np.ndarray, scales: Sequence[Scale], dtype: np.dtype,
             for index, scale in enumerate(scales):
                 stored[index] += dtype.type(int(scale.intercept))
         return stored
-    out = stored if stored.dtype == dtype else np.empty(stored.shape, dtype=dtype)
+    out = stored if stored.dtype == dtype else allocator.allocate(
+        stored.shape, dtype, path, what="the rescaled volume")
     for index, scale in enumerate(scales):
         out[index] = apply(stored[index], scale, dtype, mode)
     return out

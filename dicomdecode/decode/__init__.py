@@ -20,6 +20,7 @@ import numpy as np
 from dicomdecode.decode import validate
 from dicomdecode.decode.canonical import frames_shape, target_dtype
 from dicomdecode.decode.dispatch import decode_into
+from dicomdecode.engine import allocator
 from dicomdecode.errors import DecodeError, DicomDecodeError
 from dicomdecode.options import HandlerChoice, Options
 from dicomdecode.read.dataset import has_pixel_data, pixel_source
@@ -165,7 +166,8 @@ def decode_source(source: PixelSource, frames: Sequence[int] | None, options: Op
         raise IndexError(f"{source.path}: frame(s) {bad} out of range (file has "
                          f"{source.number_of_frames})")
     if out is None:
-        out = np.empty(frames_shape(source, len(indices)), dtype=target_dtype(source))
+        out = allocator.allocate(frames_shape(source, len(indices)), target_dtype(source),
+                                 source.path)
     handler, colour = decode_into(source, indices, out, options)
     return Decoded(out, colour, handler, source.transfer_syntax, source.path)
 

@@ -25,7 +25,12 @@ from dicomdecode.decode import validate
 from dicomdecode.decode.canonical import finish_frame, fit_to_container, target_dtype
 from dicomdecode.decode.handlers import HANDLERS, Handler, HandlerDeclined
 from dicomdecode.engine import parallel
-from dicomdecode.errors import DecodeError, MissingHandlerError, UnsupportedTransferSyntaxError
+from dicomdecode.errors import (
+    DecodeError,
+    DicomDecodeError,
+    MissingHandlerError,
+    UnsupportedTransferSyntaxError,
+)
 from dicomdecode.options import Options
 from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.read.codestream import jpeg_colour
@@ -127,7 +132,13 @@ def decode_into(source: PixelSource, indices: Sequence[int], out: np.ndarray,
     try:
         found = check_decodable(source, options.handlers)
     except MissingHandlerError:
-        _with_pixels(source)  # a truncated file says so even where no codec is installed
+        # a truncated or hostile file says so even where no codec is installed: the guard
+        # judges its data first, as it does on the road where pixels arrive with the
+        # description (decode(bytes)), so both roads give the guard's verdict
+        with_pixels = _with_pixels(source)
+        validate.check_header(with_pixels)
+        validate.check_data(with_pixels, with_pixels.frames, with_pixels.native,
+                            [i for i in indices if 0 <= i < with_pixels.number_of_frames])
         raise
     validate.check_header(source)
     expected: tuple[int, ...] = (len(indices), source.rows, source.columns)
@@ -168,6 +179,31 @@ def _with_pixels(source: PixelSource) -> PixelSource:
 def _decode_with_fallback(found: Sequence[Handler], source: PixelSource,
                           indices: Sequence[int], out: np.ndarray,
                           options: Options) -> tuple[str, str]:
+    """Decode `indices` into `out` with the first handler that succeeds.
+
+    Several frames are tried with the first handler together (threads, one call); if it
+    fails on any, EACH frame goes through the handler order on its own, so a frame gets
+    the pixels it gets when asked for alone (a data loader's item): one frame corrupt
+    must not move the good frames to another decoder (lossy JPEG decoders differ in the
+    last bit), and two roads must not give two answers (issue 20: 6,601 pixels)."""
+    if len(indices) > 1:
+        try:
+            return _decode_frames_with_fallback(found[:1], source, indices, out, options)
+        except DicomDecodeError:
+            pass
+        names, colours = [], []
+        for position, index in enumerate(indices):
+            name, colour = _decode_frames_with_fallback(
+                found, source, [index], out[position:position + 1], options)
+            names.append(name)
+            colours.append(colour)
+        return "+".join(dict.fromkeys(names)), colours[0]
+    return _decode_frames_with_fallback(found, source, indices, out, options)
+
+
+def _decode_frames_with_fallback(found: Sequence[Handler], source: PixelSource,
+                                 indices: Sequence[int], out: np.ndarray,
+                                 options: Options) -> tuple[str, str]:
     failures: list[tuple[str, str]] = []
     declined = 0
     for handler in found:

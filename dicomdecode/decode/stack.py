@@ -83,7 +83,7 @@ def _decode_job(job: FileJob, stack: np.ndarray | None, options: Options) -> Fil
     direct = (stack is not None and _contiguous(job.positions)
               and stack.dtype == target_dtype(job.source))
     target = (stack[job.positions[0]:job.positions[-1] + 1] if direct  # type: ignore[index]
-              else np.empty(shape, dtype=target_dtype(job.source)))
+              else allocator.allocate(shape, target_dtype(job.source), job.path))
     try:
         handler, photometric = decode_into(job.source, job.frames, target, options)
     except (DicomDecodeError, OSError, ValueError, IndexError) as exc:
@@ -176,18 +176,19 @@ def decode_stack(images: Sequence[Any], options: Options, dtype: np.dtype | None
         count = parallel.resolve_workers(options.workers, len(jobs), threads=True)
         if options.workers is None and nbytes < _THREADS_MIN_BYTES:
             count = 1
-        stack = parallel.output_empty(shape, dtype)
+        stack = parallel.output_empty(shape, dtype, jobs[0].path, "the series' pixels")
         # one level of threads: files across threads, or a multi-frame file's frames
         per_file = dataclasses.replace(options, workers=1) if count > 1 else options
         return stack, parallel.map_threaded(lambda job: _decode_job(job, stack, per_file),
                                             jobs, count)
     count = parallel.resolve_workers(options.workers, len(jobs) - 1)
     if count <= 1 or (options.workers is None and nbytes < _PARALLEL_MIN_BYTES):
-        stack = parallel.output_empty(shape, dtype)
+        stack = parallel.output_empty(shape, dtype, jobs[0].path, "the series' pixels")
         return stack, [_decode_job(job, stack, options) for job in jobs]
 
     shared = parallel.fork_is_safe()
-    stack = parallel.shared_empty(shape, dtype) if shared else np.empty(shape, dtype=dtype)
+    stack = (parallel.shared_empty(shape, dtype, jobs[0].path, "the series' pixels") if shared
+             else allocator.allocate(shape, dtype, jobs[0].path, what="the series' pixels"))
     # Import the codecs here, once, so forked workers inherit them; the files themselves
     # are all decoded in workers, where a codec that aborts costs one file, not us.
     try:

@@ -26,10 +26,8 @@ Decisions (documented here because callers rely on them):
   Columns, Frames or Bits disagree with the data (Rows edited to 1 in a 512-row file).
 * Native YBR_FULL_422 / YBR_PARTIAL_422 store two samples per pixel on average (PS3.3
   C.7.6.3.1.2): Columns must be even and the frame is Rows*Columns*2 samples.
-* More fragments than frames (fragmented frames) is accepted when there is an offset
-  table, when there is one frame, or when the codec family marks frame ends in the
-  codestream (JPEG, JPEG-LS, J2K, HTJ2K end with FFD9, which the splitter uses); else
-  the frames cannot be found and it is a DecodeError.
+* Fragments, offset tables and Number of Frames against the items are judged where
+  frames are split (:func:`dicomdecode.read.frames.split_frames`), for every road.
 * Codestream precision is checked against Bits Allocated (it may exceed Bits Stored:
   encoders often write 16-bit codestreams for 12-bit data), and against what the coding
   process allows (baseline 8; extended/progressive 8 or 12; lossless and JPEG-LS 2..16).
@@ -77,11 +75,11 @@ __all__ = [
     "native_nbytes",
     "decoded_nbytes",
     "check_native_size",
-    "check_frame_count",
-    "check_offsets",
     "codestream_info",
     "check_rle_header",
     "check_codestream",
+    "check_compressed_size",
+    "minimum_compressed_bits",
     "memory_budget",
     "check_budget",
 ]
@@ -261,74 +259,9 @@ def _describe(px: PixelHeader) -> str:
 
 
 # --------------------------------------------------------------------------- fragments
-
-
-def check_frame_count(px: PixelHeader, items: int, has_offset_table: bool,
-                      family: str | None = None) -> None:
-    """Encapsulated data: the fragments must be able to yield Number of Frames frames.
-
-    Fewer fragments than frames means frames are missing (the stack decoder would leave
-    uninitialised memory or index past the list). More fragments than frames is legal
-    (fragmented frames) only when the split is knowable: an offset table, a single frame,
-    or a ``family`` whose codestreams end with an EOI/EOC marker (FFD9) that the
-    splitter looks for. RLE and unknown families get no such heuristic.
-    """
-    frames = px.number_of_frames
-    if items < 1:
-        raise _fail(px, f"encapsulated Pixel Data has no fragments, header says "
-                        f"{frames} frame(s)")
-    if items < frames:
-        raise _fail(px, f"encapsulated Pixel Data has {items} fragments, header says "
-                        f"{frames} frames: frames are missing")
-    if items > frames > 1 and not has_offset_table and family not in _MARKER_DELIMITED:
-        raise _fail(px, f"encapsulated Pixel Data has {items} fragments for {frames} "
-                        f"frames and no offset table: the frames cannot be found")
-
-
-def check_offsets(offsets: Sequence[int], value_length: int,
-                  lengths: Sequence[int] | None = None, *, path: str | None = None,
-                  frames: int | None = None) -> None:
-    """Basic / Extended Offset Table entries must point inside the value, in order.
-
-    ``value_length`` is the number of bytes the offsets index into (the items after the
-    Basic Offset Table). Extended Offset Table offsets point at a frame's first item tag
-    and its length excludes item headers, so offset + length <= next offset is the
-    (lenient, never wrongly failing) bound checked. A hostile table makes frame splitting slice outside the value
-    (empty frames fed to a codec) or hand one codec call the whole file. ``lengths`` are
-    the Extended Offset Table Lengths; ``frames``, when given, must equal the entry count.
-    An empty table means "no table" and passes.
-    """
-    if not offsets:
-        return
-    if frames is not None and len(offsets) != frames:
-        raise DecodeError(f"offset table has {len(offsets)} entries, header says "
-                          f"{frames} frames", path)
-    if offsets[0] != 0:
-        raise DecodeError(f"offset table starts at {offsets[0]}, must start at 0", path)
-    previous = 0
-    for index, offset in enumerate(offsets):
-        if not 0 <= offset < value_length:
-            raise DecodeError(f"offset table entry {index} is {offset}, outside the "
-                              f"{value_length}-byte value", path)
-        if offset < previous:
-            raise DecodeError(f"offset table entry {index} is {offset}, before entry "
-                              f"{index - 1} ({previous})", path)
-        previous = offset
-    if lengths is not None:
-        _check_lengths(offsets, lengths, value_length, path)
-
-
-def _check_lengths(offsets: Sequence[int], lengths: Sequence[int], value_length: int,
-                   path: str | None) -> None:
-    if len(lengths) != len(offsets):
-        raise DecodeError(f"extended offset table has {len(offsets)} offsets and "
-                          f"{len(lengths)} lengths", path)
-    for index, (offset, length) in enumerate(zip(offsets, lengths, strict=True)):
-        end = offset + length
-        limit = offsets[index + 1] if index + 1 < len(offsets) else value_length
-        if length < 0 or end > limit:
-            raise DecodeError(f"extended offset table frame {index}: offset {offset} + "
-                              f"length {length} = {end} runs past {limit}", path)
+# Fragments, offset tables and frame counts are judged where frames are split, in ONE
+# place (:func:`dicomdecode.read.frames.split_frames`): every road (decode, load, the
+# datasets, convert) gets its frames, and its refusals, from there.
 
 
 def check_rle_header(px: PixelHeader, frame: bytes) -> None:
@@ -407,6 +340,60 @@ def check_codestream(px: PixelHeader, family: str, frame: bytes) -> None:
         raise _fail(px, f"{name} precision is {info.precision} bits, header says Bits "
                         f"Allocated {px.bits_allocated} (Bits Stored {px.bits_stored})")
     _check_precision(px, name, info)
+    check_compressed_size(px, info.marker, len(frame))
+
+
+# Least bits a conforming codestream spends, per coding process (a lower bound on the
+# compressed size, so never a reason to refuse a valid file). Sampling factors are not
+# read: a component may be subsampled by up to 4 in each direction (ISO 10918-1 B.2.2,
+# ISO 14495-1 C.2.2: H, V in 1..4), so a multi-component bound counts each component at
+# 1/16 of the image. Hierarchical (SOF5-7, SOF13-15) and arithmetic-coded (SOF9-11)
+# processes have no useful bound (the QM coder spends far below a bit on a likely
+# decision) and, with J2K, HTJ2K and JPEG XL, are left to the memory budget.
+_HUFFMAN_DCT = frozenset({0xFFC0, 0xFFC1, 0xFFC2})  # baseline, extended, progressive
+_HUFFMAN_LOSSLESS = frozenset({0xFFC3})
+_JPEG_LS = 0xFFF7
+
+
+def minimum_compressed_bits(marker: int, rows: int, columns: int, components: int) -> int:
+    """The fewest bits of entropy-coded data a frame of this size can have (0: no bound).
+
+    * JPEG, Huffman DCT (ISO 10918-1 F.1.2, G.1.2): every 8x8 block of every component
+      codes its DC difference with a Huffman code, and a Huffman code is at least one bit
+      long (C.2: code lengths 1..16). Sequential adds an AC code (EOB) per block; the
+      progressive DC scan alone is one code per block, so 1 bit per block is the bound.
+    * JPEG lossless, Huffman (H.1.2): every sample codes its difference category with a
+      Huffman code: at least 1 bit per sample.
+    * JPEG-LS (ISO 14495-1 A.7): a regular-mode sample costs at least the 1-bit unary
+      terminator of its Golomb code; run mode codes a run of at most 2^J samples with one
+      bit, J <= 15 (table J in A.2.1), and a run ends at the end of a line. Every line of
+      every component therefore costs at least ceil(columns / 32768) bits; counted here
+      as 1 bit per line of the image (subsampled or interleaved components included).
+    * RLE (PS3.5 G.3.1) is bounded per segment in :func:`check_rle_header`: a 2-byte
+      replicate run gives at most 128 bytes, so a ratio of at most 64:1.
+    """
+    if marker in _HUFFMAN_DCT:
+        blocks = math.ceil(rows / 8) * math.ceil(columns / 8)
+        return blocks if components == 1 else components * blocks // 16
+    if marker in _HUFFMAN_LOSSLESS:
+        samples = rows * columns
+        return samples if components == 1 else components * samples // 16
+    if marker == _JPEG_LS:
+        return rows
+    return 0
+
+
+def check_compressed_size(px: PixelHeader, marker: int, nbytes: int) -> None:
+    """Refuse a frame too short to hold the image its header declares, BEFORE anything is
+    allocated for it: a 318-byte baseline JPEG whose SOF and DICOM header both say 65535
+    x 65535 asks the codec for 4 GiB, yet cannot hold the 67 million Huffman codes such
+    an image needs (see :func:`minimum_compressed_bits` for the bound per process)."""
+    bits = minimum_compressed_bits(marker, px.rows, px.columns, px.samples_per_pixel)
+    if nbytes * 8 < bits:
+        raise _fail(px, f"{_stream_name(marker)} frame is {nbytes} bytes, but a "
+                        f"{px.rows}x{px.columns}x{px.samples_per_pixel} image needs at least "
+                        f"{math.ceil(bits / 8)} bytes of coded data in that process: the "
+                        "declared size is implausible (a decompression bomb or truncation)")
 
 
 def _stream_name(marker: int) -> str:
@@ -439,14 +426,35 @@ def _check_precision(px: PixelHeader, name: str, info: CodestreamInfo) -> None:
 
 
 def memory_budget(max_bytes: int | None = None) -> int:
-    """Bytes one decode may allocate: `max_bytes` (:attr:`Options.max_bytes`, which also
-    carries ``DICOMDECODE_MAX_BYTES``), else half the memory currently available (so one
-    hostile header cannot push the machine into swap or the OOM killer, which would take
-    the whole batch with it), else 4 GiB."""
+    """Bytes one allocation sized by a header may take: `max_bytes`
+    (:attr:`Options.max_bytes`, which also carries ``DICOMDECODE_MAX_BYTES``), else half
+    the memory currently available (so one hostile header cannot push the machine into
+    swap or the OOM killer, which would take the whole batch with it), else 4 GiB; and
+    never more than half the process's address-space limit (``ulimit -v``, RLIMIT_AS)
+    when one is set, because past it numpy cannot allocate whatever the machine has.
+
+    What it bounds: each allocation whose size a header decides, checked before it is
+    made: one file's decoded frames (``decode``), one series' stack (``load``,
+    ``convert``), one item of a data-loader dataset. It is not a total for the process:
+    workers of a pool each have their own, and ``load`` of many series allocates them one
+    after another. An allocation that passes and then fails anyway is a
+    ``ResourceLimitError`` too (:func:`dicomdecode.engine.allocator.allocate`)."""
     if max_bytes is not None:
         return max_bytes
     available = _recent_available_memory()
-    return available // 2 if available else _DEFAULT_BUDGET
+    budget = available // 2 if available else _DEFAULT_BUDGET
+    space = _address_space_limit()
+    return budget if space is None else min(budget, space // 2)
+
+
+def _address_space_limit() -> int | None:
+    """RLIMIT_AS (bytes) when finite, else None (and None where resource is missing)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft in (resource.RLIM_INFINITY, -1) or soft <= 0 else int(soft)
 
 
 _AVAILABLE_TTL = 1.0  # seconds: a data loader asks per item, the answer moves slowly

@@ -7,14 +7,23 @@ was 1.4 s of system time out of 3.7 s (bench/). Keeping 64 MB of headroom at the
 the heap (M_TOP_PAD) and not trimming below 256 MB (M_TRIM_THRESHOLD) removes it (0.12 s
 system time, 2.2 s wall). The cost is that up to that much freed memory stays with the
 process. Set DICOMDECODE_NO_MALLOPT=1 to leave the allocator alone.
+
+It also holds :func:`allocate`, the one place an array sized by a file's header is made,
+so that a failed allocation is a typed error naming the file, never a bare MemoryError.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import mmap
 import os
 import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from dicomdecode.errors import ResourceLimitError
 
 _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
@@ -37,3 +46,36 @@ def tune_for_bulk_decoding() -> bool:
     ok = mallopt(_M_TOP_PAD, 64 << 20) == 1
     ok = mallopt(_M_TRIM_THRESHOLD, 256 << 20) == 1 and ok
     return ok
+
+
+def allocate(shape: Sequence[int], dtype: np.dtype | type, path: str, *,
+             what: str = "decoded pixels", shared: bool = False) -> np.ndarray:
+    """An uninitialised array sized by a header, or a ``ResourceLimitError`` naming `path`.
+
+    The ONE way an array whose size comes from a file's header is made (``decode``'s
+    output, a series' stack, the fork pool's shared stack). The guard's budget
+    (:func:`dicomdecode.decode.validate.check_budget`) is checked first, but it is a share
+    of the memory the *machine* has: a process with less room (an address-space limit, a
+    32-bit build, a fragmented heap) gets ``MemoryError`` from numpy, or ``OSError``
+    (ENOMEM) from ``mmap``, for a size the budget allowed. That is the file's cost, not a
+    crash: it becomes a typed error naming the file and the size, as every other refusal.
+    `shared` asks for anonymous shared memory that forked children inherit.
+    """
+    dtype = np.dtype(dtype)
+    count = 1
+    for n in shape:
+        count *= int(n)
+    nbytes = count * dtype.itemsize
+    try:
+        if not shared:
+            return np.empty(tuple(shape), dtype=dtype)
+        buffer = mmap.mmap(-1, max(nbytes, 1), flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
+        return np.frombuffer(buffer, dtype=dtype, count=count).reshape(tuple(shape))
+    except (MemoryError, OSError, OverflowError, ValueError) as exc:
+        # ValueError: numpy's "array is too big" for sizes beyond the address space
+        raise ResourceLimitError(
+            f"could not allocate {what}: {nbytes / (1 << 20):.1f} MiB ({nbytes} bytes, shape "
+            f"{tuple(int(n) for n in shape)} {dtype}): {type(exc).__name__}: {exc or 'no memory'}"
+            " (this process has less memory than the budget allowed; set "
+            "DICOMDECODE_MAX_BYTES lower to refuse such files before trying)",
+            path, needed=nbytes) from None

@@ -52,12 +52,60 @@ class BoundedReader(io.BufferedReader):
         return super().read(size)
 
 
+def unknown_vrs_as_un(ds: Any, name: str) -> Any:
+    """Top-level elements whose explicit VR the standard does not define are read as UN.
+
+    pydicom raises NotImplementedError on first access to such an element (a flipped byte
+    in the VR of Instance Number), so the scan, which reads many elements, skipped a file
+    that ``decode_file``, which reads only the pixel description, decoded. Read as UN,
+    pydicom then applies the dictionary VR (``replace_un_with_known_vr``): the value is
+    read the same way on every road, and a warning names the element. Raw elements only;
+    nothing is converted here."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.valuerep import VR
+
+    known = {vr.value for vr in VR}
+    for tag in list(ds.keys()):
+        raw = ds.get_item(tag, keep_deferred=True)  # never reads a deferred (pixel) value
+        if isinstance(raw, RawDataElement) and raw.VR is not None and raw.VR not in known:
+            warnings.warn(f"{name}: element {raw.tag} has VR {raw.VR!r}, which DICOM does "
+                          "not define; read as UN", stacklevel=2)
+            ds[raw.tag] = raw._replace(VR="UN")
+    return ds
+
+
+def drop_unreadable(ds: Any, name: str) -> list[str]:
+    """Remove the top-level elements whose value pydicom cannot convert; their names.
+
+    pydicom converts a value at first access, so a malformed one (Slice Location
+    '0.000\u00fc00e+00') raises wherever it is read. The decode road reads only the pixel
+    description and decodes such a file; the scan reads geometry, timing and identity
+    too. Called by the scan when its reading fails, it makes a malformed element an
+    absent one, with a warning naming it, so every road decodes the file (and a pixel
+    description value that is malformed is then missing, which the guard refuses on every
+    road). The pixel data elements are never read here."""
+    dropped = []
+    for tag in list(ds.keys()):
+        if int(tag) >> 16 == 0x7FE0:
+            continue
+        try:
+            ds[tag]
+        except Exception as exc:  # pydicom raises many kinds on malformed values
+            dropped.append(f"{tag} ({type(exc).__name__}: {exc})")
+            del ds[tag]
+    if dropped:
+        warnings.warn(f"{name}: unreadable element value(s) ignored: {'; '.join(dropped)}",
+                      stacklevel=2)
+    return dropped
+
+
 def dcmread(name: str, **kwargs: Any) -> Any:
-    """pydicom.dcmread of the file at `name` through a :class:`BoundedReader`."""
+    """pydicom.dcmread of the file at `name` through a :class:`BoundedReader` (elements
+    of an undefined VR read as UN: :func:`unknown_vrs_as_un`)."""
     import pydicom
 
     with BoundedReader(name) as fh:
-        return pydicom.dcmread(fh, **kwargs)
+        return unknown_vrs_as_un(pydicom.dcmread(fh, **kwargs), name)
 
 
 def read_dataset(path: PathLike, *, stop_before_pixels: bool = False) -> Dataset:

@@ -107,8 +107,8 @@ def read_native_into(source: PixelSource, indices: Sequence[int], out: np.ndarra
 
 def read_encapsulated_frames(source: PixelSource) -> list[bytes] | None:
     """The encoded frames of ``source.path``, or None when the element at
-    ``source.pixel_offset`` is not encapsulated Pixel Data (the caller then reads the
-    file the general way)."""
+    ``source.pixel_offset`` is not encapsulated Pixel Data or its items are not complete
+    (the caller then reads the file the general way)."""
     if source.pixel_offset < 0:
         return None
     with open(source.path, "rb") as fh:
@@ -117,10 +117,11 @@ def read_encapsulated_frames(source: PixelSource) -> list[bytes] | None:
             return None
         fh.seek(found[0])
         value = fh.read()
-    path = source.path
     if not _items_complete(value):
-        raise DecodeError("file is truncated: encapsulated Pixel Data ends before its "
-                          "sequence delimiter", path)
+        # no sequence delimiter, or an item running past the end: read the general way
+        # (pydicom), as decode(bytes) and a Dataset are, so that every road gives the
+        # same frames or the same refusal (fuzz 'disagree', issue 20)
+        return None
     return split_frames(value, source)
 
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dicomdecode.errors import DecodeError, DicomDecodeError, NotDicomError
+from dicomdecode.read.dataset import unknown_vrs_as_un
 
 PathLike = str | os.PathLike[str]
 
@@ -104,9 +105,9 @@ def dataset_of(item: Any, name: str) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                ds = pydicom.dcmread(io.BytesIO(data))
+                ds = unknown_vrs_as_un(pydicom.dcmread(io.BytesIO(data)), name)
             except InvalidDicomError:
-                ds = pydicom.dcmread(io.BytesIO(data), force=True)
+                ds = unknown_vrs_as_un(pydicom.dcmread(io.BytesIO(data), force=True), name)
                 if "SOPClassUID" not in ds and not ("Rows" in ds and "Columns" in ds):
                     raise NotDicomError("not DICOM (no DICM preamble and no DICOM dataset)",
                                         name) from None

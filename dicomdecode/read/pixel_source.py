@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from dicomdecode.errors import DecodeError
 from dicomdecode.read import transfer_syntax as ts
 
 
@@ -152,6 +153,24 @@ def _as_int(value: Any, default: int) -> int:
         return default
 
 
+def declared_frames(value: Any, path: str) -> int:
+    """Number of Frames as the header declares it: absent or empty means 1 (single-frame
+    objects leave it out), else a positive whole number; anything else (``"abc"``, 0,
+    -3) is a DecodeError naming the file. The ONE reading of this value: the scan, the
+    guard and every decode road share it, so none of them repairs what another refuses."""
+    if isinstance(value, list | tuple):
+        value = value[0] if len(value) == 1 else value
+    if value is None or (isinstance(value, str | bytes) and not value.strip()):
+        return 1
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        count = None
+    if count is None or count < 1:
+        raise DecodeError(f"Number of Frames is {value!r}, not a positive whole number", path)
+    return count
+
+
 def make_pixel_source(path: str, transfer_syntax: str, get: Callable[[str], Any], *,
                       float_bits: int = 0, pixel_vr: str = "OW",
                       pixel_offset: int = -1) -> PixelSource:
@@ -159,16 +178,17 @@ def make_pixel_source(path: str, transfer_syntax: str, get: Callable[[str], Any]
 
     Works for a pydicom Dataset, the fast header view and a scan's ImageRef alike (the
     callers pass a getter), so the defaults are applied the same way on every road.
-    A header value that is not a number (``NumberOfFrames = "abc"``) becomes the default
-    here; the guard (:mod:`dicomdecode.decode.validate`) judges the result.
+    A header value that is not a number becomes the default here (the guard,
+    :mod:`dicomdecode.decode.validate`, judges the result: Bits Allocated 0 stays 0 and is
+    refused there, on every road), except Number of Frames, which sizes everything and is
+    refused here if it is not a positive whole number (:func:`declared_frames`).
     """
     uid = str(transfer_syntax or ts.IMPLICIT_VR_LITTLE_ENDIAN).strip().rstrip("\x00")
     samples = _as_int(get("SamplesPerPixel"), 1)
     bits_allocated = _as_int(get("BitsAllocated"), float_bits or 16)
     default_pi = "MONOCHROME2" if samples == 1 else "RGB"
     photometric = str(get("PhotometricInterpretation") or "").strip() or default_pi
-    frames_value = get("NumberOfFrames")
-    frames = _as_int(frames_value, 1) if frames_value not in (None, "") else 1
+    frames = declared_frames(get("NumberOfFrames"), path)
     return PixelSource(
         path=path,
         transfer_syntax=uid,

@@ -76,8 +76,12 @@ def json_value(value: Any) -> Any:
 
 
 def transfer_syntax(ds: Any) -> str:
-    """Transfer Syntax UID from the file meta ("" when absent)."""
-    return str(getattr(ds.get("file_meta", None), "TransferSyntaxUID", "") or "")
+    """Transfer Syntax UID from the file meta, inferred from the encoding when absent: the
+    reading layer's answer (:func:`dicomdecode.read.dataset.transfer_syntax_of`), so the
+    scan and the decode roads read a file with the same syntax."""
+    from dicomdecode.read.dataset import transfer_syntax_of
+
+    return transfer_syntax_of(ds)
 
 
 def tm_seconds(value: Any) -> float | None:

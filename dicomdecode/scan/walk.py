@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, cast
 
 from dicomdecode.engine import parallel
+from dicomdecode.read import transfer_syntax as ts
+from dicomdecode.read.dataset import drop_unreadable
 from dicomdecode.read.header import FastHeader, NeedsFullParse, may_be_dicom, read_fast_header
 from dicomdecode.read.inputs import is_in_memory, is_path, stage
 from dicomdecode.scan.dedupe import dedupe
@@ -164,6 +166,8 @@ def fast_header(path: str) -> FastHeader | None:
         return None
     if header is None or "PerFrameFunctionalGroupsSequence" in header:
         return None
+    if ts.lookup(str(getattr(header.file_meta, "TransferSyntaxUID", "") or "")) is None:
+        return None  # as describe_file: pydicom works out what the header does not say
     try:
         image_type = {str(v).upper() for v in as_list(header.get("ImageType", None))}
         vendor = vendor_of(header)
@@ -180,16 +184,34 @@ def records_from(header: Any, path: str) -> tuple[list[Record], Skip | None]:
     if skip is not None:
         return [], skip
     try:
-        images = images_from_header(header, path)
+        return _records(header, path), None
     except NeedsFullParse:
         raise
     except Exception as exc:  # malformed geometry values etc.
-        return [], Skip("unreadable", path,
-                        f"unusable image header: {type(exc).__name__}: {exc}")
+        error: Exception = exc
+    # A malformed value outside the pixel description: the decode road (which never reads
+    # it) decodes the file, so the scan must too (one verdict on every road). The fast
+    # view hands the file to pydicom; in a pydicom Dataset the unreadable elements are
+    # dropped, with a warning naming them, and the file read again.
+    if isinstance(header, FastHeader):
+        raise NeedsFullParse(f"{type(error).__name__}: {error}")
+    if drop_unreadable(header, path):
+        try:
+            return _records(header, path), None
+        except NeedsFullParse:
+            raise
+        except Exception as exc:
+            error = exc
+    return [], Skip("unreadable", path,
+                    f"unusable image header: {type(error).__name__}: {error}")
+
+
+def _records(header: Any, path: str) -> list[Record]:
+    images = images_from_header(header, path)
     study = str(header.get("StudyInstanceUID", "") or "")
     series = str(header.get("SeriesInstanceUID", "") or "") or f"no-series-uid:{path}"
     meta = series_meta(header)
-    return [(im, study, series, meta) for im in images], None
+    return [(im, study, series, meta) for im in images]
 
 
 # Below this many files a process pool costs more than it saves.

@@ -11,11 +11,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import SimpleNamespace
 from typing import Any
 
 from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.read.header import FastHeader
-from dicomdecode.read.pixel_source import max_frames
+from dicomdecode.read.pixel_source import (
+    frame_nbytes,
+    make_pixel_source,
+    max_frames,
+)
 from dicomdecode.scan.flavours import philips
 from dicomdecode.scan.values import (
     first_value,
@@ -62,41 +67,55 @@ def pixel_element_offset(ds: Any) -> int:
     tell = getattr(raw, "value_tell", None)
     if tell is None or not getattr(raw, "is_little_endian", True):
         return -1
-    return int(tell) - (8 if getattr(raw, "is_implicit_VR", False) else 12)
+    implicit = bool(getattr(raw, "is_implicit_VR", False))
+    if implicit != (transfer_syntax(ds) == ts.IMPLICIT_VR_LITTLE_ENDIAN):
+        # the data is not encoded as its File Meta says (pydicom noticed and read it the
+        # other way): the offset readers would parse the element the declared way, so
+        # the pixels are read the general way instead, as describe_file does (issue 20)
+        return -1
+    return int(tell) - (8 if implicit else 12)
 
 
 def common_fields(ds: Any, path: str) -> dict[str, Any]:
-    """ImageRef fields every flavour shares: identity and pixel description."""
+    """ImageRef fields every flavour shares: identity and pixel description.
+
+    The pixel description is :func:`~dicomdecode.read.pixel_source.make_pixel_source`'s,
+    the one place where missing values get defaults, so the scan and every decode road
+    see the same header facts: a Bits Allocated of 0 stays 0 here and the guard refuses
+    it on every road (the scan once made it 16 and ``load`` decoded what ``decode_file``
+    refused)."""
+    float_bits = 32 if "FloatPixelData" in ds else 64 if "DoubleFloatPixelData" in ds else 0
+    px = make_pixel_source(path, transfer_syntax(ds), lambda keyword: ds.get(keyword, None),
+                           float_bits=float_bits)
     return dict(
         path=path, sop_instance_uid=str(ds.get("SOPInstanceUID", "") or ""),
-        rows=int(ds.Rows), columns=int(ds.Columns), transfer_syntax=transfer_syntax(ds),
+        rows=px.rows, columns=px.columns, transfer_syntax=px.transfer_syntax,
         instance_number=opt_int(ds.get("InstanceNumber", None)),
         echo_number=opt_int(first_value(ds.get("EchoNumbers", None))),
         echo_time=opt_float(ds.get("EchoTime", None)),
         image_type=upper_strings(ds.get("ImageType", None)),
-        samples_per_pixel=opt_int(ds.get("SamplesPerPixel", None)) or 1,
-        bits_allocated=opt_int(ds.get("BitsAllocated", None)) or 16,
-        pixel_representation=opt_int(ds.get("PixelRepresentation", None)) or 0,
-        bits_stored=opt_int(ds.get("BitsStored", None)) or 0,
-        photometric=str(ds.get("PhotometricInterpretation", "") or "").strip(),
-        planar_configuration=opt_int(ds.get("PlanarConfiguration", None)) or 0,
+        samples_per_pixel=px.samples_per_pixel,
+        bits_allocated=px.bits_allocated,
+        pixel_representation=px.pixel_representation,
+        bits_stored=px.bits_stored,
+        photometric=px.photometric_interpretation,
+        planar_configuration=px.planar_configuration,
         pixel_offset=pixel_element_offset(ds),
-        float_pixels=32 if "FloatPixelData" in ds else 64 if "DoubleFloatPixelData" in ds else 0,
+        float_pixels=float_bits,
+        number_of_frames=px.number_of_frames,
     )
 
 
 def checked_frame_count(ds: Any, path: str, common: dict[str, Any]) -> int:
-    """Number of Frames, after checking the file can hold that many: a header claiming
-    2**31 frames must not make the scan build 2**31 records (ValueError: the scan skips
-    the file as unusable, naming both numbers)."""
-    value = ds.get("NumberOfFrames", None)
-    count = opt_int(value)
-    if value not in (None, "") and (count is None or count < 1):
-        raise ValueError(f"Number of Frames is {value!r}, not a positive whole number")
-    count = count or 1
-    bits = common["float_pixels"] or common["bits_allocated"]
-    frame_bytes = (common["rows"] * common["columns"] * common["samples_per_pixel"] * bits
-                   + 7) // 8
+    """Number of Frames (:func:`~dicomdecode.read.pixel_source.declared_frames`, already
+    in `common`), after checking the file can hold that many: a header claiming 2**31
+    frames must not make the scan build 2**31 records (ValueError: the scan skips the
+    file as unusable, naming both numbers)."""
+    count = int(common.pop("number_of_frames"))
+    frame_bytes = frame_nbytes(SimpleNamespace(  # type: ignore[arg-type]
+        photometric_interpretation=common["photometric"], **{
+            k: common[k] for k in ("rows", "columns", "samples_per_pixel",
+                                   "bits_allocated", "float_pixels")}))
     try:
         size = os.path.getsize(path)
     except OSError:

@@ -12,7 +12,7 @@ from typing import Any
 
 from dicomdecode.scan.flavours import philips
 from dicomdecode.scan.flavours.base import Header
-from dicomdecode.scan.values import tm_seconds
+from dicomdecode.scan.values import first_value, floats, opt_float, tm_seconds
 from dicomdecode.series import ImageRef
 
 
@@ -84,27 +84,31 @@ def frame_headers(ds: Any, read_private_slope: bool = True) -> list[FrameHeader]
         frame = per_frame[i] if i < len(per_frame) else None
         groups = [g for g in (frame, shared) if g is not None]
         fh = FrameHeader()
+        # the tolerant conversions of scan.values: a malformed value is an absent one, as
+        # in classic images (the decode road never reads these; issue 20, fuzz 'agree')
         ipp = _lookup(groups, "PlanePositionSequence", "ImagePositionPatient")
         if ipp is not None:
-            fh.position = tuple(float(v) for v in ipp)  # type: ignore[assignment]
+            fh.position = floats(ipp, 3)  # type: ignore[assignment]
         iop = _lookup(groups, "PlaneOrientationSequence", "ImageOrientationPatient")
         if iop is not None:
-            fh.orientation = tuple(float(v) for v in iop)
+            fh.orientation = floats(iop, 6)  # type: ignore[assignment]
         ps = _lookup(groups, "PixelMeasuresSequence", "PixelSpacing")
         if ps is not None:
-            fh.pixel_spacing = (float(ps[0]), float(ps[1]))
+            fh.pixel_spacing = floats(ps, 2)  # type: ignore[assignment]
         st = _lookup(groups, "PixelMeasuresSequence", "SliceThickness")
-        fh.slice_thickness = float(st) if st is not None else None
+        fh.slice_thickness = opt_float(st)
         sb = _lookup(groups, "PixelMeasuresSequence", "SpacingBetweenSlices")
-        fh.spacing_between_slices = float(sb) if sb is not None else None
+        fh.spacing_between_slices = opt_float(sb)
         slope = _lookup(groups, "PixelValueTransformationSequence", "RescaleSlope")
         intercept = _lookup(groups, "PixelValueTransformationSequence", "RescaleIntercept")
         if slope is None:
             slope = ds.get("RescaleSlope", None)
         if intercept is None:
             intercept = ds.get("RescaleIntercept", None)
-        fh.slope = float(slope) if slope is not None else 1.0
-        fh.intercept = float(intercept) if intercept is not None else 0.0
+        slope_value = opt_float(first_value(slope))
+        intercept_value = opt_float(first_value(intercept))
+        fh.slope = 1.0 if slope_value is None else slope_value
+        fh.intercept = 0.0 if intercept_value is None else intercept_value
         stack = _lookup(groups, "FrameContentSequence", "StackID")
         fh.stack_id = str(stack).strip() if stack is not None else None
         tpi = _lookup(groups, "FrameContentSequence", "TemporalPositionIndex")
