@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import dicomdecode
-from tests.remote_servers import OrthancServer, series_files, start_or_skip
+from tests.remote_servers import FaultProxy, OrthancServer, series_files, start_or_skip
 
 pytestmark = [pytest.mark.corpus, pytest.mark.needs_handler("imagecodecs")]
 
@@ -28,9 +28,19 @@ def orthanc(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     server.stop()
 
 
-def _url(server: Any, folder: Path) -> str:
+def _url(server: Any, folder: Path, root: str | None = None) -> str:
     first = dicomdecode.scan(folder).series[0]
-    return f"dicomweb+{server.root}/studies/{first.study_uid}/series/{first.series_uid}"
+    return (f"dicomweb+{root or server.root}/studies/{first.study_uid}"
+            f"/series/{first.series_uid}")
+
+
+def _same(remote: list[Any], local: list[Any]) -> None:
+    remote, local = sorted(remote, key=_key), sorted(local, key=_key)
+    assert len(remote) == len(local) > 0
+    for r, ref in zip(remote, local, strict=True):
+        assert _key(r) == _key(ref)
+        np.testing.assert_array_equal(r.array, ref.array)
+        np.testing.assert_allclose(r.affine, ref.affine, rtol=0, atol=1e-12)
 
 
 def _load(src: Any) -> list[Any]:
@@ -187,3 +197,67 @@ def test_dicomweb_pixels_come_as_stored_frames(orthanc: Any, corpus: Path, sub: 
     uncompressed = sum(pydicom.dcmread(p).pixel_array.nbytes for p in files.values())
     if sub == TS:  # compressed frames came compressed
         assert pixel_bytes < 0.9 * uncompressed
+
+
+def test_dicomweb_refused_frames_fall_back_to_whole_instances(orthanc: Any, corpus: Path,
+                                                              tmp_path: Path) -> None:
+    """A PACS that refuses frames (406, through a real proxy in front of Orthanc): every
+    instance comes whole, in its stored syntax, and the load still equals the local one."""
+    import pydicom
+
+    from dicomdecode.read.sources import dicomweb
+    from dicomdecode.read.sources.mirror import Mirror, ensure_complete
+
+    proxy = FaultProxy(orthanc.port, refuse="/frames/")
+    try:
+        url = _url(orthanc, corpus / TS, f"{proxy.endpoint}/dicom-web")
+        _same(_load(url), _load(corpus / TS))
+        mirror = Mirror(str(tmp_path))
+        sources = dicomweb.list_instances(url, None, mirror.transfer)
+        paths = [p for p in mirror.add_all(sources) if p is not None]
+        after_scan = mirror.transfer.bytes
+        assert ensure_complete(paths) == {}
+    finally:
+        proxy.stop()
+    assert {s.pixels_via for s in sources} == {"instance"}
+    files = list(series_files(corpus / TS))
+    big_endian = sum(p.stat().st_size for p in files if pydicom.dcmread(p).file_meta
+                     .TransferSyntaxUID == pydicom.uid.ExplicitVRBigEndian)
+    rest = sum(p.stat().st_size for p in files) - big_endian  # fetched whole after the scan
+    assert abs(mirror.transfer.bytes - after_scan - rest) <= 0.1 * rest
+
+
+def test_dicomweb_every_third_request_failing_still_gives_everything(
+        orthanc: Any, corpus: Path) -> None:
+    proxy = FaultProxy(orthanc.port, every=3)
+    try:
+        remote = _load(_url(orthanc, corpus / ENH, f"{proxy.endpoint}/dicom-web"))
+    finally:
+        proxy.stop()
+    assert proxy.failed >= 3
+    _same(remote, _load(corpus / ENH))
+
+
+def test_dicomweb_instance_that_never_answers_fails_alone(
+        orthanc: Any, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One instance whose frames (and whole object) never come: that file is failed with
+    its URL, the other eight are converted."""
+    import pydicom
+
+    from dicomdecode.apps.convert import convert
+
+    monkeypatch.setenv("DICOMDECODE_REMOTE_TIMEOUT", "1")
+    monkeypatch.setenv("DICOMDECODE_REMOTE_RETRIES", "1")
+    files = list(series_files(corpus / TS))
+    victim = next(pydicom.dcmread(p) for p in files if pydicom.dcmread(p).file_meta
+                  .TransferSyntaxUID == pydicom.uid.JPEGLSLossless).SOPInstanceUID
+    proxy = FaultProxy(orthanc.port, hang=f"/instances/{victim}/frames", hang_any=True)
+    try:
+        report = convert(_url(orthanc, corpus / TS, f"{proxy.endpoint}/dicom-web"),
+                         tmp_path / "out", progress=False)
+    finally:
+        proxy.stop()
+    failed = [f for f in report.files if f.status == "failed"]
+    assert len(failed) == 1 and failed[0].path.endswith(f"/instances/{victim}")
+    assert "fetch failed" in failed[0].reason
+    assert report.counts["converted"] == 8

@@ -228,7 +228,10 @@ class DicomwebInstance:
             frames = self._frames()
             self.pixels_via = "frames"
         except RemoteReadError as exc:
-            if not isinstance(exc.__context__, Refused) and "Refused" not in exc.reason:
+            # refused, or a server error after the retries (Orthanc answers 500 where it
+            # cannot send a syntax as frames): the instance may still come whole; a
+            # timeout or a reset connection is not retried once more this way
+            if not exc.reason.startswith(("Refused", "HTTPError: 5")):
                 raise
             frames = []
         if not frames:  # the server cannot send stored frames: the whole instance
