@@ -32,18 +32,21 @@ from dicomdecode.read.sources.base import Transfer
 from dicomdecode.read.sources.redact import redact
 from dicomdecode.read.sources.retry import RemoteReadError, timeout, with_retries
 
-_PATH = re.compile(r"^(?P<root>.*?)/studies/(?P<study>[0-9.]+)(?:/series/(?P<series>[0-9.]+))?/?$")
+_PATH = re.compile(r"^(?P<root>.*?)/studies/(?P<study>[0-9.]+)"
+                   r"(?:/series/(?P<series>[0-9.]+)(?:/instances/(?P<sop>[0-9.]+))?)?/?$")
 _STUDY, _SERIES, _SOP = "0020000D", "0020000E", "00080018"
 _JSON = "application/dicom+json"
 
 
 @dataclass(frozen=True)
 class DicomwebTarget:
-    """What a ``dicomweb+http(s)://`` URL names: the service root and a study[/series]."""
+    """What a ``dicomweb+http(s)://`` URL names: the service root and a study[/series
+    [/instance]] (one instance is what a Dask worker is handed)."""
 
     root: str
     study: str
     series: str | None
+    sop: str | None = None
 
 
 class Refused(ValueError):
@@ -61,8 +64,8 @@ def parse(url: str) -> DicomwebTarget:
     match = _PATH.match(plain.split("?", 1)[0])
     if not match:
         raise ValueError(f"{redact(url)}: expected dicomweb+http(s)://host/root/studies/"
-                         "{study}[/series/{series}]")
-    return DicomwebTarget(match["root"], match["study"], match["series"])
+                         "{study}[/series/{series}[/instances/{sop}]]")
+    return DicomwebTarget(match["root"], match["study"], match["series"], match["sop"])
 
 
 def _client(root: str, options: dict[str, Any] | None) -> Any:
@@ -126,8 +129,11 @@ def list_instances(url: str, options: dict[str, Any] | None,
     client = _client(target.root, options)
 
     def search() -> list[dict[str, Any]]:
-        return list(client.search_for_instances(study_instance_uid=target.study,
-                                                series_instance_uid=target.series))
+        found = client.search_for_instances(study_instance_uid=target.study,
+                                            series_instance_uid=target.series,
+                                            search_filters={_SOP: target.sop}
+                                            if target.sop else None)
+        return [i for i in found if not target.sop or _value(i, _SOP) == target.sop]
 
     try:
         found, used = with_retries(url, search)
@@ -141,7 +147,8 @@ def list_instances(url: str, options: dict[str, Any] | None,
                  for i in found}
     metadata: dict[str, dict[str, Any]] = {}
     for study, series in sorted({(st, se) for st, se, _ in instances}):
-        series_url = f"{target.root}/studies/{study}/series/{series}/metadata"
+        series_url = f"{target.root}/studies/{study}/series/{series}" + (
+            f"/instances/{target.sop}/metadata" if target.sop else "/metadata")
         try:
             items = fetch_json(client, series_url, transfer)
         except RemoteReadError:
