@@ -293,3 +293,25 @@ def test_dask_cluster_converts_a_dicomweb_series_like_the_local_run(
             np.testing.assert_array_equal(a[key], b[key])
         else:
             assert _close(a[key], b[key]), key  # Orthanc's DS rounding: see _close
+
+
+def test_hostile_frame_count_in_metadata_is_refused_before_anything_is_allocated(
+        tmp_path: Path) -> None:
+    """Metadata claiming 2**31 frames: a typed error naming the instance URL, no file,
+    no request (the stored syntax is in the metadata, so nothing is asked of a server)."""
+    from dicomdecode.read.sources.base import Transfer
+    from dicomdecode.read.sources.dicomweb_header import DicomwebInstance
+    from dicomdecode.read.sources.retry import RemoteReadError
+
+    metadata = {"00020010": {"vr": "UI", "Value": ["1.2.840.10008.1.2.4.70"]},
+                "00080018": {"vr": "UI", "Value": ["1.2.3.4"]},
+                "00280008": {"vr": "IS", "Value": [2**31]},
+                "00280010": {"vr": "US", "Value": [512]},
+                "00280011": {"vr": "US", "Value": [512]}}
+    transfer = Transfer()
+    instance = DicomwebInstance(None, "http://127.0.0.1:9/dicom-web", "1.2", "1.2.3",
+                                "1.2.3.4", transfer, metadata)
+    with pytest.raises(RemoteReadError, match="Number of Frames 2147483648") as info:
+        instance.write_header(str(tmp_path / "x.dcm"))
+    assert "/instances/1.2.3.4" in str(info.value)
+    assert not (tmp_path / "x.dcm").exists() and transfer.requests == 0

@@ -151,7 +151,7 @@ def list_instances(url: str, options: dict[str, Any] | None,
             f"/instances/{target.sop}/metadata" if target.sop else "/metadata")
         try:
             items = fetch_json(client, series_url, transfer)
-        except RemoteReadError:
+        except (RemoteReadError, ValueError):  # unreachable or not JSON
             continue  # these instances are fetched whole instead
         for item in items if isinstance(items, list) else []:
             if isinstance(item, dict) and _value(item, _SOP):

@@ -24,6 +24,8 @@ _ITEM, _SEQ_END = b"\xfe\xff\x00\xe0", b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 _UNDEFINED = 0xFFFFFFFF
 #: transfer syntaxes whose header pydicom writes as-is and whose pixels we splice in
 _NATIVE = (ts.EXPLICIT_VR_LITTLE_ENDIAN, ts.IMPLICIT_VR_LITTLE_ENDIAN)
+#: more frames than this in one instance's metadata is taken as hostile
+MAX_FRAMES = 1 << 20
 #: frames asked for in one request
 _FRAMES_PER_REQUEST = 64
 #: how much of the instance stream is read to learn its transfer syntax
@@ -111,10 +113,8 @@ class DicomwebInstance:
 
         return _syntax_of_prefix(self._counted(self.http, request))
 
-    def _whole(self) -> Any:
-        """The whole instance as stored, parsed by pydicom."""
-        import pydicom
-
+    def _whole(self) -> bytes:
+        """The whole instance as stored (one Part 10 object)."""
         def request() -> bytes:
             response = get(self.client, self.http, self._instance_accept())
             parts = multipart_parts(self.client, response)
@@ -122,8 +122,7 @@ class DicomwebInstance:
                 raise Refused(f"{len(parts)} parts for one instance")
             return parts[0]
 
-        data = self._counted(self.http, request)
-        return pydicom.dcmread(io.BytesIO(data), force=True), data
+        return bytes(self._counted(self.http, request))
 
     # -- scan time --------------------------------------------------------------------
     def write_header(self, path: str) -> int | None:
@@ -136,12 +135,18 @@ class DicomwebInstance:
                 and not any(t in md for t in _OTHER_PIXELS):
             self.syntax = _syntax_in(md) or self._probe_syntax()
             if self.syntax in _NATIVE or (self.syntax and ts.is_encapsulated(self.syntax)):
-                return self._write_rebuilt(path, md)
-        ds, data = self._whole()
+                frames = _int(md, "00280008", 1)
+                if not 1 <= frames <= MAX_FRAMES:  # never loop or allocate by a header
+                    raise RemoteReadError(self.http, f"Number of Frames {frames} in the "
+                                          f"metadata is not plausible", 1)
+                try:
+                    return self._write_rebuilt(path, md)
+                except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+                    pass  # metadata pydicom cannot turn into a header: take the object
+        data = self._whole()
         with open(path, "wb") as fh:
             fh.write(data)
         self.pixels_via = "instance"
-        del ds
         return None
 
     def _bulk(self, tag: str, vr: str, uri: str) -> bytes:
@@ -193,7 +198,8 @@ class DicomwebInstance:
                 fh.truncate(len(header) + 12 + length)  # sparse until the pixels come
             else:  # one empty offset table and a hole of 8 bytes per frame, delimited
                 fh.write(_element_header(self.syntax, "OB", _UNDEFINED))
-                fh.write(_ITEM + struct.pack("<I", 8 * self.frames) + bytes(8 * self.frames))
+                fh.write(_ITEM + struct.pack("<I", 8 * self.frames))
+                fh.seek(8 * self.frames, io.SEEK_CUR)  # a sparse hole, never allocated
                 fh.write(_SEQ_END)
         self.pixel_vr = pixel_vr
         return len(header)
@@ -235,13 +241,21 @@ class DicomwebInstance:
                 raise
             frames = []
         if not frames:  # the server cannot send stored frames: the whole instance
-            ds, _ = self._whole()
-            stored = str(getattr(ds.file_meta, "TransferSyntaxUID", ""))
-            if stored != self.syntax or "PixelData" not in ds:
+            import pydicom
+
+            try:  # a server's answer is parsed like any untrusted file: failure is typed
+                ds = pydicom.dcmread(io.BytesIO(self._whole()), force=True)
+                stored = str(getattr(ds.file_meta, "TransferSyntaxUID", ""))
+                value = bytes(ds.PixelData) if "PixelData" in ds else b""
+            except RemoteReadError:
+                raise
+            except Exception as exc:  # pydicom raises many kinds on a corrupt object
+                raise RemoteReadError(self.http, f"the instance sent is not readable: "
+                                      f"{type(exc).__name__}: {exc}", 1) from None
+            if stored != self.syntax or not value:
                 raise RemoteReadError(self.http, f"instance sent as {stored or '?'}, "
                                       f"stored as {self.syntax}", 1)
             self.pixels_via = "instance"
-            value = bytes(ds.PixelData)
             return value + _SEQ_END if ts.is_encapsulated(self.syntax) else value
         if self.syntax in _NATIVE:
             return b"".join(frames)
@@ -270,4 +284,4 @@ class DicomwebInstance:
             fh.truncate()
 
 
-__all__ = ["DicomwebInstance"]
+__all__ = ["MAX_FRAMES", "DicomwebInstance"]
