@@ -263,38 +263,6 @@ def test_dicomweb_instance_that_never_answers_fails_alone(
     assert report.counts["converted"] == 8
 
 
-@pytest.mark.dask
-def test_dask_cluster_converts_a_dicomweb_series_like_the_local_run(
-        orthanc: Any, corpus: Path, tmp_path: Path) -> None:
-    """Workers are handed instance URLs and fetch metadata and frames themselves."""
-    import os
-
-    import dask
-    import distributed
-
-    from dicomdecode.apps.convert import convert
-    from tests.test_remote_dask import ROOT, _outputs
-
-    local = convert(corpus / TS, tmp_path / "local", progress=False)
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    os.environ["PYTHONPATH"] = path
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
-            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                     dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        report = convert(_url(orthanc, corpus / TS), tmp_path / "remote", progress=False,
-                         client=client)
-    assert report.counts == local.counts and report.counts["converted"] == 9
-    assert all("/instances/" in f.path for f in report.files)
-    a, b = _outputs(tmp_path / "remote"), _outputs(tmp_path / "local")
-    assert a.keys() == b.keys() and len(a) >= 18
-    for key in a:
-        if isinstance(a[key], np.ndarray):
-            np.testing.assert_array_equal(a[key], b[key])
-        else:
-            assert _close(a[key], b[key]), key  # Orthanc's DS rounding: see _close
-
-
 def test_hostile_frame_count_in_metadata_is_refused_before_anything_is_allocated(
         tmp_path: Path) -> None:
     """Metadata claiming 2**31 frames: a typed error naming the instance URL, no file,
