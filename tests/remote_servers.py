@@ -89,7 +89,11 @@ class FaultProxy:
     request and never answering requests whose path contains `hang` (until stopped)."""
 
     def __init__(self, upstream_port: int, *, every: int = 0, hang: str | None = None,
-                 short_body: str | None = None) -> None:
+                 short_body: str | None = None, refuse: str | None = None,
+                 hang_any: bool = False) -> None:
+        """`refuse`: answer 406 Not Acceptable to GETs whose path contains it (a PACS that
+        cannot send frames as stored); `hang_any`: `hang` applies to every GET, not only
+        ranged ones (a DICOMweb request has no Range header)."""
         self.count = 0
         self.failed = 0
         self.lock = threading.Lock()
@@ -108,8 +112,13 @@ class FaultProxy:
                 with proxy.lock:
                     proxy.count += 1
                     n = proxy.count
+                if refuse and refuse in self.path and self.command == "GET":
+                    self.send_response(406)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if hang and hang in self.path and self.command == "GET" \
-                        and "Range" in self.headers:
+                        and (hang_any or "Range" in self.headers):
                     proxy.stopping.wait(120)
                     self.close_connection = True
                     return
@@ -138,7 +147,14 @@ class FaultProxy:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _forward
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                import sys
+
+                if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that
+                    super().handle_error(request, client_address)  # hung up is no news
+
+        self.server = Server(("127.0.0.1", free_port()), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"

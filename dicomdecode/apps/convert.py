@@ -776,9 +776,12 @@ def _convert_url(url: str, dst: str, storage_options: dict[str, Any] | None,
     try:
         ensure_complete(p for s in scan(staged).series for p in s.files)
         report = convert(staging.folder, dst, report_path=None, **kwargs)
+        fetch_failed = dict(staging.failed)
         for entry in report.files:
             entry.path = staging.display(entry.path)
             entry.reason = staging.named(entry.reason)
+            if entry.status == FAILED and entry.path in fetch_failed:  # say why it is short
+                entry.reason = f"fetch failed: {fetch_failed[entry.path]}"
         report.files.extend(FileEntry(path=u, status=FAILED, reason=f"fetch failed: {r}")
                             for u, r in staging.failed if not any(f.path == u
                                                                   for f in report.files))

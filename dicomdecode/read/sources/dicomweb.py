@@ -1,36 +1,57 @@
 """Instances of a PACS over DICOMweb, through dicomweb-client (the field's Python client).
 
 URL form: ``dicomweb+http://host:port/root/studies/{study}[/series/{series}]`` (or
-``dicomweb+https://``). QIDO-RS lists the instances (one request); each instance is
-retrieved with WADO-RS as ``application/dicom; transfer-syntax=*``, so the server sends the
-object as it stores it (compressed frames stay compressed; our handlers decode them) and
-the result is the same as a local load of the same files.
+``dicomweb+https://``). What moves, and when:
 
-Each instance is fetched WHOLE (WADO-RS has no ranged reads of an instance): a scan of a
-DICOMweb URL therefore costs the instances' bytes, not just their headers."""
+* **scan**: QIDO-RS lists the instances (one request), WADO-RS *metadata* gives every
+  series' headers as JSON (one request per series; no pixels). Each instance's header is
+  rebuilt from it (:mod:`~dicomdecode.read.sources.dicomweb_header`) and written as a
+  local file whose Pixel Data is a placeholder, so the scan, the guard and the decoders
+  read it as they read any file (the same seam as an in-memory pydicom dataset: a
+  dataset written to the staging folder). Non-pixel bulk data (vendor private headers
+  such as Siemens CSA) is fetched by its bulk-data URI, because the sidecar reads it.
+  The stored transfer syntax comes from the metadata (0002,0010)/(0008,3002) where the
+  server gives it, else from the first bytes of the instance stream (a few KiB; the
+  connection is then closed).
+* **pixels** (when a load, convert or data set needs them): WADO-RS *frames* asking for
+  ``transfer-syntax=*``, so the server sends the frames as it stores them (compressed
+  frames stay compressed; our handlers decode them). Where the server refuses, or
+  answers in another syntax, the whole instance is fetched instead (``transfer-syntax=*``
+  too) and its Pixel Data value is used.
+
+Objects whose syntax the rebuilt header cannot carry (deflated, big endian) or whose
+metadata is missing are fetched whole at scan time, as before."""
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from dicomdecode.read.sources.base import Transfer
 from dicomdecode.read.sources.redact import redact
-from dicomdecode.read.sources.retry import RemoteReadError, with_retries
+from dicomdecode.read.sources.retry import RemoteReadError, timeout, with_retries
 
-_PATH = re.compile(r"^(?P<root>.*?)/studies/(?P<study>[0-9.]+)(?:/series/(?P<series>[0-9.]+))?/?$")
+_PATH = re.compile(r"^(?P<root>.*?)/studies/(?P<study>[0-9.]+)"
+                   r"(?:/series/(?P<series>[0-9.]+)(?:/instances/(?P<sop>[0-9.]+))?)?/?$")
 _STUDY, _SERIES, _SOP = "0020000D", "0020000E", "00080018"
+_JSON = "application/dicom+json"
 
 
 @dataclass(frozen=True)
 class DicomwebTarget:
-    """What a ``dicomweb+http(s)://`` URL names: the service root and a study[/series]."""
+    """What a ``dicomweb+http(s)://`` URL names: the service root and a study[/series
+    [/instance]] (one instance is what a Dask worker is handed)."""
 
     root: str
     study: str
     series: str | None
+    sop: str | None = None
+
+
+class Refused(ValueError):
+    """The server answered, but not with what was asked (not retried: asking again
+    gets the same answer)."""
 
 
 def is_dicomweb(url: str) -> bool:
@@ -43,8 +64,8 @@ def parse(url: str) -> DicomwebTarget:
     match = _PATH.match(plain.split("?", 1)[0])
     if not match:
         raise ValueError(f"{redact(url)}: expected dicomweb+http(s)://host/root/studies/"
-                         "{study}[/series/{series}]")
-    return DicomwebTarget(match["root"], match["study"], match["series"])
+                         "{study}[/series/{series}[/instances/{sop}]]")
+    return DicomwebTarget(match["root"], match["study"], match["series"], match["sop"])
 
 
 def _client(root: str, options: dict[str, Any] | None) -> Any:
@@ -61,61 +82,58 @@ def _value(item: dict[str, Any], tag: str) -> str:
     return str(values[0])
 
 
-class DicomwebInstance:
-    """One instance, fetched whole on first use (then kept until :meth:`release`)."""
+def get(client: Any, url: str, accept: str, *, stream: bool = False) -> Any:
+    """One GET through the client's session (its authentication and headers), with the
+    remote timeout; a 4xx other than 408/429 is :class:`Refused`, a 5xx raises (and is
+    retried by the caller)."""
+    response = client._session.get(url, headers={"Accept": accept}, stream=stream,
+                                   timeout=timeout())
+    status = response.status_code
+    if 400 <= status < 500 and status not in (408, 429):
+        response.close()
+        if status == 404:
+            raise FileNotFoundError(f"HTTP 404 for {redact(url)}")
+        raise Refused(f"HTTP {status} for {redact(url)}")
+    response.raise_for_status()
+    return response
 
-    whole_only = True
 
-    def __init__(self, client: Any, root: str, study: str, series: str, sop: str,
-                 transfer: Transfer) -> None:
-        self.client = client
-        self.study, self.series, self.sop = study, series, sop
-        self.url = f"dicomweb+{root}/studies/{study}/series/{series}/instances/{sop}"
-        self.transfer = transfer
-        self._data: bytes | None = None
+def multipart_parts(client: Any, response: Any) -> list[bytes]:
+    """The bodies of a multipart/related answer (dicomweb-client's own parser)."""
+    return list(client._decode_multipart_message(response, stream=False))
 
-    @property
-    def name(self) -> str:
-        return redact(self.url)
 
-    def _fetch(self) -> bytes:
-        if self._data is None:
-            def get() -> bytes:
-                ds = self.client.retrieve_instance(
-                    self.study, self.series, self.sop,
-                    media_types=(("application/dicom", "*"),))
-                buffer = io.BytesIO()
-                ds.save_as(buffer, enforce_file_format=False)
-                return buffer.getvalue()
+def fetch_json(client: Any, url: str, transfer: Transfer) -> Any:
+    """A DICOM JSON answer, its bytes counted."""
+    import json
 
-            try:
-                data, used = with_retries(self.url, get)
-            except RemoteReadError as exc:
-                self.transfer.failed(exc.attempts)
-                raise
-            self.transfer.add(len(data), retries=used)
-            self._data = data
-        return self._data
+    def request() -> bytes:
+        return bytes(get(client, url, _JSON).content)
 
-    def size(self) -> int:
-        return len(self._fetch())
-
-    def read(self, start: int, end: int) -> bytes:
-        return self._fetch()[start:end]
-
-    def release(self) -> None:
-        self._data = None
+    try:
+        body, used = with_retries(url, request)
+    except RemoteReadError as exc:
+        transfer.failed(exc.attempts)
+        raise
+    transfer.add(len(body), retries=used)
+    return json.loads(body) if body.strip() else []
 
 
 def list_instances(url: str, options: dict[str, Any] | None,
-                   transfer: Transfer) -> list[DicomwebInstance]:
-    """The instances `url` names (QIDO-RS, one request), in UID order."""
+                   transfer: Transfer) -> list[Any]:
+    """The instances `url` names (QIDO-RS, one request; WADO-RS metadata, one request per
+    series), in UID order."""
+    from dicomdecode.read.sources.dicomweb_header import DicomwebInstance
+
     target = parse(url)
     client = _client(target.root, options)
 
     def search() -> list[dict[str, Any]]:
-        return list(client.search_for_instances(study_instance_uid=target.study,
-                                                series_instance_uid=target.series))
+        found = client.search_for_instances(study_instance_uid=target.study,
+                                            series_instance_uid=target.series,
+                                            search_filters={_SOP: target.sop}
+                                            if target.sop else None)
+        return [i for i in found if not target.sop or _value(i, _SOP) == target.sop]
 
     try:
         found, used = with_retries(url, search)
@@ -127,8 +145,20 @@ def list_instances(url: str, options: dict[str, Any] | None,
         raise FileNotFoundError(f"no instances at {redact(url)!r}")
     instances = {(_value(i, _STUDY) or target.study, _value(i, _SERIES), _value(i, _SOP))
                  for i in found}
-    return [DicomwebInstance(client, target.root, st, se, sop, transfer)
+    metadata: dict[str, dict[str, Any]] = {}
+    for study, series in sorted({(st, se) for st, se, _ in instances}):
+        series_url = f"{target.root}/studies/{study}/series/{series}" + (
+            f"/instances/{target.sop}/metadata" if target.sop else "/metadata")
+        try:
+            items = fetch_json(client, series_url, transfer)
+        except (RemoteReadError, ValueError):  # unreachable or not JSON
+            continue  # these instances are fetched whole instead
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and _value(item, _SOP):
+                metadata[_value(item, _SOP)] = item
+    return [DicomwebInstance(client, target.root, st, se, sop, transfer, metadata.get(sop))
             for st, se, sop in sorted(instances)]
 
 
-__all__ = ["DicomwebInstance", "DicomwebTarget", "is_dicomweb", "list_instances", "parse"]
+__all__ = ["DicomwebTarget", "Refused", "fetch_json", "get", "is_dicomweb",
+           "list_instances", "multipart_parts", "parse"]

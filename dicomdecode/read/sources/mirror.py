@@ -93,7 +93,7 @@ class Mirror:
         self._lock = threading.Lock()
 
     def _local_path(self, source: FsspecSource, index: int) -> str:
-        if self.cache is None:
+        if self.cache is None or hasattr(source, "write_header"):  # DICOMweb: not cached
             return os.path.join(self.folder, f"{index:06d}_{_safe_name(source.url)}")
         etag = str(getattr(source, "etag", "") or "")
         key = hashlib.sha256(f"{redact(source.url)}\0{source.size()}\0{etag}".encode()
@@ -118,12 +118,11 @@ class Mirror:
             return list(pool.map(one, enumerate(sources)))
 
     def _add(self, source: FsspecSource, path: str) -> str:
-        if getattr(source, "whole_only", False):  # DICOMweb: an instance comes whole
-            data = source.read(0, source.size())
-            with open(path, "wb") as fh:
-                fh.write(data)
-            source.release()  # type: ignore[attr-defined]
-            self._mark_done(path)
+        if hasattr(source, "write_header"):  # DICOMweb: a header rebuilt from metadata
+            pixel_at = source.write_header(path)  # type: ignore[attr-defined]
+            if pixel_at is not None:
+                with _PENDING_LOCK:
+                    _PENDING[path] = _Entry(source, path, pixel_at, None, self)
             return path
         size = source.size()
         if self.cache is not None and os.path.exists(_done_marker(path)) \
@@ -199,9 +198,13 @@ def _complete(entry: _Entry) -> str | None:
     with entry.lock:
         if _PENDING.get(entry.path) is not entry:
             return None  # another thread did it
-        size = entry.source.size()
+        remote_file = hasattr(entry.source, "complete_into")
+        size = 0 if remote_file else entry.source.size()
         stop = entry.tail_from if entry.tail_from is not None else size
         try:  # one request for the usual file; blocks for big ones (never all in memory)
+            if remote_file:  # DICOMweb: its frames, or the whole instance
+                entry.source.complete_into(entry.path, entry.have)  # type: ignore[attr-defined]
+                stop = entry.have  # nothing left to read by range
             with open(entry.path, "r+b") as fh:
                 fh.seek(entry.have)
                 done = entry.have
