@@ -1,10 +1,10 @@
-"""The compiled core (dicomdecode.read.walkcore) against itself run interpreted, and against
-pydicom.
+"""The compiled core (dicomdecode.read.walkcore and header) against itself run interpreted.
 
-The core is one Python source that setup.py compiles with Cython. Here the same source is
-also loaded as a plain module (importlib, under another name), and both must give the
-same header view (values, pixel offset) and the same verdict (covered / not covered /
-malformed) on every corpus file, pydicom's test files and fuzz mutants. The values
+The core is Python source that setup.py compiles with Cython. Here the same sources are
+also loaded as plain modules (importlib, under other names), and both must give the
+same header view (elements, every value the scan reads, pixel offset) and the same
+verdict (covered / not covered / malformed) on corpus files, pydicom's test files and
+fuzz mutants. The values
 themselves are compared with pydicom, an independent parser, in tests/test_header.py;
 here, the interpreted run is the witness that compiling changed nothing.
 
@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 from pydicom.data import get_testdata_file
-from pydicom.data.data_manager import get_testdata_files
 
 from dicomdecode.read import header as header_module
 from dicomdecode.read import walkcore
@@ -32,22 +31,29 @@ from tests.conftest import corpus_path
 SOURCE = Path(walkcore.__file__).with_name("walkcore.py")
 
 
-def _interpreted_core():
-    """walkcore.py loaded from its source as a plain Python module (never the extension)."""
-    spec = importlib.util.spec_from_file_location("_walkcore_interpreted", SOURCE)
+def _interpreted(name: str, **replace):
+    """dicomdecode/read/<name>.py loaded from its source as a plain Python module (never
+    the extension), with module attributes `replace`d (its core: the interpreted one)."""
+    spec = importlib.util.spec_from_file_location(f"_{name}_interpreted",
+                                                  SOURCE.with_name(f"{name}.py"))
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
+    for attribute, value in replace.items():
+        setattr(module, attribute, value)
     return module
 
 
-INTERPRETED = _interpreted_core()
+INTERPRETED = _interpreted("walkcore")
+INTERPRETED_HEADER = _interpreted("header", walkcore=INTERPRETED)
 
 
 def test_interpreted_copy_really_is_interpreted():
     assert INTERPRETED.COMPILED is False
     assert INTERPRETED.__file__ == str(SOURCE)
+    assert INTERPRETED_HEADER.__file__.endswith("header.py")
+    assert INTERPRETED_HEADER.walkcore is INTERPRETED
 
 
 def test_compiled_core_present_when_required():
@@ -57,15 +63,15 @@ def test_compiled_core_present_when_required():
         pytest.skip("DICOMDECODE_REQUIRE_COMPILED is not set")
     assert walkcore.COMPILED, f"walkcore runs interpreted from {walkcore.__file__}"
     assert not walkcore.__file__.endswith(".py")
+    assert not header_module.__file__.endswith(".py")
 
 
-def _view(path: Path, core, monkeypatch: pytest.MonkeyPatch, chunk: int | None = None):
-    """What the header view makes of `path` with `core`: None (not covered), an error
-    name, or (raw elements, pixel offset, encapsulated, file meta)."""
-    monkeypatch.setattr(header_module, "walkcore", core)
+def _view(path: Path, header=header_module, chunk: int | None = None):
+    """What the header view of module `header` makes of `path`: None (not covered), an
+    error, or (elements, every keyword's value or error, pixel offset, file meta)."""
     try:
         if chunk is None:
-            header = header_module.read_fast_header(str(path))
+            fast = header.read_fast_header(str(path))
         else:  # fed in small pieces, as a ranged-read source would
             data = path.read_bytes()
             pos = [chunk]
@@ -75,17 +81,24 @@ def _view(path: Path, core, monkeypatch: pytest.MonkeyPatch, chunk: int | None =
                 pos[0] += len(got)
                 return got
 
-            header = header_module.header_from_buffer(data[:chunk], read_more)
-    except header_module.NeedsFullParse as exc:
-        return f"NeedsFullParse: {exc}"
-    except Exception as exc:  # noqa: BLE001 - the type is what is compared
+            fast = header.header_from_buffer(data[:chunk], read_more)
+    except Exception as exc:  # noqa: BLE001 - the type's name and message are compared
         return f"{type(exc).__name__}: {exc}"
-    finally:
-        monkeypatch.setattr(header_module, "walkcore", walkcore)
-    if header is None:
+    if fast is None:
         return None
-    return (header._raw, header.pixel_offset, header.pixel_encapsulated,
-            header.file_meta.TransferSyntaxUID, header.file_meta.MediaStorageSOPClassUID)
+    return (fast._raw, _values(fast), fast.pixel_offset, fast.pixel_encapsulated,
+            fast.file_meta.TransferSyntaxUID, fast.file_meta.MediaStorageSOPClassUID)
+
+
+def _values(fast) -> dict[str, object]:
+    """Every keyword of the scan's table as the view converts it (or the error's name)."""
+    out: dict[str, object] = {}
+    for keyword in header_module._KEYWORDS:
+        try:
+            out[keyword] = fast.get(keyword)
+        except Exception as exc:  # noqa: BLE001
+            out[keyword] = type(exc).__name__
+    return out
 
 
 def _corpus_files(limit: int = 400) -> list[Path]:
@@ -96,31 +109,33 @@ def _corpus_files(limit: int = 400) -> list[Path]:
     return files[::step]
 
 
-def test_same_header_view_on_pydicom_test_files(monkeypatch):
-    files = [Path(p) for p in get_testdata_files("*.dcm")]
+def test_same_header_view_on_pydicom_test_files():
+    import pydicom.data
+
+    # the files inside the pydicom package (get_testdata_files may try to download more)
+    files = sorted((Path(pydicom.data.__file__).parent / "test_files").rglob("*.dcm"))
     assert len(files) > 50
     for path in files:
-        assert _view(path, walkcore, monkeypatch) == _view(path, INTERPRETED, monkeypatch), path
+        assert _view(path) == _view(path, INTERPRETED_HEADER), path
 
 
 @pytest.mark.corpus
-def test_same_header_view_on_the_corpus(corpus, monkeypatch):
+def test_same_header_view_on_the_corpus(corpus):
     files = _corpus_files()
     assert len(files) > 100
     covered = 0
     for path in files:
-        compiled = _view(path, walkcore, monkeypatch)
-        assert compiled == _view(path, INTERPRETED, monkeypatch), path
+        compiled = _view(path)
+        assert compiled == _view(path, INTERPRETED_HEADER), path
         covered += isinstance(compiled, tuple)
     assert covered > len(files) // 2  # most real files are walked, not declined
 
 
 @pytest.mark.corpus
-def test_fed_in_small_pieces_gives_the_same_view(corpus, monkeypatch):
+def test_fed_in_small_pieces_gives_the_same_view(corpus):
     """A source that delivers 100 bytes per read (a ranged reader) gets the same header."""
     for path in _corpus_files(40):
-        assert _view(path, walkcore, monkeypatch, chunk=100) == _view(path, walkcore,
-                                                                      monkeypatch), path
+        assert _view(path, chunk=100) == _view(path), path
 
 
 def _mutants(count: int) -> Iterator[bytes]:
@@ -132,11 +147,11 @@ def _mutants(count: int) -> Iterator[bytes]:
 
 
 @pytest.mark.corpus
-def test_same_verdict_on_fuzz_mutants(corpus, tmp_path, monkeypatch):
+def test_same_verdict_on_fuzz_mutants(corpus, tmp_path):
     path = tmp_path / "mutant.dcm"
     for data in _mutants(300):
         path.write_bytes(data)
-        assert _view(path, walkcore, monkeypatch) == _view(path, INTERPRETED, monkeypatch)
+        assert _view(path) == _view(path, INTERPRETED_HEADER)
 
 
 # --- the walk's own contract, on hand-built bytes -------------------------------------
@@ -211,3 +226,22 @@ def test_big_endian_walk_matches_pydicom():
     assert length == len(ds.PixelData)
     assert raw[0x00280010][1] == struct.pack(">H", ds.Rows)
     assert raw[0x00100010][1].decode().rstrip(" \0") == str(ds.PatientName)
+
+
+def test_interpreted_install_runs_interpreted():
+    """The no-compiler nox session (tests_interpreted) sets DICOMDECODE_EXPECT_INTERPRETED:
+    there the package must really run the pure-Python core."""
+    if os.environ.get("DICOMDECODE_EXPECT_INTERPRETED", "") in ("", "0"):
+        pytest.skip("DICOMDECODE_EXPECT_INTERPRETED is not set")
+    assert not walkcore.COMPILED and walkcore.__file__.endswith("walkcore.py")
+
+
+def test_info_says_which_core_runs(capsys):
+    from dicomdecode.apps.cli import main
+
+    assert main(["info", "--json"]) == 0
+    import json
+
+    info = json.loads(capsys.readouterr().out)
+    assert info["compiled_core"] is walkcore.COMPILED
+    assert info["core_module"] == walkcore.__file__

@@ -42,6 +42,13 @@ from dicomdecode.read.elements import (
 
 #: True when this module is the compiled extension, False when it runs interpreted
 COMPILED: bool = cython.compiled
+INTERPRETED_NOTE = ("dicomdecode's compiled core is not built (no C compiler when it was "
+                    "installed?): reading headers interpreted, slower, same results; "
+                    "reinstall with a compiler for full speed")
+if not COMPILED and __name__ == "dicomdecode.read.walkcore":
+    import warnings
+
+    warnings.warn(INTERPRETED_NOTE, RuntimeWarning, stacklevel=2)  # once: on first import
 
 # walk_elements() statuses
 PIXEL = 0  #: stopped at a pixel data element: (pos: its offset, a: value length, b: tag)
@@ -295,8 +302,9 @@ def walk_elements(buf: bytes, pos: cython.Py_ssize_t, implicit: cython.bint,
       (unknown VR, malformed sequence): the caller reads the file another way;
     - (META_END, pos, 0, 0): with `meta_only`, the first element outside group 0002.
     """
+    kinds: bytes = _VR_KIND
     p: cython.p_uchar = buf
-    table: cython.p_uchar = _VR_KIND
+    table: cython.p_uchar = kinds
     size: cython.Py_ssize_t = len(buf)
     out = array("q", bytes(8 * (_HEAD + 4 * _CAPACITY)))
     view: cython.longlong[::1] = out
