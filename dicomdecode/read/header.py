@@ -7,8 +7,8 @@ thirty values. This reader walks the top level of the file with the compiled cor
 sequences without parsing them, stops at Pixel Data (recording where it is), and converts
 only the values asked for.
 
-It covers the common case (Part 10 files, implicit or explicit VR little endian, ASCII,
-Latin-1 or UTF-8 text). Anything else returns None from :func:`read_fast_header`, and
+It covers the common case (Part 10 files, implicit or explicit VR little endian, explicit
+VR big endian, ASCII, Latin-1 or UTF-8 text). Anything else returns None from :func:`read_fast_header`, and
 whatever asks for something this view does not hold (a sequence's content, a value it
 cannot convert) gets :class:`NeedsFullParse`: callers then read the file with pydicom.
 Results are the same either way; this is only a faster road to them.
@@ -27,8 +27,8 @@ from dicomdecode.read import walkcore
 from dicomdecode.read.elements import PIXEL_TAGS, UNDEFINED_LENGTH
 
 _IMPLICIT = ts.IMPLICIT_VR_LITTLE_ENDIAN
-_LITTLE_ENDIAN_SYNTAXES_WITHOUT_DEFLATE = {ts.IMPLICIT_VR_LITTLE_ENDIAN,
-                                           ts.EXPLICIT_VR_LITTLE_ENDIAN}
+_PLAIN_SYNTAXES = {ts.IMPLICIT_VR_LITTLE_ENDIAN, ts.EXPLICIT_VR_LITTLE_ENDIAN,
+                   ts.EXPLICIT_VR_BIG_ENDIAN}
 _PIXEL_TAGS = PIXEL_TAGS
 _UNDEFINED = UNDEFINED_LENGTH
 _TEXT_SINGLE = {"LT", "ST", "UT", "UR"}
@@ -174,8 +174,10 @@ class FastHeader:
     ``header[(group, element)].value`` and attribute access, like a pydicom Dataset."""
 
     def __init__(self, raw: dict[int, tuple[bytes, bytes]], transfer_syntax: str,
-                 sop_class: str, pixel_offset: int, pixel_length: int) -> None:
+                 sop_class: str, pixel_offset: int, pixel_length: int,
+                 big_endian: bool = False) -> None:
         self._raw = raw
+        self._order = ">" if big_endian else "<"
         self._values: dict[int, Any] = {}
         self.file_meta = _FileMeta(transfer_syntax, sop_class)
         #: where the Pixel Data element starts in the file (-1: no pixel data), and whether
@@ -260,7 +262,7 @@ class FastHeader:
             size = struct.calcsize(fmt)
             if len(data) % size:
                 raise NeedsFullParse(f"{vr} value of odd length")
-            values = list(struct.unpack(f"<{len(data) // size}{fmt}", data))
+            values = list(struct.unpack(f"{self._order}{len(data) // size}{fmt}", data))
             if not values:
                 return None
             return values if len(values) > 1 else values[0]
@@ -301,7 +303,7 @@ def may_be_dicom(path: str) -> bool:
 
 def read_fast_header(path: str) -> FastHeader | None:
     """The top-level header of `path`, or None when this reader does not cover the file
-    (no Part 10 preamble, big endian, deflated, unusual character set)."""
+    (no Part 10 preamble, deflated, unusual character set)."""
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         try:
@@ -327,18 +329,19 @@ def header_from_buffer(buf: bytes, read_more: Callable[[int], bytes] | None = No
     if status != walkcore.META_END:
         return None  # a meta element of undefined length, an unknown VR, or no dataset
     syntax = meta.get(0x00020010, (b"", b""))[1].decode("latin-1").strip(" \x00")
-    if syntax not in _LITTLE_ENDIAN_SYNTAXES_WITHOUT_DEFLATE and not ts.is_encapsulated(syntax):
-        return None  # big endian, deflated dataset, or unknown: pydicom's job
+    if syntax not in _PLAIN_SYNTAXES and not ts.is_encapsulated(syntax):
+        return None  # deflated dataset, or unknown: pydicom's job
     sop_class = meta.get(0x00020002, (b"", b""))[1].decode("latin-1").strip(" \x00")
     raw: dict[int, tuple[bytes, bytes]] = {}
-    status, pos, length, tag, buf = _walk(buf, pos, syntax == _IMPLICIT, False, False, raw,
+    big = syntax == ts.EXPLICIT_VR_BIG_ENDIAN
+    status, pos, length, tag, buf = _walk(buf, pos, syntax == _IMPLICIT, big, False, raw,
                                           read_more, size)
     if status == walkcore.BAD:
         raise NeedsFullParse("not a data element where one should be")
     if status == walkcore.PIXEL:
         raw[tag] = (b"OW", b"")
-        return FastHeader(raw, syntax, sop_class, pos, length)
-    return FastHeader(raw, syntax, sop_class, -1, 0)  # the data ends: no pixel data
+        return FastHeader(raw, syntax, sop_class, pos, length, big)
+    return FastHeader(raw, syntax, sop_class, -1, 0, big)  # the data ends: no pixel data
 
 
 def _walk(buf: bytes, pos: int, implicit: bool, big_endian: bool, meta_only: bool,

@@ -60,7 +60,7 @@ def pixel_element_offset(ds: Any) -> int:
     except (KeyError, TypeError):
         return -1
     tell = getattr(raw, "value_tell", None)
-    if tell is None or not getattr(raw, "is_little_endian", True):
+    if tell is None:  # big endian too: the fast view (read/walkcore) records it for both
         return -1
     return int(tell) - (8 if getattr(raw, "is_implicit_VR", False) else 12)
 
