@@ -245,3 +245,18 @@ def test_info_says_which_core_runs(capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["compiled_core"] is walkcore.COMPILED
     assert info["core_module"] == walkcore.__file__
+
+
+@pytest.mark.parametrize("header", [header_module, INTERPRETED_HEADER],
+                         ids=["compiled", "interpreted"])
+def test_any_bytes_like_buffer_is_accepted(header):
+    """A ranged-read source may hold a memoryview or a bytearray: both views accept it."""
+    path = get_testdata_file("CT_small.dcm")
+    data = Path(path).read_bytes()
+    expected = header.read_fast_header(path)
+    for buffer in (memoryview(data)[:300], bytearray(data[:300])):
+        rest = [data[300:]]
+        got = header.header_from_buffer(buffer, lambda _n, rest=rest: rest.pop() if rest
+                                        else b"", len(data))
+        assert got is not None and got._raw == expected._raw
+        assert got.pixel_offset == expected.pixel_offset > 0

@@ -1,3 +1,6 @@
+# cython: annotation_typing=False
+# (compiled by setup.py as ordinary Python: annotations are hints here, never C types or
+# exact-type checks, so compiled and interpreted accept the same arguments)
 """A fast, read-only view of a DICOM file's top-level header, for scanning big folders.
 
 pydicom parses every element into objects and converts values through layers of hooks;
