@@ -208,6 +208,11 @@ def test_hostile_lengths_are_never_read(core):
     status, *_ = core.walk_elements(b"\x10\x00\x10\x00zz\x02\x00ab", 0, False, False, False,
                                     {})
     assert status == core.BAD
+    for start in (-1, -8, len(data) + 1):  # a start outside the buffer is refused
+        with pytest.raises(ValueError):
+            core.walk_elements(data, start, False, False, False, {})
+    with pytest.raises(TypeError):
+        core.walk_elements(None, 0, False, False, False, {})
 
 
 def test_big_endian_walk_matches_pydicom():

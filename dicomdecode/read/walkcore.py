@@ -302,6 +302,10 @@ def walk_elements(buf: bytes, pos: cython.Py_ssize_t, implicit: cython.bint,
       (unknown VR, malformed sequence): the caller reads the file another way;
     - (META_END, pos, 0, 0): with `meta_only`, the first element outside group 0002.
     """
+    if buf is None:
+        raise TypeError("walk_elements needs a bytes buffer, not None")
+    if pos < 0 or pos > len(buf):  # every later read is checked against the end only
+        raise ValueError(f"walk start {pos} is outside the {len(buf)}-byte buffer")
     kinds: bytes = _VR_KIND
     p: cython.p_uchar = buf
     table: cython.p_uchar = kinds
