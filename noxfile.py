@@ -203,8 +203,8 @@ def fuzz_asan(session: nox.Session) -> None:
     # exception (CharLS, OpenJPH in the imagecodecs wheel, not built with ASan) trips
     # ASan's __cxa_throw interceptor, a false alarm that is not about our code
     session.run("pytest", "-p", "no:cacheprovider", "-q", "tests/test_walkcore.py", env=env)
-    session.run("python", "-m", "fuzz.run", "--count", "1500", "--seed", "2019",
-                "--api", "scan", "--max-seconds", "600", *session.posargs, env=env)
+    session.run("python", "-m", "fuzz.run", "--count", "1500", "--every", "1", "--seed",
+                "2019", "--api", "scan", "--max-seconds", "600", *session.posargs, env=env)
     _remove_inplace_core()
 
 
