@@ -213,8 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="header facts about one file's pixel data",
                        description="Transfer syntax, image size, bits, colour space and the "
-                       "decoders that would be tried for one DICOM file (header only).")
-    p.add_argument("file", metavar="FILE")
+                       "decoders that would be tried for one DICOM file (header only). "
+                       "Without FILE: the version and whether the compiled core is in use.")
+    p.add_argument("file", metavar="FILE", nargs="?")
     p.add_argument("--json", action="store_true", help="print the facts as JSON")
 
     p = sub.add_parser("index", help="scan once and save what data loaders need (JSON)",
@@ -415,12 +416,12 @@ def _cmd_handlers(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from dicomdecode.apps.info import file_info
+    from dicomdecode.apps.info import file_info, library_info
 
-    if not os.path.exists(args.file):
+    if args.file is not None and not os.path.exists(args.file):
         _err(f"{args.file}: no such file")
         return EXIT_USAGE
-    info: dict[str, Any] = file_info(args.file)
+    info: dict[str, Any] = library_info() if args.file is None else file_info(args.file)
     if args.json:
         json.dump(info, sys.stdout, indent=2, default=str)
         print()

@@ -12,6 +12,20 @@ from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.read.dataset import PathLike, pixel_source, read_dataset
 
 
+def library_info() -> dict[str, Any]:
+    """Facts about this installation: version, and whether the compiled core is in use
+    (``dicomdecode info`` without a file)."""
+    from dicomdecode import __version__
+    from dicomdecode.read import walkcore
+
+    return {
+        "version": __version__,
+        "compiled_core": walkcore.COMPILED,
+        "core_module": walkcore.__file__,
+        "note": "" if walkcore.COMPILED else walkcore.INTERPRETED_NOTE,
+    }
+
+
 def file_info(path: PathLike) -> dict[str, Any]:
     """Header facts about `path`'s pixel data, and which handlers would decode it."""
     name = os.fspath(path)

@@ -1,13 +1,17 @@
+# cython: annotation_typing=False
+# (compiled by setup.py as ordinary Python: annotations are hints here, never C types or
+# exact-type checks, so compiled and interpreted accept the same arguments)
 """A fast, read-only view of a DICOM file's top-level header, for scanning big folders.
 
 pydicom parses every element into objects and converts values through layers of hooks;
 that is right for editing files but costs about 1-2 ms per file when a scan only needs
-thirty values. This reader walks the top level of the file with ``struct``, skips
+thirty values. This reader walks the top level of the file with the compiled core
+(:mod:`dicomdecode.read.walkcore`, interpreted where it could not be built), skips
 sequences without parsing them, stops at Pixel Data (recording where it is), and converts
 only the values asked for.
 
-It covers the common case (Part 10 files, implicit or explicit VR little endian, ASCII,
-Latin-1 or UTF-8 text). Anything else returns None from :func:`read_fast_header`, and
+It covers the common case (Part 10 files, implicit or explicit VR little endian, explicit
+VR big endian, ASCII, Latin-1 or UTF-8 text). Anything else returns None from :func:`read_fast_header`, and
 whatever asks for something this view does not hold (a sequence's content, a value it
 cannot convert) gets :class:`NeedsFullParse`: callers then read the file with pydicom.
 Results are the same either way; this is only a faster road to them.
@@ -18,25 +22,17 @@ from __future__ import annotations
 import functools
 import os
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from dicomdecode.read import transfer_syntax as ts
-from dicomdecode.read.elements import (
-    ITEM,
-    ITEM_END,
-    KNOWN_VRS,
-    LONG_VRS,
-    PIXEL_TAGS,
-    SEQUENCE_END,
-    UNDEFINED_LENGTH,
-)
+from dicomdecode.read import walkcore
+from dicomdecode.read.elements import PIXEL_TAGS, UNDEFINED_LENGTH
 
 _IMPLICIT = ts.IMPLICIT_VR_LITTLE_ENDIAN
-_LITTLE_ENDIAN_SYNTAXES_WITHOUT_DEFLATE = {ts.IMPLICIT_VR_LITTLE_ENDIAN,
-                                           ts.EXPLICIT_VR_LITTLE_ENDIAN}
-_LONG_VRS = LONG_VRS
+_PLAIN_SYNTAXES = {ts.IMPLICIT_VR_LITTLE_ENDIAN, ts.EXPLICIT_VR_LITTLE_ENDIAN,
+                   ts.EXPLICIT_VR_BIG_ENDIAN}
 _PIXEL_TAGS = PIXEL_TAGS
-_ITEM, _ITEM_END, _SEQ_END = ITEM, ITEM_END, SEQUENCE_END
 _UNDEFINED = UNDEFINED_LENGTH
 _TEXT_SINGLE = {"LT", "ST", "UT", "UR"}
 _TEXT = {"AE", "AS", "CS", "DA", "DT", "LO", "PN", "SH", "TM", "UC", "UI", "LT", "ST", "UT",
@@ -181,8 +177,10 @@ class FastHeader:
     ``header[(group, element)].value`` and attribute access, like a pydicom Dataset."""
 
     def __init__(self, raw: dict[int, tuple[bytes, bytes]], transfer_syntax: str,
-                 sop_class: str, pixel_offset: int, pixel_length: int) -> None:
+                 sop_class: str, pixel_offset: int, pixel_length: int,
+                 big_endian: bool = False) -> None:
         self._raw = raw
+        self._order = ">" if big_endian else "<"
         self._values: dict[int, Any] = {}
         self.file_meta = _FileMeta(transfer_syntax, sop_class)
         #: where the Pixel Data element starts in the file (-1: no pixel data), and whether
@@ -267,7 +265,7 @@ class FastHeader:
             size = struct.calcsize(fmt)
             if len(data) % size:
                 raise NeedsFullParse(f"{vr} value of odd length")
-            values = list(struct.unpack(f"<{len(data) // size}{fmt}", data))
+            values = list(struct.unpack(f"{self._order}{len(data) // size}{fmt}", data))
             if not values:
                 return None
             return values if len(values) > 1 else values[0]
@@ -284,136 +282,6 @@ def _number(text: str, vr: str) -> float | int | None:
             raise ValueError(text)
         return int(value)
     return float(text)
-
-
-class _Reader:
-    """Little-endian cursor over a file that reads more of it only when needed."""
-
-    def __init__(self, fh: Any) -> None:
-        self.fh = fh
-        self.size = os.fstat(fh.fileno()).st_size
-        self.buf = fh.read(_CHUNK)
-        self.pos = 0
-
-    def need(self, count: int) -> None:
-        if self.pos + count > self.size:  # a length field past the end: never read (alloc) it
-            raise NeedsFullParse("an element runs past the end of the file")
-        while self.pos + count > len(self.buf):
-            more = self.fh.read(max(_CHUNK, count))
-            if not more:
-                raise NeedsFullParse("file ends inside the header")
-            self.buf += more
-
-    def take(self, count: int) -> bytes:
-        self.need(count)
-        data = self.buf[self.pos:self.pos + count]
-        self.pos += count
-        return data
-
-    def skip(self, count: int) -> None:
-        self.need(count)
-        self.pos += count
-
-    def unpack(self, fmt: str, size: int) -> tuple[Any, ...]:
-        self.need(size)
-        values = struct.unpack_from(fmt, self.buf, self.pos)
-        self.pos += size
-        return values
-
-
-def _element_head(reader: _Reader, implicit: bool) -> tuple[int, str, int, int]:
-    """(tag, VR, length, header size) of the element at the cursor."""
-    group, element = reader.unpack("<HH", 4)
-    tag = (group << 16) | element
-    if tag in (_ITEM, _ITEM_END, _SEQ_END) or implicit:
-        (length,) = reader.unpack("<I", 4)
-        vr = "" if tag >> 16 == 0xFFFE else _dictionary_vr(tag).split(" or ")[0]
-        if length == _UNDEFINED and vr not in ("SQ", "UN", "OB", "OW"):
-            vr = "SQ"
-        return tag, vr, length, 8
-    vr_bytes = reader.take(2)
-    if vr_bytes in _LONG_VRS:
-        reader.skip(2)
-        (length,) = reader.unpack("<I", 4)
-        return tag, vr_bytes.decode("ascii"), length, 12
-    (length,) = reader.unpack("<H", 2)
-    if not (vr_bytes.isalpha() and vr_bytes.isupper()):
-        raise NeedsFullParse(f"not an explicit VR: {vr_bytes!r}")
-    return tag, vr_bytes.decode("ascii"), length, 8
-
-
-def _skip_undefined(reader: _Reader, implicit: bool) -> None:
-    """Skip an undefined-length sequence (or UN/OB) up to and including its delimiter."""
-    while True:
-        tag, _vr, length, _ = _element_head(reader, implicit)
-        if tag == _SEQ_END:
-            return
-        if tag != _ITEM:
-            raise NeedsFullParse("malformed sequence")
-        if length != _UNDEFINED:
-            reader.skip(length)
-            continue
-        while True:  # an undefined-length item: its elements until the item delimiter
-            tag, _vr, length, _ = _element_head(reader, implicit)
-            if tag == _ITEM_END:
-                break
-            if length == _UNDEFINED:
-                _skip_undefined(reader, implicit or _vr == "UN")
-            else:
-                reader.skip(length)
-
-
-_KNOWN_VRS = KNOWN_VRS
-
-
-def _walk_top_level(reader: _Reader, implicit: bool,
-                    raw: dict[int, tuple[bytes, bytes]]) -> tuple[int, int]:
-    """Collect top-level elements into `raw` (tag -> (VR bytes, b"" if implicit, value bytes))
-    up to Pixel Data; return its (element offset, value length), or (-1, 0).
-
-    This loop runs for every element of every file a scan reads, so it is written flat:
-    one struct call per element header, no method calls on the common path."""
-    unpack = struct.unpack_from
-    buf, pos = reader.buf, reader.pos
-    while True:
-        if pos + 12 > len(buf):
-            reader.pos = pos
-            more = reader.fh.read(_CHUNK)
-            if not more:
-                if pos + 8 > len(buf):
-                    return -1, 0  # end of file: no pixel data
-            else:
-                reader.buf = buf = buf + more
-                continue
-        group, element, vr_bytes, short = unpack("<HH2sH", buf, pos)
-        tag = (group << 16) | element
-        if implicit:
-            (length,) = unpack("<I", buf, pos + 4)
-            vr, head = b"", 8
-        elif vr_bytes in _LONG_VRS:
-            (length,) = unpack("<I", buf, pos + 8)
-            vr, head = vr_bytes, 12
-        elif vr_bytes in _KNOWN_VRS:
-            length, vr, head = short, vr_bytes, 8
-        else:
-            raise NeedsFullParse(f"not an explicit VR: {vr_bytes!r}")
-        if tag in _PIXEL_TAGS:
-            raw[tag] = (b"OW", b"")
-            return pos, length
-        if length == _UNDEFINED:
-            reader.pos = pos + head
-            # UN of undefined length is a sequence encoded implicit VR (PS3.5 6.2.2)
-            _skip_undefined(reader, implicit or vr == b"UN")
-            raw[tag] = (b"SQ", b"")
-            buf, pos = reader.buf, reader.pos
-            continue
-        end = pos + head + length
-        if end > len(buf):
-            reader.pos = pos + head
-            reader.need(length)  # bounded by the file size
-            buf = reader.buf
-        raw[tag] = (vr, buf[pos + head:end])
-        pos = end
 
 
 # First group numbers a DICOM dataset without the Part 10 preamble can start with.
@@ -438,37 +306,76 @@ def may_be_dicom(path: str) -> bool:
 
 def read_fast_header(path: str) -> FastHeader | None:
     """The top-level header of `path`, or None when this reader does not cover the file
-    (no Part 10 preamble, big endian, deflated, unusual character set)."""
+    (no Part 10 preamble, deflated, unusual character set)."""
     with open(path, "rb") as fh:
-        reader = _Reader(fh)
+        size = os.fstat(fh.fileno()).st_size
         try:
-            return _parse(reader)
+            return header_from_buffer(fh.read(_CHUNK), fh.read, size)
         except NeedsFullParse:
             return None
-        except struct.error:
-            return None
 
 
-def _parse(reader: _Reader) -> FastHeader | None:
-    reader.need(132)
-    if reader.buf[128:132] != b"DICM":
+def header_from_buffer(buf: bytes, read_more: Callable[[int], bytes] | None = None,
+                       size: int | None = None) -> FastHeader | None:
+    """The top-level header of the file whose first bytes are `buf`, or None when this
+    reader does not cover the file; NeedsFullParse when its header is malformed.
+
+    `read_more(n)` returns about the next n bytes of the file (b"" at its end): a local
+    file's ``read`` or a ranged read of a remote object. `size`, the file's size when
+    known, keeps an element length past the end from being read at all."""
+    grown = _fill(bytes(buf), 132, read_more, size)
+    if grown is None or grown[128:132] != b"DICM":
         return None
-    reader.pos = 132
-    meta: dict[int, bytes] = {}
-    while True:
-        reader.need(8)
-        group = struct.unpack_from("<H", reader.buf, reader.pos)[0]
-        if group != 0x0002:
-            break
-        tag, _vr, length, _ = _element_head(reader, implicit=False)
-        if length == _UNDEFINED:
-            return None
-        meta[tag] = reader.take(length)
-    syntax = meta.get(0x00020010, b"").decode("latin-1").strip(" \x00")
-    if syntax not in _LITTLE_ENDIAN_SYNTAXES_WITHOUT_DEFLATE and not ts.is_encapsulated(syntax):
-        return None  # big endian, deflated dataset, or unknown: pydicom's job
-    implicit = syntax == _IMPLICIT
-    sop_class = meta.get(0x00020002, b"").decode("latin-1").strip(" \x00")
+    buf = grown
+    meta: dict[int, tuple[bytes, bytes]] = {}
+    status, pos, _a, _b, buf = _walk(buf, 132, False, False, True, meta, read_more, size)
+    if status != walkcore.META_END:
+        return None  # a meta element of undefined length, an unknown VR, or no dataset
+    syntax = meta.get(0x00020010, (b"", b""))[1].decode("latin-1").strip(" \x00")
+    if syntax not in _PLAIN_SYNTAXES and not ts.is_encapsulated(syntax):
+        return None  # deflated dataset, or unknown: pydicom's job
+    sop_class = meta.get(0x00020002, (b"", b""))[1].decode("latin-1").strip(" \x00")
     raw: dict[int, tuple[bytes, bytes]] = {}
-    pixel_offset, pixel_length = _walk_top_level(reader, implicit, raw)
-    return FastHeader(raw, syntax, sop_class, pixel_offset, pixel_length)
+    big = syntax == ts.EXPLICIT_VR_BIG_ENDIAN
+    status, pos, length, tag, buf = _walk(buf, pos, syntax == _IMPLICIT, big, False, raw,
+                                          read_more, size)
+    if status == walkcore.BAD:
+        raise NeedsFullParse("not a data element where one should be")
+    if status == walkcore.PIXEL:
+        raw[tag] = (b"OW", b"")
+        return FastHeader(raw, syntax, sop_class, pos, length, big)
+    return FastHeader(raw, syntax, sop_class, -1, 0, big)  # the data ends: no pixel data
+
+
+def _walk(buf: bytes, pos: int, implicit: bool, big_endian: bool, meta_only: bool,
+          raw: dict[int, tuple[bytes, bytes]], read_more: Callable[[int], bytes] | None,
+          size: int | None) -> tuple[int, int, int, int, bytes]:
+    """:func:`walkcore.walk_elements`, fetching more bytes while it needs them. Returns
+    its result and the buffer. A walk that ends with fewer than 8 bytes left, at an
+    element boundary, is the end of the data (status NEED)."""
+    while True:
+        status, pos, a, b = walkcore.walk_elements(buf, pos, implicit, big_endian,
+                                                   meta_only, raw)
+        if status != walkcore.NEED:
+            return status, pos, a, b, buf
+        grown = _fill(buf, a, read_more, size)
+        if grown is None:
+            if a == pos + 8:  # fewer than 8 bytes after the last element
+                return walkcore.NEED, pos, 0, 0, buf
+            raise NeedsFullParse("an element runs past the end of the file")
+        buf = grown
+
+
+def _fill(buf: bytes, need: int, read_more: Callable[[int], bytes] | None,
+          size: int | None) -> bytes | None:
+    """`buf` grown to at least `need` bytes, or None when the file is shorter. Reads at
+    least double the buffer (a long header costs linear time), and never reads past a
+    known `size`: a hostile length is compared with the file, never allocated."""
+    if size is not None and need > size:
+        return None
+    while len(buf) < need:
+        more = read_more(max(need - len(buf), len(buf), _CHUNK)) if read_more else b""
+        if not more:
+            return None
+        buf += more
+    return buf

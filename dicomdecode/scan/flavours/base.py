@@ -65,7 +65,7 @@ def pixel_element_offset(ds: Any) -> int:
     except (KeyError, TypeError):
         return -1
     tell = getattr(raw, "value_tell", None)
-    if tell is None or not getattr(raw, "is_little_endian", True):
+    if tell is None:  # big endian too: the fast view (read/walkcore) records it for both
         return -1
     implicit = bool(getattr(raw, "is_implicit_VR", False))
     if implicit != (transfer_syntax(ds) == ts.IMPLICIT_VR_LITTLE_ENDIAN):

@@ -1,0 +1,60 @@
+"""Build the compiled core (Cython pure-Python mode) when it can be built.
+
+Everything else is in pyproject.toml. :mod:`dicomdecode.read.walkcore` is a plain Python
+file; here Cython compiles it to a C extension (fontTools' cu2qu does the same). Where
+there is no C compiler, or Cython or the build fails, this warns and installs the pure
+Python package: the same file then runs interpreted (slower, same results), and
+``dicomdecode info`` says so. ``DICOMDECODE_NO_COMPILE=1`` skips the build on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+# plain Python files compiled as they are: walkcore is written for it (C types, nogil);
+# header.py (the FastHeader value view) is ordinary Python that Cython speeds up ~1.5x
+COMPILED_MODULES = ["dicomdecode/read/walkcore.py", "dicomdecode/read/header.py"]
+
+
+class OptionalBuildExt(build_ext):
+    """A build_ext whose failure (no compiler, a compile error) is a warning, not an error."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # noqa: BLE001 - any build failure falls back
+            _warn(exc)
+
+    def build_extension(self, ext) -> None:  # type: ignore[no-untyped-def]
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001
+            _warn(exc)
+
+
+def _warn(exc: BaseException) -> None:
+    sys.stderr.write(f"WARNING: dicomdecode's compiled core was not built ({exc}); "
+                     "installing the pure-Python package (slower, same results)\n")
+
+
+def _extensions() -> list:
+    if os.environ.get("DICOMDECODE_NO_COMPILE") == "1":
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError as exc:
+        _warn(exc)
+        return []
+    try:
+        return cythonize(COMPILED_MODULES, language_level=3, quiet=True,
+                         compiler_directives={"binding": False})
+    except Exception as exc:  # noqa: BLE001 - a Cython error falls back too
+        _warn(exc)
+        return []
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
