@@ -2,19 +2,18 @@
 the Pixel Data element.
 
 THE SEAM: :func:`header_extent` is the one function that asks the header walk of
-``read/header.py`` about a fetched prefix. It runs that walk on the prefix (the same
-code that reads local files) and says whether it reached Pixel Data, or how far to grow.
-When the walk itself takes a bytes buffer and signals how many more bytes it needs, only
-this function changes."""
+``read/header.py`` (the compiled core's :func:`~dicomdecode.read.header.header_from_buffer`,
+the same code that reads local files) about a fetched prefix: whether the walk reached
+Pixel Data, or how many more bytes it asked for when the prefix ran out."""
 
 from __future__ import annotations
 
-import io
 import struct
 from dataclasses import dataclass
 
 from dicomdecode.read import header as _header
 from dicomdecode.read import transfer_syntax as ts
+from dicomdecode.read import walkcore
 
 #: first block fetched per object; grown by doubling until the header is covered
 FIRST_BLOCK = 8 * 1024
@@ -37,47 +36,60 @@ class Extent:
     pixel_start: int | None = None
 
 
-class _PrefixReader(_header._Reader):
-    """The header walk's reader over a fetched prefix: it notes how far the walk wanted
-    to read when the prefix ran out (``wanted``), so the next request fetches that."""
+class _PrefixEnds(Exception):
+    """The walk asked for bytes past the fetched prefix: ``wanted`` is how far it reads."""
 
-    def __init__(self, prefix: bytes, size: int) -> None:  # no file: the prefix is all
-        self.fh = io.BytesIO(b"")
-        self.size = size
-        self.buf = prefix
-        self.pos = 0
-        self.wanted = 0
+    def __init__(self, wanted: int) -> None:
+        super().__init__(wanted)
+        self.wanted = wanted
 
-    def need(self, count: int) -> None:
-        if self.pos + count > len(self.buf):
-            self.wanted = max(self.wanted, self.pos + count)
-        super().need(count)
+
+#: fetched whole and read as a local file is: big endian (its pixel element head is not
+#: parsed here) and deflated data (pydicom inflates it)
+_WHOLE_SYNTAXES = {ts.EXPLICIT_VR_BIG_ENDIAN, ts.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+                   ts.DEFLATED_IMAGE_FRAME}
+
+
+def _meta_syntax(prefix: bytes) -> str | None:
+    """The Transfer Syntax UID of the file meta in `prefix`, when the prefix holds it all."""
+    if len(prefix) < 132 or prefix[128:132] != b"DICM":
+        return None
+    meta: dict[int, tuple[bytes, bytes]] = {}
+    status, _pos, _a, _b = walkcore.walk_elements(prefix, 132, False, False, True, meta)
+    if status != walkcore.META_END:
+        return None
+    return meta.get(0x00020010, (b"", b""))[1].decode("latin-1").strip(" \x00")
 
 
 def header_extent(prefix: bytes, size: int) -> Extent:
     """Whether `prefix` (the first bytes of an object of `size` bytes) holds its header."""
-    if len(prefix) >= size:
-        return Extent(size)
-    reader = _PrefixReader(prefix, size)
+    prefix = prefix[:size]
+    if _meta_syntax(prefix) in _WHOLE_SYNTAXES:
+        return Extent(size, whole=True)
 
-    def grow() -> Extent:
-        # up to the element the walk stopped in, and one more block past it (a header
-        # of big private elements is fetched in a few requests, not by doubling)
-        wanted = max(reader.wanted, reader.pos + 12, len(prefix) + 1)
-        return Extent(min(size, wanted + FIRST_BLOCK))
+    def past_prefix(count: int) -> bytes:
+        # the header reader asks for more only once the prefix is used up
+        raise _PrefixEnds(len(prefix) + count)
+
+    def grow(wanted: int) -> Extent:
+        # up to what the walk wanted, and one more block past it (a header of big private
+        # elements is fetched in a few requests)
+        return Extent(min(size, max(wanted, len(prefix) + 1) + FIRST_BLOCK))
 
     try:
-        parsed = _header._parse(reader)
-    except (_header.NeedsFullParse, struct.error):
-        return grow()  # the walk ran off the prefix (or off a corrupt header: see the end)
-    if parsed is None:
-        if len(prefix) < 132:
-            return grow()
-        return Extent(size, whole=True)
+        parsed = _header.header_from_buffer(prefix, past_prefix, size)
+    except _PrefixEnds as short:
+        return grow(short.wanted)
+    except _header.NeedsFullParse:
+        return Extent(size, whole=True)  # malformed for the fast walk: pydicom reads it all
+    syntax = None if parsed is None else parsed.file_meta.get("TransferSyntaxUID")
+    if parsed is None or syntax in _WHOLE_SYNTAXES:
+        return Extent(size, whole=True)  # no preamble, an unusual meta: read as local files are
     offset = parsed.pixel_offset
     if offset < 0:
-        return grow()  # no Pixel Data yet: there may be more header, or none (then: size)
-    implicit = parsed.file_meta.get("TransferSyntaxUID") == ts.IMPLICIT_VR_LITTLE_ENDIAN
+        # the walk ended at an element boundary inside the prefix: more header, or none
+        return grow(len(prefix))
+    implicit = syntax == ts.IMPLICIT_VR_LITTLE_ENDIAN
     head = 8 if implicit else 12
     if offset + head > len(prefix):
         return Extent(min(size, offset + head))
