@@ -188,6 +188,11 @@ def _remove_inplace_core() -> None:
         for built in glob.glob(f"dicomdecode/read/{module}.*.so") + glob.glob(
                 f"dicomdecode/read/{module}.c"):
             os.remove(built)
+    # setup.py's PLAIN_MODULES (the rest of the per-file path, compiled as it is)
+    for source in glob.glob("dicomdecode/**/*.py", recursive=True):
+        stem = source[:-3]
+        for built in glob.glob(f"{stem}.*.so") + glob.glob(f"{stem}.c"):
+            os.remove(built)
 
 
 @nox.session(python=PYTHON)

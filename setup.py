@@ -18,6 +18,15 @@ from setuptools.command.build_ext import build_ext
 # plain Python files compiled as they are: walkcore is written for it (C types, nogil);
 # header.py (the FastHeader value view) is ordinary Python that Cython speeds up ~1.5x
 COMPILED_MODULES = ["dicomdecode/read/walkcore.py", "dicomdecode/read/header.py"]
+# The rest of the per-file path (issue 19, second round): ordinary Python that Cython
+# compiles as it is, with annotation typing off (a `float` hint must not become a C double
+# that refuses None, nor a `dict` hint refuse a defaultdict), so compiled and interpreted
+# mean the same. The profile of load/scan of 300 files put each among the per-file costs.
+PLAIN_MODULES = ["dicomdecode/scan/values.py", "dicomdecode/scan/flavours/base.py",
+                 "dicomdecode/scan/flavours/__init__.py",
+                 "dicomdecode/scan/flavours/classic.py", "dicomdecode/scan/walk.py",
+                 "dicomdecode/read/pixel_source.py", "dicomdecode/decode/stack.py",
+                 "dicomdecode/decode/dispatch.py", "dicomdecode/read/frames.py"]
 
 
 class OptionalBuildExt(build_ext):
@@ -50,8 +59,11 @@ def _extensions() -> list:
         _warn(exc)
         return []
     try:
-        return cythonize(COMPILED_MODULES, language_level=3, quiet=True,
-                         compiler_directives={"binding": False})
+        return (cythonize(COMPILED_MODULES, language_level=3, quiet=True,
+                          compiler_directives={"binding": False})
+                + cythonize(PLAIN_MODULES, language_level=3, quiet=True,
+                            compiler_directives={"binding": False,
+                                                 "annotation_typing": False}))
     except Exception as exc:  # noqa: BLE001 - a Cython error falls back too
         _warn(exc)
         return []
