@@ -24,6 +24,10 @@ from dicomdecode.engine import parallel
 from dicomdecode.options import Options
 from dicomdecode.scan import scan
 
+# the in-process road is for codecs that release the GIL and cannot abort: imagecodecs
+# decodes the compressed slices of this series there (reduced installs deselect the module)
+pytestmark = pytest.mark.needs_handler("imagecodecs")
+
 DATA = Path(__file__).resolve().parents[1] / "test_data"
 SERIES = DATA / "series" / "A_mixed"  # 12 CT slices: RLE, JPEG-LS, J2K, explicit, in turn
 
