@@ -30,7 +30,7 @@ from typing import Any
 
 from dicomdecode.read.sources.base import Transfer
 from dicomdecode.read.sources.redact import redact
-from dicomdecode.read.sources.retry import RemoteReadError, timeout, with_retries
+from dicomdecode.read.sources.retry import RemoteReadError, counted, timeout
 
 _PATH = re.compile(r"^(?P<root>.*?)/studies/(?P<study>[0-9.]+)"
                    r"(?:/series/(?P<series>[0-9.]+)(?:/instances/(?P<sop>[0-9.]+))?)?/?$")
@@ -110,12 +110,7 @@ def fetch_json(client: Any, url: str, transfer: Transfer) -> Any:
     def request() -> bytes:
         return bytes(get(client, url, _JSON).content)
 
-    try:
-        body, used = with_retries(url, request)
-    except RemoteReadError as exc:
-        transfer.failed(exc.attempts)
-        raise
-    transfer.add(len(body), retries=used)
+    body = counted(url, request, transfer, len)
     return json.loads(body) if body.strip() else []
 
 
@@ -135,12 +130,7 @@ def list_instances(url: str, options: dict[str, Any] | None,
                                             if target.sop else None)
         return [i for i in found if not target.sop or _value(i, _SOP) == target.sop]
 
-    try:
-        found, used = with_retries(url, search)
-    except RemoteReadError as exc:
-        transfer.failed(exc.attempts)
-        raise
-    transfer.add(0, retries=used)
+    found = counted(url, search, transfer)
     if not found:
         raise FileNotFoundError(f"no instances at {redact(url)!r}")
     instances = {(_value(i, _STUDY) or target.study, _value(i, _SERIES), _value(i, _SOP))

@@ -17,7 +17,7 @@ from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.read.sources.base import Transfer
 from dicomdecode.read.sources.dicomweb import Refused, get, multipart_parts
 from dicomdecode.read.sources.redact import redact
-from dicomdecode.read.sources.retry import RemoteReadError, with_retries
+from dicomdecode.read.sources.retry import RemoteReadError, counted
 
 _PIXEL_TAG = b"\xe0\x7f\x10\x00"
 _ITEM, _SEQ_END = b"\xfe\xff\x00\xe0", b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
@@ -90,14 +90,9 @@ class DicomwebInstance:
 
     # -- requests ---------------------------------------------------------------------
     def _counted(self, what: str, request: Any) -> Any:
-        try:
-            value, used = with_retries(what, request)
-        except RemoteReadError as exc:
-            self.transfer.failed(exc.attempts)
-            raise
-        self.transfer.add(len(value) if isinstance(value, bytes | bytearray) else
-                          sum(len(v) for v in value), retries=used)
-        return value
+        return counted(what, request, self.transfer,
+                       lambda value: len(value) if isinstance(value, bytes | bytearray)
+                       else sum(len(v) for v in value))
 
     def _instance_accept(self) -> str:
         return 'multipart/related; type="application/dicom"; transfer-syntax=*'

@@ -11,7 +11,7 @@ from typing import Any
 
 from dicomdecode.read.sources.base import Transfer
 from dicomdecode.read.sources.redact import redact
-from dicomdecode.read.sources.retry import RemoteReadError, timeout, with_retries
+from dicomdecode.read.sources.retry import counted, timeout
 
 
 def _with_timeouts(protocol: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -72,13 +72,7 @@ class FsspecSource:
                 raise OSError(f"truncated body: {len(data)} of {end - start} bytes")
             return data
 
-        try:
-            data, used = with_retries(self.url, fetch)
-        except RemoteReadError as exc:
-            self.transfer.failed(exc.attempts)
-            raise
-        self.transfer.add(len(data), retries=used)
-        return data
+        return counted(self.url, fetch, self.transfer, len)
 
 
 def list_objects(url: str, storage_options: dict[str, Any] | None,
@@ -94,12 +88,7 @@ def list_objects(url: str, storage_options: dict[str, Any] | None,
                 found = {path: info}
         return dict(found)
 
-    try:
-        found, used = with_retries(url, listing)
-    except RemoteReadError as exc:
-        transfer.failed(exc.attempts)
-        raise
-    transfer.add(0, retries=used)
+    found = counted(url, listing, transfer)
     if not found:
         raise FileNotFoundError(f"no such object or prefix: {redact(url)!r}")
     sources = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from dicomdecode.read.sources.redact import redact, redact_text
 
@@ -69,4 +69,25 @@ def with_retries(url: str, request: Callable[[], T]) -> tuple[T, int]:
     raise AssertionError("unreachable")
 
 
-__all__ = ["RemoteReadError", "retries", "timeout", "with_retries"]
+class Counter(Protocol):
+    """What :func:`counted` reports to (:class:`~dicomdecode.read.sources.base.Transfer`)."""
+
+    def add(self, nbytes: int, *, retries: int = 0) -> None: ...
+
+    def failed(self, attempts: int) -> None: ...
+
+
+def counted(url: str, request: Callable[[], T], transfer: Counter,
+            size: Callable[[T], int] = lambda _value: 0) -> T:
+    """:func:`with_retries`, with every attempt and the bytes received (``size(value)``)
+    counted on `transfer`, failed attempts included: the one way a source makes a request."""
+    try:
+        value, used = with_retries(url, request)
+    except RemoteReadError as exc:
+        transfer.failed(exc.attempts)
+        raise
+    transfer.add(size(value), retries=used)
+    return value
+
+
+__all__ = ["Counter", "RemoteReadError", "counted", "retries", "timeout", "with_retries"]
