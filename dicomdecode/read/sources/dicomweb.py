@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dicomdecode.read.sources.base import Transfer
+from dicomdecode.read.sources.dicomweb_http import client_for, get
 from dicomdecode.read.sources.redact import redact
-from dicomdecode.read.sources.retry import RemoteReadError, counted, timeout
+from dicomdecode.read.sources.retry import RemoteReadError, counted
 
 _PATH = re.compile(r"^(?P<root>.*?)/studies/(?P<study>[0-9.]+)"
                    r"(?:/series/(?P<series>[0-9.]+)(?:/instances/(?P<sop>[0-9.]+))?)?/?$")
@@ -49,11 +50,6 @@ class DicomwebTarget:
     sop: str | None = None
 
 
-class Refused(ValueError):
-    """The server answered, but not with what was asked (not retried: asking again
-    gets the same answer)."""
-
-
 def is_dicomweb(url: str) -> bool:
     return url.lower().startswith(("dicomweb+http://", "dicomweb+https://"))
 
@@ -68,39 +64,9 @@ def parse(url: str) -> DicomwebTarget:
     return DicomwebTarget(match["root"], match["study"], match["series"], match["sop"])
 
 
-def _client(root: str, options: dict[str, Any] | None) -> Any:
-    try:
-        from dicomweb_client.api import DICOMwebClient
-    except ImportError as exc:
-        raise ImportError(f"DICOMweb URLs need dicomweb-client ({exc}); "
-                          "pip install 'dicomdecode[remote]'") from None
-    return DICOMwebClient(url=root, **(options or {}))
-
-
 def _value(item: dict[str, Any], tag: str) -> str:
     values = (item.get(tag) or {}).get("Value") or [""]
     return str(values[0])
-
-
-def get(client: Any, url: str, accept: str, *, stream: bool = False) -> Any:
-    """One GET through the client's session (its authentication and headers), with the
-    remote timeout; a 4xx other than 408/429 is :class:`Refused`, a 5xx raises (and is
-    retried by the caller)."""
-    response = client._session.get(url, headers={"Accept": accept}, stream=stream,
-                                   timeout=timeout())
-    status = response.status_code
-    if 400 <= status < 500 and status not in (408, 429):
-        response.close()
-        if status == 404:
-            raise FileNotFoundError(f"HTTP 404 for {redact(url)}")
-        raise Refused(f"HTTP {status} for {redact(url)}")
-    response.raise_for_status()
-    return response
-
-
-def multipart_parts(client: Any, response: Any) -> list[bytes]:
-    """The bodies of a multipart/related answer (dicomweb-client's own parser)."""
-    return list(client._decode_multipart_message(response, stream=False))
 
 
 def fetch_json(client: Any, url: str, transfer: Transfer) -> Any:
@@ -121,7 +87,7 @@ def list_instances(url: str, options: dict[str, Any] | None,
     from dicomdecode.read.sources.dicomweb_header import DicomwebInstance
 
     target = parse(url)
-    client = _client(target.root, options)
+    client = client_for(target.root, options)
 
     def search() -> list[dict[str, Any]]:
         found = client.search_for_instances(study_instance_uid=target.study,
@@ -150,5 +116,4 @@ def list_instances(url: str, options: dict[str, Any] | None,
             for st, se, sop in sorted(instances)]
 
 
-__all__ = ["DicomwebTarget", "Refused", "fetch_json", "get", "is_dicomweb",
-           "list_instances", "multipart_parts", "parse"]
+__all__ = ["DicomwebTarget", "fetch_json", "is_dicomweb", "list_instances", "parse"]

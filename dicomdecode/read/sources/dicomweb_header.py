@@ -15,7 +15,7 @@ from typing import Any
 
 from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.read.sources.base import Transfer
-from dicomdecode.read.sources.dicomweb import Refused, get, multipart_parts
+from dicomdecode.read.sources.dicomweb_http import Refused, get, multipart_parts
 from dicomdecode.read.sources.redact import redact
 from dicomdecode.read.sources.retry import RemoteReadError, counted
 
