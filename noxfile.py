@@ -40,25 +40,62 @@ def _pytest(session: nox.Session, expect: str, *args: str, libraries: str = "") 
 ALL_HANDLERS = "native,imagecodecs,pylibjpeg,libjpeg,gdcm,charls"
 
 
+# --- one build of the compiled core per checkout ----------------------------------------
+# Every session installs the package editable, so the compiled core (setup.py) lands in
+# the source tree, where every session's interpreter imports it. Building it again for
+# each of a dozen sessions cost a minute or more each; once it is built and newer than its
+# sources, a session installs with DICOMDECODE_NO_COMPILE=1 and uses that build.
+
+def _core_modules() -> list[str]:
+    """The sources setup.py compiles (its COMPILED_MODULES and PLAIN_MODULES)."""
+    import re
+
+    with open("setup.py", encoding="utf-8") as fh:
+        return sorted(set(re.findall(r'"(dicomdecode/[\w/]+\.py)"', fh.read())))
+
+
+def _core_is_current() -> bool:
+    """Whether every compiled module has an in-place build newer than its source and
+    than setup.py (the build flags live there)."""
+    import glob
+    import sysconfig
+
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    setup_time = os.path.getmtime("setup.py")
+    for source in _core_modules():
+        built = source[:-3] + suffix
+        if not glob.glob(built):
+            return False
+        if os.path.getmtime(built) < max(os.path.getmtime(source), setup_time):
+            return False
+    return True
+
+
+def _install(session: nox.Session, *args: str) -> None:
+    """``session.install(*args)``, building the compiled core only when it is not current."""
+    env = {"DICOMDECODE_NO_COMPILE": "1"} if _core_is_current() else None
+    session.install(*args, env=env)
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Everything with every optional decoder installed (the main test session), and the
     interop references: SimpleITK, VTK, dicom-numpy (to_sitk, to_vtk, compat, README)."""
-    session.install("-e", ".[all,libjpeg-gpl,test,sitk,vtk]", "dicom-numpy>=0.6,<0.7")
+    _install(session, "-e", ".[all,libjpeg-gpl,test,sitk,vtk]", "dicom-numpy>=0.6,<0.7")
     _pytest(session, ALL_HANDLERS, "-m", "not torch and not dask", libraries=",".join(INTEROP))
 
 
 @nox.session(python=PYTHON)
 def tests_minimal(session: nox.Session) -> None:
     """Core dependencies only: uncompressed decodes, compressed raises MissingHandlerError."""
-    session.install("-e", ".[test]")
+    _install(session, "-e", ".[test]")
     _pytest(session, "native", "-m", "not torch and not dask")
 
 
 @nox.session(python=PYTHON)
 def tests_pylibjpeg(session: nox.Session) -> None:
     """Core + the pylibjpeg plugins only (the permissive ones and the GPL libjpeg)."""
-    session.install("-e", ".[pylibjpeg,libjpeg-gpl,test]")
+    _install(session, "-e", ".[pylibjpeg,libjpeg-gpl,test]")
     _pytest(session, "native,pylibjpeg,libjpeg", "-m", "not torch and not dask")
 
 
@@ -66,14 +103,14 @@ def tests_pylibjpeg(session: nox.Session) -> None:
 def licences(session: nox.Session) -> None:
     """The default `[all]` install alone: no GPL distribution in it, and every syntax the
     handlers know still decodes with it (12-bit and retired JPEG by permissive code)."""
-    session.install("-e", ".[all]", "pytest>=8")
+    _install(session, "-e", ".[all]", "pytest>=8")
     _pytest(session, "native,imagecodecs,pylibjpeg,gdcm,charls", "tests/test_licences.py")
 
 
 @nox.session(python=PYTHON)
 def tests_gdcm(session: nox.Session) -> None:
     """Core + python-gdcm only."""
-    session.install("-e", ".[gdcm,test]")
+    _install(session, "-e", ".[gdcm,test]")
     _pytest(session, "native,gdcm", "-m", "not torch and not dask")
 
 
@@ -81,7 +118,7 @@ def tests_gdcm(session: nox.Session) -> None:
 def tests_ml(session: nox.Session) -> None:
     """Data-loader tests under real PyTorch workers (CPU build)."""
     session.install(TORCH)
-    session.install("-e", ".[all,libjpeg-gpl,test,monai]")
+    _install(session, "-e", ".[all,libjpeg-gpl,test,monai]")
     _pytest(session, ALL_HANDLERS, "-m", "torch")
 
 
@@ -89,28 +126,28 @@ def tests_ml(session: nox.Session) -> None:
 def tests_dask(session: nox.Session) -> None:
     """convert on real Dask clusters on this machine (LocalCluster; a scheduler and two
     workers over TCP, one killed mid-run) against the local engine's run. About a minute."""
-    session.install("-e", ".[all,dask,test]")
+    _install(session, "-e", ".[all,dask,test]")
     _pytest(session, "native,pylibjpeg,gdcm,charls", "-m", "dask")
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff, and the layering of DESIGN.md (import-linter contracts in pyproject.toml)."""
-    session.install("ruff", "import-linter>=2.0", "-e", ".")
+    _install(session, "ruff", "import-linter>=2.0", "-e", ".")
     session.run("ruff", "check", "dicomdecode", "tests", "bench", "test_data", "noxfile.py")
     session.run("lint-imports")
 
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    session.install("mypy", "-e", ".[all]")
+    _install(session, "mypy", "-e", ".[all]")
     session.run("mypy", "dicomdecode")
 
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Load/convert benchmarks against the pydicom loop, SimpleITK and dcm2niix."""
-    session.install("-e", ".[all]", "SimpleITK", "dcm2niix", "psutil")
+    _install(session, "-e", ".[all]", "SimpleITK", "dcm2niix", "psutil")
     args = session.posargs or ["--slices", "300", "--repeats", "5"]
     session.run("python", "bench/bench_load.py", *args, env={"OMP_NUM_THREADS": "1"})
 
@@ -118,7 +155,7 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """The main job on data the repo has: convert test_data/series to NIfTI."""
-    session.install("-e", ".[all]")
+    _install(session, "-e", ".[all]")
     out = os.path.join(session.create_tmp(), "demo_out")
     session.run("dicomdecode", "convert", "test_data/series", out, "--format", "nifti",
                 "--force", "--report", os.path.join(out, "report.json"))
@@ -130,7 +167,7 @@ def fuzz_ci(session: nox.Session) -> None:
     corpus) through decode_file, load and scan, and every fifth through every entry point
     ('agree', fuzz/differential.py); any crash, hang, bomb, untyped error, all-zero
     result, silent empty load or disagreement fails the run. A few minutes on 2 cores."""
-    session.install("-e", ".[all,test]")
+    _install(session, "-e", ".[all,test]")
     session.run("python", "-m", "fuzz.run", "--count", "2000", "--seed", "2026",
                 "--max-seconds", "900", *session.posargs)
 
@@ -144,7 +181,7 @@ def atheris(session: nox.Session) -> None:
     it (`python -m fuzz.atheris_target -minimize_crash=1 -runs=10000 crash-...`) and keep
     it in fuzz/regressions/, which tests/test_fuzz_regressions.py replays.
     `nox -s atheris -- 600` fuzzes for 600 s."""
-    session.install("-e", ".[all,fuzz]")
+    _install(session, "-e", ".[all,fuzz]")
     seconds = session.posargs[0] if session.posargs else "120"
     tmp = session.create_tmp()
     corpus = os.path.join(tmp, "corpus")
@@ -171,7 +208,7 @@ def fuzz(session: nox.Session) -> None:
     It takes minutes and exits 1 while any crash, hang, bomb or untyped error is left, so
     it is a tool to run on purpose: `nox -s fuzz -- --count 500 --seed 3 --json out.json`.
     """
-    session.install("-e", ".[all,test]")
+    _install(session, "-e", ".[all,test]")
     args = session.posargs or ["--count", "2000", "--seed", "1"]
     session.run("python", "-m", "fuzz.run", *args)
 
@@ -226,22 +263,25 @@ def fuzz_asan(session: nox.Session) -> None:
                              text=True, check=True).stdout.strip()
     _remove_inplace_core()
     flags = "-fsanitize=address -fno-omit-frame-pointer -O1 -g"
-    session.install("-e", ".[all,test]", env={"CFLAGS": flags, "LDFLAGS": "-fsanitize=address"})
-    # FUZZ_RLIMIT_AS=0: ASan reserves terabytes of address space for its shadow memory, so
-    # the harness's address-space cap is off here (bombs still show as peak RSS growth)
-    env = {"LD_PRELOAD": libasan, "DICOMDECODE_REQUIRE_COMPILED": "1", "FUZZ_RLIMIT_AS": "0",
-           "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:allocator_may_return_null=1"}
-    session.run("python", "-c", "from dicomdecode.read import walkcore; "
-                "assert walkcore.COMPILED, walkcore.__file__", env=env)
-    # the core's own tests (deep nesting, hostile lengths, 300 mutants walked compiled and
-    # interpreted), then the harness's mutants through `scan`, the road that walks every
-    # header with the core. Not `decode_file`/`load`: a codec library that throws a C++
-    # exception (CharLS, OpenJPH in the imagecodecs wheel, not built with ASan) trips
-    # ASan's __cxa_throw interceptor, a false alarm that is not about our code
-    session.run("pytest", "-p", "no:cacheprovider", "-q", "tests/test_walkcore.py", env=env)
-    session.run("python", "-m", "fuzz.run", "--count", "1500", "--every", "1", "--seed",
-                "2019", "--api", "scan", "--max-seconds", "600", *session.posargs, env=env)
-    _remove_inplace_core()
+    # try/finally: an ASan build left in the tree would break every later session
+    try:
+        session.install("-e", ".[all,test]", env={"CFLAGS": flags, "LDFLAGS": "-fsanitize=address"})
+        # FUZZ_RLIMIT_AS=0: ASan reserves terabytes of address space for its shadow memory, so
+        # the harness's address-space cap is off here (bombs still show as peak RSS growth)
+        env = {"LD_PRELOAD": libasan, "DICOMDECODE_REQUIRE_COMPILED": "1", "FUZZ_RLIMIT_AS": "0",
+               "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:allocator_may_return_null=1"}
+        session.run("python", "-c", "from dicomdecode.read import walkcore; "
+                    "assert walkcore.COMPILED, walkcore.__file__", env=env)
+        # the core's own tests (deep nesting, hostile lengths, 300 mutants walked compiled and
+        # interpreted), then the harness's mutants through `scan`, the road that walks every
+        # header with the core. Not `decode_file`/`load`: a codec library that throws a C++
+        # exception (CharLS, OpenJPH in the imagecodecs wheel, not built with ASan) trips
+        # ASan's __cxa_throw interceptor, a false alarm that is not about our code
+        session.run("pytest", "-p", "no:cacheprovider", "-q", "tests/test_walkcore.py", env=env)
+        session.run("python", "-m", "fuzz.run", "--count", "1500", "--every", "1", "--seed",
+                    "2019", "--api", "scan", "--max-seconds", "600", *session.posargs, env=env)
+    finally:
+        _remove_inplace_core()
 
 
 # about 3 minutes on 2 cores (a fresh venv, install, 130 tests interpreted)
