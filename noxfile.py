@@ -29,10 +29,15 @@ TORCH = "torch==2.13.0"
 INTEROP = ("SimpleITK", "vtk", "dicom_numpy")
 
 
-def _pytest(session: nox.Session, expect: str, *args: str, libraries: str = "") -> None:
+def _pytest(session: nox.Session, expect: str, *args: str, libraries: str = "",
+            every_core: bool = False) -> None:
+    """pytest with the handler/library expectations set; ``every_core``: spread the tests
+    over one worker process per core (pytest-xdist), for the sessions that run the whole
+    suite (the torch and Dask sessions start their own workers and stay in one process)."""
     env = {"DICOMDECODE_EXPECT_HANDLERS": expect, "DICOMDECODE_EXPECT_LIBRARIES": libraries}
-    session.run("pytest", "-p", "no:cacheprovider", "-q", "-ra", *args, *session.posargs,
-                env=env)
+    spread = ["-n", "auto"] if every_core else []
+    session.run("pytest", "-p", "no:cacheprovider", "-q", "-ra", *spread, *args,
+                *session.posargs, env=env)
 
 
 # Every handler, the GPL libjpeg included: it is pydicom's only 12-bit JPEG decoder, so the
@@ -82,21 +87,22 @@ def tests(session: nox.Session) -> None:
     """Everything with every optional decoder installed (the main test session), and the
     interop references: SimpleITK, VTK, dicom-numpy (to_sitk, to_vtk, compat, README)."""
     _install(session, "-e", ".[all,libjpeg-gpl,test,sitk,vtk]", "dicom-numpy>=0.6,<0.7")
-    _pytest(session, ALL_HANDLERS, "-m", "not torch and not dask", libraries=",".join(INTEROP))
+    _pytest(session, ALL_HANDLERS, "-m", "not torch and not dask", libraries=",".join(INTEROP),
+            every_core=True)
 
 
 @nox.session(python=PYTHON)
 def tests_minimal(session: nox.Session) -> None:
     """Core dependencies only: uncompressed decodes, compressed raises MissingHandlerError."""
     _install(session, "-e", ".[test]")
-    _pytest(session, "native", "-m", "not torch and not dask")
+    _pytest(session, "native", "-m", "not torch and not dask", every_core=True)
 
 
 @nox.session(python=PYTHON)
 def tests_pylibjpeg(session: nox.Session) -> None:
     """Core + the pylibjpeg plugins only (the permissive ones and the GPL libjpeg)."""
     _install(session, "-e", ".[pylibjpeg,libjpeg-gpl,test]")
-    _pytest(session, "native,pylibjpeg,libjpeg", "-m", "not torch and not dask")
+    _pytest(session, "native,pylibjpeg,libjpeg", "-m", "not torch and not dask", every_core=True)
 
 
 @nox.session(python=PYTHON)
@@ -111,7 +117,7 @@ def licences(session: nox.Session) -> None:
 def tests_gdcm(session: nox.Session) -> None:
     """Core + python-gdcm only."""
     _install(session, "-e", ".[gdcm,test]")
-    _pytest(session, "native,gdcm", "-m", "not torch and not dask")
+    _pytest(session, "native,gdcm", "-m", "not torch and not dask", every_core=True)
 
 
 @nox.session(python=PYTHON)

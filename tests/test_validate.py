@@ -402,14 +402,18 @@ def test_codestream_info_on_mutated_real_streams(index, flips):
 @pytest.mark.parametrize("body", [b"\xff" * (1 << 20), b"\xff\xfe\x00\x02" * (1 << 18),
                                   b"\x00" * (1 << 20)],
                          ids=["fill", "tiny-segments", "zeros"])
-def test_worst_case_input_is_fast(family, body):
+def test_worst_case_input_is_linear(family, body):
+    """A megabyte of worst-case markers is walked once, not once per segment: a linear
+    walk of these 2**18 segments costs a fraction of a CPU second, a quadratic one would
+    not end. This thread's CPU time is counted (not the wall clock), so a loaded machine
+    cannot fail it; it is a guard against a hang, not a speed measurement."""
     head = b"\xff\x4f" if family == "j2k" else b"\xff\xd8"
-    start = time.perf_counter()
+    start = time.thread_time()
     try:
         codestream_info(family, head + body)
     except DecodeError:
         pass
-    assert time.perf_counter() - start < 2.0
+    assert time.thread_time() - start < 10.0
 
 
 def test_unknown_family_is_a_programming_error():
