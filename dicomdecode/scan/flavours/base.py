@@ -116,10 +116,12 @@ def checked_frame_count(ds: Any, path: str, common: dict[str, Any]) -> int:
         photometric_interpretation=common["photometric"], **{
             k: common[k] for k in ("rows", "columns", "samples_per_pixel",
                                    "bits_allocated", "float_pixels")}))
-    try:
-        size = os.path.getsize(path)
-    except OSError:
-        return count
+    size = getattr(ds, "file_size", None)  # the fast view read the file: no second stat
+    if size is None:
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            return count
     limit = max_frames(size, common["pixel_offset"], common["transfer_syntax"], frame_bytes)
     if count > max(limit, 1):
         raise ValueError(f"Number of Frames is {count}, but the {size}-byte file can hold "
