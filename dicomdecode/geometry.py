@@ -7,6 +7,7 @@ patient coordinates (LPS, mm). The affine maps an array index ``(slice, row, col
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -54,6 +55,8 @@ def orientation_problem(orientation: Sequence[float], tol: float = 1e-3) -> str 
 
 def same_orientation(a: Sequence[float], b: Sequence[float], tol: float = 1e-3) -> bool:
     """True when two orientations are equal within ``tol`` per cosine."""
+    if tol >= 0 and a == b and all(type(v) is float and math.isfinite(v) for v in a):
+        return True  # the same finite floats (every slice of a series): no arrays needed
     return bool(np.max(np.abs(np.asarray(a, float) - np.asarray(b, float))) <= tol)
 
 

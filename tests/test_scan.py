@@ -161,3 +161,33 @@ def test_ge_fmri_is_one_4d_series_in_geometric_order(corpus: Path) -> None:
         z = [float(pydicom.dcmread(im.path, stop_before_pixels=True).ImagePositionPatient[2])
              for im in series.images[:15]]
     assert z == sorted(z)
+
+
+def test_values_kept_per_series_still_follow_each_file(tmp_path: Path) -> None:
+    """The scan works out series-level values once per series (the same element bytes):
+    a file whose bytes differ (slope, spacing, series description, bits stored) still gets
+    its own values, as pydicom reads them, in whatever order the files come."""
+    from dicomdecode.scan.walk import scan_one
+
+    changes = [{}, {"RescaleSlope": "2.5", "SeriesDescription": "other", "BitsStored": 12},
+               {"PixelSpacing": [0.5, 0.75], "SliceThickness": "3"}, {}]
+    for i, change in enumerate(changes):
+        path = tmp_path / f"{i}.dcm"
+        make_slice(path, series="1.2.3.4", ipp=(0.0, 0.0, float(i)), instance=i + 1)
+        ds = pydicom.dcmread(path)
+        for keyword, value in change.items():
+            setattr(ds, keyword, value)
+        ds.save_as(path)
+    for order in (range(4), reversed(range(4))):
+        for i in order:
+            path = tmp_path / f"{i}.dcm"
+            ((image, _study, _series, meta),), skip = scan_one(str(path))
+            ds = pydicom.dcmread(path)
+            assert skip is None
+            assert image.slope == float(ds.get("RescaleSlope", 1) or 1)
+            assert image.pixel_spacing == tuple(float(v) for v in ds.PixelSpacing)
+            assert image.slice_thickness == (float(ds.SliceThickness)
+                                             if "SliceThickness" in ds else None)
+            assert image.bits_stored == ds.BitsStored
+            assert meta.get("SeriesDescription") == ds.get("SeriesDescription")
+            assert meta.get("BitsStored") == ds.BitsStored

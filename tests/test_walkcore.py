@@ -295,3 +295,33 @@ def test_any_bytes_like_buffer_is_accepted(header):
                                         else b"", len(data))
         assert got is not None and got._raw == expected._raw
         assert got.pixel_offset == expected.pixel_offset > 0
+
+
+@pytest.mark.parametrize("core", [walkcore, INTERPRETED], ids=["compiled", "interpreted"])
+def test_records_lookup_agrees_with_the_element_dict(core):
+    """walk_records + find_record/lookup (what the header view reads) give what
+    walk_elements' dict holds: tags in order are binary-searched; out of order or
+    repeated, the last one wins, as in the dict."""
+    from array import array
+
+    ordered = (_element(0x0008, 0x0060, b"CS", b"CT") + _element(0x0010, 0x0010, b"PN", b"A^B ")
+               + _element(0x0020, 0x0013, b"IS", b"7 "))
+    shuffled = (_element(0x0020, 0x0013, b"IS", b"7 ") + _element(0x0008, 0x0060, b"CS", b"CT")
+                + _element(0x0020, 0x0013, b"IS", b"9 "))
+    for data, ascending in ((ordered, True), (shuffled, False)):
+        records = array("q")
+        raw: dict = {}
+        assert (core.walk_records(data, 0, False, False, False, records)
+                == core.walk_elements(data, 0, False, False, False, raw))
+        assert core.strictly_ascending(records) is ascending
+        for tag in raw:
+            index = core.find_record(records, tag, ascending)
+            assert core.element_at(data, records, index) == raw[tag]
+            code, value = core.lookup(data, records, tag, ascending)
+            assert value == raw[tag][1] and code == (raw[tag][0][0] << 8 | raw[tag][0][1])
+        for missing in (0, 0x00080059, 0x00200014, 0xFFFFFFFF):
+            assert core.find_record(records, missing, ascending) == -1
+            assert core.lookup(data, records, missing, ascending) is None
+        tags = array("q", [0x00200013, 0x00080061, 0x00080060])
+        assert core.lookup_many(data, records, tags, ascending) == tuple(
+            core.lookup(data, records, tag, ascending) for tag in tags)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import os
 import struct
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,9 @@ _BINARY = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "UV
 _CHARSETS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1",
              "ISO_IR 192": "utf-8"}
 _CHUNK = 64 * 1024
+#: the walk's VR codes (the two letters as a 16-bit number) -> the VR as bytes and as text
+_VR_BYTES: dict[int, bytes] = dict(walkcore._VR_BYTES)
+_VR_NAMES: dict[int, str] = {code: vr.decode() for code, vr in _VR_BYTES.items()}
 
 
 class NeedsFullParse(Exception):
@@ -131,6 +135,7 @@ _KEYWORDS: dict[str, tuple[int, str]] = {
 }
 
 _BY_TAG = {tag: vr for tag, vr in _KEYWORDS.values()}
+_TAGS = {keyword: tag for keyword, (tag, _vr) in _KEYWORDS.items()}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -141,6 +146,10 @@ def _tag_of(keyword: str) -> int | None:
     from pydicom.datadict import tag_for_keyword
 
     return tag_for_keyword(keyword)
+
+
+#: a keyword's tag (the table above, else pydicom's dictionary), None if unknown
+tag_of = _tag_of
 
 
 @functools.lru_cache(maxsize=4096)
@@ -154,6 +163,14 @@ def _dictionary_vr(tag: int) -> str:
         return str(dictionary_VR(tag))
     except KeyError:
         return "UN"
+
+
+#: Converted values by (VR, text encoding, byte order, value bytes), shared by every header
+#: of this process (bounded: emptied when full; values of up to _SHARED_MAX_BYTES bytes).
+_SHARED: dict[tuple[str, str, str, bytes], Any] = {}
+_SHARED_MAX = 8192
+_SHARED_MAX_BYTES = 256
+_MISSING = object()
 
 
 class _Element:
@@ -176,10 +193,14 @@ class FastHeader:
     """Top-level elements of one file: ``get(keyword)``, ``keyword in header``,
     ``header[(group, element)].value`` and attribute access, like a pydicom Dataset."""
 
-    def __init__(self, raw: dict[int, tuple[bytes, bytes]], transfer_syntax: str,
+    def __init__(self, buf: bytes, records: array, transfer_syntax: str,
                  sop_class: str, pixel_offset: int, pixel_length: int,
                  big_endian: bool = False) -> None:
-        self._raw = raw
+        # the buffer and the walk's records (tag, VR code, value start, length: numbers,
+        # read/walkcore.walk_records); a value's bytes are sliced out when it is asked for
+        self._buf = buf
+        self._records = records
+        self._ascending = walkcore.strictly_ascending(records)
         self._order = ">" if big_endian else "<"
         self._values: dict[int, Any] = {}
         self.file_meta = _FileMeta(transfer_syntax, sop_class)
@@ -187,11 +208,36 @@ class FastHeader:
         #: its value is encapsulated (undefined length: compressed frames in items)
         self.pixel_offset = pixel_offset
         self.pixel_encapsulated = pixel_length == _UNDEFINED
-        charset = raw.get(0x00080005)
+        #: the file's size when read_fast_header read it from a local file (None otherwise)
+        self.file_size: int | None = None
+        charset = self._element(0x00080005)
         name = charset[1].decode("latin-1").strip(" \x00") if charset else ""
         if name not in _CHARSETS:
             raise NeedsFullParse(f"character set {name!r}")
         self._encoding = _CHARSETS[name]
+
+    def _element(self, tag: int) -> tuple[bytes, bytes] | None:
+        """(VR bytes or b"", value bytes) of the top-level element `tag`, or None."""
+        found = walkcore.lookup(self._buf, self._records, tag, self._ascending)
+        if found is None:
+            return None
+        return _VR_BYTES.get(found[0], b""), found[1]
+
+    @property
+    def _raw(self) -> dict[int, tuple[bytes, bytes]]:
+        """Every top-level element as tag -> (VR bytes or b"", value bytes), in file order
+        (a repeated tag keeps its first place and its last value): for tests and debugging."""
+        raw: dict[int, tuple[bytes, bytes]] = {}
+        for index in range(len(self._records) // 4):
+            raw[self._records[4 * index]] = walkcore.element_at(self._buf, self._records, index)
+        return raw
+
+    def fingerprint(self, tags: array) -> tuple[Any, ...]:
+        """What the values of `tags` (an ``array("q")``) are made from: the text encoding,
+        the byte order and each element's (VR code, bytes), None when absent. Two headers
+        with equal fingerprints give equal values for those tags (a cache key)."""
+        return (self._encoding, self._order,
+                walkcore.lookup_many(self._buf, self._records, tags, self._ascending))
 
     def _tag(self, key: Any) -> int | None:
         if isinstance(key, str):
@@ -202,23 +248,45 @@ class FastHeader:
 
     def __contains__(self, key: Any) -> bool:
         tag = self._tag(key)
-        return tag is not None and tag in self._raw
+        return tag is not None and (
+            tag in self._values
+            or walkcore.find_record(self._records, tag, self._ascending) >= 0)
 
     def get(self, key: Any, default: Any = None) -> Any:
-        if key == "file_meta":
-            return self.file_meta
-        tag = self._tag(key)
-        if tag is None or tag not in self._raw:
+        tag = _TAGS.get(key) if type(key) is str else None  # the scan's keywords: one lookup
+        if tag is None:
+            if key == "file_meta":
+                return self.file_meta
+            tag = self._tag(key)
+            if tag is None:
+                return default
+        if tag in self._values:
+            return self._values[tag]
+        found = walkcore.lookup(self._buf, self._records, tag, self._ascending)
+        if found is None:
             return default
         if tag in _PIXEL_TAGS:
             raise NeedsFullParse("pixel data is not read by the header view")
-        if tag not in self._values:
-            vr_bytes, data = self._raw[tag]
-            vr = vr_bytes.decode() if vr_bytes else self._implicit_vr(tag)
-            if vr == "UN" and not (tag >> 16) & 1:
-                vr = self._implicit_vr(tag)  # a public element sent as UN: its dictionary VR
-            self._values[tag] = self._convert(vr, data)
-        return self._values[tag]
+        code, data = found
+        vr = _VR_NAMES[code] if code else self._implicit_vr(tag)
+        if vr == "UN" and not (tag >> 16) & 1:
+            vr = self._implicit_vr(tag)  # a public element sent as UN: its dictionary VR
+        if len(data) > _SHARED_MAX_BYTES:
+            value = self._values[tag] = self._convert(vr, data)
+            return value
+        # most values repeat from file to file of a series (pixel description, spacing,
+        # series identity): converted once per process, as the same bytes always are
+        key = (vr, self._encoding, self._order, data)
+        value = _SHARED.get(key, _MISSING)
+        if value is _MISSING:
+            value = self._convert(vr, data)
+            if len(_SHARED) >= _SHARED_MAX:
+                _SHARED.clear()
+            _SHARED[key] = list(value) if type(value) is list else value
+        elif type(value) is list:
+            value = list(value)  # callers own the list they get, as from pydicom
+        self._values[tag] = value
+        return value
 
     def _implicit_vr(self, tag: int) -> str:
         """VR from the dictionary; 'US or SS' follows Pixel Representation (PS3.5 A.1)."""
@@ -236,7 +304,7 @@ class FastHeader:
         if keyword.startswith("_"):
             raise AttributeError(keyword)
         tag = _tag_of(keyword)
-        if tag is None or tag not in self._raw:
+        if tag is None or tag not in self:
             raise AttributeError(keyword)
         return self.get(tag)
 
@@ -304,15 +372,28 @@ def may_be_dicom(path: str) -> bool:
             or int.from_bytes(head[:2], "big") in _RAW_DATASET_GROUPS)
 
 
+#: The first read of a file: a scanner's header (hundreds of elements, private groups)
+#: is a few kilobytes (4.5 KiB for the bench's 282 elements); a longer one is read on in
+#: blocks of at least _CHUNK. Smaller is cheaper: a scan pays for every byte it copies.
+_FIRST_READ = 8 * 1024
+
+
 def read_fast_header(path: str) -> FastHeader | None:
     """The top-level header of `path`, or None when this reader does not cover the file
     (no Part 10 preamble, deflated, unusual character set)."""
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        size = os.fstat(fd).st_size
         try:
-            return header_from_buffer(fh.read(_CHUNK), fh.read, size)
+            header = header_from_buffer(os.read(fd, _FIRST_READ),
+                                        lambda n: os.read(fd, n), size)
         except NeedsFullParse:
             return None
+    finally:
+        os.close(fd)
+    if header is not None:
+        header.file_size = size
+    return header
 
 
 def header_from_buffer(buf: bytes, read_more: Callable[[int], bytes] | None = None,
@@ -327,35 +408,44 @@ def header_from_buffer(buf: bytes, read_more: Callable[[int], bytes] | None = No
     if grown is None or grown[128:132] != b"DICM":
         return None
     buf = grown
-    meta: dict[int, tuple[bytes, bytes]] = {}
+    meta = array("q")
     status, pos, _a, _b, buf = _walk(buf, 132, False, False, True, meta, read_more, size)
     if status != walkcore.META_END:
         return None  # a meta element of undefined length, an unknown VR, or no dataset
-    syntax = meta.get(0x00020010, (b"", b""))[1].decode("latin-1").strip(" \x00")
+    syntax = _meta_text(buf, meta, 0x00020010)
     if syntax not in _PLAIN_SYNTAXES and not ts.is_encapsulated(syntax):
         return None  # deflated dataset, or unknown: pydicom's job
-    sop_class = meta.get(0x00020002, (b"", b""))[1].decode("latin-1").strip(" \x00")
-    raw: dict[int, tuple[bytes, bytes]] = {}
+    sop_class = _meta_text(buf, meta, 0x00020002)
+    records = array("q")
     big = syntax == ts.EXPLICIT_VR_BIG_ENDIAN
-    status, pos, length, tag, buf = _walk(buf, pos, syntax == _IMPLICIT, big, False, raw,
+    status, pos, length, tag, buf = _walk(buf, pos, syntax == _IMPLICIT, big, False, records,
                                           read_more, size)
     if status == walkcore.BAD:
         raise NeedsFullParse("not a data element where one should be")
     if status == walkcore.PIXEL:
-        raw[tag] = (b"OW", b"")
-        return FastHeader(raw, syntax, sop_class, pos, length, big)
-    return FastHeader(raw, syntax, sop_class, -1, 0, big)  # the data ends: no pixel data
+        records.extend((tag, _OW_CODE, 0, 0))  # present, its value not read
+        return FastHeader(buf, records, syntax, sop_class, pos, length, big)
+    return FastHeader(buf, records, syntax, sop_class, -1, 0, big)  # the data ends: no pixels
+
+
+_OW_CODE = (ord("O") << 8) | ord("W")
+
+
+def _meta_text(buf: bytes, records: array, tag: int) -> str:
+    """A UI value of the file meta as text ("" when absent); a repeated tag: the last."""
+    found = walkcore.lookup(buf, records, tag, False)
+    return "" if found is None else found[1].decode("latin-1").strip(" \x00")
 
 
 def _walk(buf: bytes, pos: int, implicit: bool, big_endian: bool, meta_only: bool,
-          raw: dict[int, tuple[bytes, bytes]], read_more: Callable[[int], bytes] | None,
+          records: array, read_more: Callable[[int], bytes] | None,
           size: int | None) -> tuple[int, int, int, int, bytes]:
-    """:func:`walkcore.walk_elements`, fetching more bytes while it needs them. Returns
+    """:func:`walkcore.walk_records`, fetching more bytes while it needs them. Returns
     its result and the buffer. A walk that ends with fewer than 8 bytes left, at an
     element boundary, is the end of the data (status NEED)."""
     while True:
-        status, pos, a, b = walkcore.walk_elements(buf, pos, implicit, big_endian,
-                                                   meta_only, raw)
+        status, pos, a, b = walkcore.walk_records(buf, pos, implicit, big_endian,
+                                                  meta_only, records)
         if status != walkcore.NEED:
             return status, pos, a, b, buf
         grown = _fill(buf, a, read_more, size)

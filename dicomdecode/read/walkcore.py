@@ -19,12 +19,15 @@ costs bytes, never the C stack. A walk that runs out of bytes says how many it n
 (:data:`NEED`), so a caller holding only the first block of a file (a ranged read from a
 bucket or a PACS) fetches more and walks again; nothing here reads a file.
 
-Entry point: :func:`walk_elements`.
+Entry points: :func:`walk_records` (the header view: numbers only, values made on
+demand by :func:`element_at` / :func:`find_record`) and :func:`walk_elements` (a dict of
+every element, for the file meta and the tests).
 """
 
 from __future__ import annotations
 
 from array import array
+from typing import Any
 
 try:
     import cython
@@ -285,6 +288,38 @@ def _walk(p: cython.p_uchar, size: cython.Py_ssize_t, pos: cython.Py_ssize_t,
 
 
 @cython.ccall
+def walk_records(buf: bytes, pos: cython.Py_ssize_t, implicit: cython.bint,
+                 big_endian: cython.bint, meta_only: cython.bint, records: Any) -> tuple:
+    """Walk the data elements of `buf` from `pos` (the top level of a dataset), appending
+    four numbers per element to `records` (an ``array("q")``): tag, VR code (the two VR
+    letters as a 16-bit number; 0 when implicit), value start and value length. An element
+    of undefined length (a sequence) is skipped whole and recorded as (tag, "SQ", 0, 0).
+
+    No Python object is made per element: the header view (:mod:`read/header.py`) makes
+    values only for the elements asked for (:func:`element_at`). Returns (status, pos, a,
+    b) as :func:`walk_elements` does."""
+    if buf is None:
+        raise TypeError("walk_records needs a bytes buffer, not None")
+    if pos < 0 or pos > len(buf):  # every later read is checked against the end only
+        raise ValueError(f"walk start {pos} is outside the {len(buf)}-byte buffer")
+    kinds: bytes = _VR_KIND
+    p: cython.p_uchar = buf
+    table: cython.p_uchar = kinds
+    size: cython.Py_ssize_t = len(buf)
+    out = array("q", bytes(8 * (_HEAD + 4 * _CAPACITY)))
+    view: cython.longlong[::1] = out
+    count: cython.Py_ssize_t
+    while True:
+        with cython.nogil:
+            count = _walk(p, size, pos, implicit, big_endian, meta_only, table, view)
+        if count:
+            records.extend(out[_HEAD:_HEAD + 4 * count])
+        pos = view[1]
+        if view[0] != _FULL:
+            return view[0], pos, view[2], view[3]
+
+
+@cython.ccall
 def walk_elements(buf: bytes, pos: cython.Py_ssize_t, implicit: cython.bint,
                   big_endian: cython.bint, meta_only: cython.bint,
                   raw: dict) -> tuple:
@@ -301,32 +336,105 @@ def walk_elements(buf: bytes, pos: cython.Py_ssize_t, implicit: cython.bint,
     - (BAD, pos, 0, 0): at or after `pos` lies something that is not a data element
       (unknown VR, malformed sequence): the caller reads the file another way;
     - (META_END, pos, 0, 0): with `meta_only`, the first element outside group 0002.
+
+    :func:`walk_records` with the elements made Python objects (the file meta, tests).
     """
-    if buf is None:
-        raise TypeError("walk_elements needs a bytes buffer, not None")
-    if pos < 0 or pos > len(buf):  # every later read is checked against the end only
-        raise ValueError(f"walk start {pos} is outside the {len(buf)}-byte buffer")
-    kinds: bytes = _VR_KIND
-    p: cython.p_uchar = buf
-    table: cython.p_uchar = kinds
-    size: cython.Py_ssize_t = len(buf)
-    out = array("q", bytes(8 * (_HEAD + 4 * _CAPACITY)))
-    view: cython.longlong[::1] = out
-    count: cython.Py_ssize_t
+    records = array("q")
+    result = walk_records(buf, pos, implicit, big_endian, meta_only, records)
+    view: cython.longlong[::1] = records
     i: cython.Py_ssize_t
-    start: cython.Py_ssize_t
     code: cython.longlong
+    start: cython.Py_ssize_t
     vr_names = _VR_BYTES
-    while True:
-        with cython.nogil:
-            count = _walk(p, size, pos, implicit, big_endian, meta_only, table, view)
-        for i in range(count):
-            code = view[_HEAD + 4 * i + 1]
-            start = view[_HEAD + 4 * i + 2]
-            raw[view[_HEAD + 4 * i]] = (
-                b"" if code == 0 else vr_names[code],
-                b"" if code == _SQ_CODE and start == 0 else
-                buf[start:start + view[_HEAD + 4 * i + 3]])
-        pos = view[1]
-        if view[0] != _FULL:
-            return view[0], pos, view[2], view[3]
+    for i in range(0, len(records), 4):
+        code = view[i + 1]
+        start = view[i + 2]
+        raw[view[i]] = (b"" if code == 0 else vr_names[code],
+                        buf[start:start + view[i + 3]])
+    return result
+
+
+def element_at(buf: bytes, records: object, index: cython.Py_ssize_t) -> tuple:
+    """(VR bytes, or b"" when implicit; value bytes) of record `index` of
+    :func:`walk_records` over `buf`: what :func:`walk_elements` stores per tag."""
+    view: cython.longlong[::1] = records
+    code: cython.longlong = view[4 * index + 1]
+    start: cython.Py_ssize_t = view[4 * index + 2]
+    return (b"" if code == 0 else _VR_BYTES[code],
+            buf[start:start + view[4 * index + 3]])
+
+
+@cython.ccall
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def find_record(records: cython.longlong[::1], tag: cython.longlong,
+                ascending: cython.bint) -> cython.Py_ssize_t:
+    """Index of the last record of `tag` in `records` (:func:`walk_records`), or -1.
+
+    `ascending` (:func:`strictly_ascending`): the tags rise, as PS3.5 7.1 orders them, so
+    a binary search finds the only one; otherwise (a file out of order, a repeated tag)
+    the last one wins, as it does in :func:`walk_elements`'s dict."""
+    count: cython.Py_ssize_t = len(records) // 4
+    lo: cython.Py_ssize_t = 0
+    hi: cython.Py_ssize_t = count
+    mid: cython.Py_ssize_t
+    if ascending:
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if records[4 * mid] < tag:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < count and records[4 * lo] == tag:
+            return lo
+        return -1
+    mid = count - 1
+    while mid >= 0:
+        if records[4 * mid] == tag:
+            return mid
+        mid -= 1
+    return -1
+
+
+@cython.ccall
+def lookup(buf: bytes, records: cython.longlong[::1], tag: cython.longlong,
+           ascending: cython.bint) -> object:
+    """(VR code, value bytes) of the last top-level element `tag` (:func:`find_record`,
+    :func:`walk_records` over `buf`), or None: one call per value the header view reads."""
+    index: cython.Py_ssize_t = find_record(records, tag, ascending)
+    if index < 0:
+        return None
+    start: cython.Py_ssize_t = records[4 * index + 2]
+    return records[4 * index + 1], buf[start:start + records[4 * index + 3]]
+
+
+@cython.ccall
+def lookup_many(buf: bytes, records: cython.longlong[::1], tags: cython.longlong[::1],
+                ascending: cython.bint) -> tuple:
+    """:func:`lookup` of each of `tags` (an ``array("q")``), as one tuple: what a set of
+    values is made from, in one call (the scan's series-level values of a file)."""
+    found: list[tuple[int, bytes] | None] = []
+    i: cython.Py_ssize_t
+    index: cython.Py_ssize_t
+    start: cython.Py_ssize_t
+    for i in range(len(tags)):
+        index = find_record(records, tags[i], ascending)
+        if index < 0:
+            found.append(None)
+        else:
+            start = records[4 * index + 2]
+            found.append((records[4 * index + 1],
+                          buf[start:start + records[4 * index + 3]]))
+    return tuple(found)
+
+
+@cython.ccall
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def strictly_ascending(records: cython.longlong[::1]) -> cython.bint:
+    """Whether the tags of `records` (:func:`walk_records`) rise strictly."""
+    i: cython.Py_ssize_t
+    for i in range(4, len(records) - 3, 4):
+        if records[i] <= records[i - 4]:
+            return False
+    return True

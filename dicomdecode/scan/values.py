@@ -58,8 +58,9 @@ def upper_strings(value: Any) -> tuple[str, ...]:
 
 def json_value(value: Any) -> Any:
     """Header value as plain JSON types."""
-    if value is None:
-        return None
+    kind = type(value)
+    if kind is str or kind is float or kind is int or value is None:
+        return value  # the plain types the header view gives: as they are
     if isinstance(value, bytes):
         return None
     if isinstance(value, bool):

@@ -16,8 +16,10 @@ module and read private tags through their private creator.
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
 
+from dicomdecode.read.header import FastHeader, tag_of
 from dicomdecode.scan.flavours import classic, enhanced, mosaic, rtdose, uih
 from dicomdecode.scan.flavours.base import Header, vendor_of
 from dicomdecode.scan.values import json_value
@@ -34,6 +36,9 @@ META_KEYWORDS = (
     "SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID", "AcquisitionNumber",
     "GantryDetectorTilt", "ConvolutionKernel", "KVP",
 )
+
+
+_ABSENT = object()
 
 
 def flavour_of(header: Header) -> tuple[str, Any]:
@@ -76,11 +81,43 @@ SECONDS_KEYWORDS = ("EchoTime", "RepetitionTime", "InversionTime")
 
 def series_meta(ds: Any) -> dict[str, Any]:
     """Series-level attributes as JSON-safe values (also from enhanced shared groups);
-    times in seconds (:data:`SECONDS_KEYWORDS`)."""
+    times in seconds (:data:`SECONDS_KEYWORDS`).
+
+    The files of a series mostly hold the same bytes for these: for the fast header view
+    the result is kept per fingerprint of those elements, so it is worked out once per
+    series rather than once per file (each file still gets its own dict and lists)."""
+    if not isinstance(ds, FastHeader):
+        return _series_meta(ds)
+    key = ds.fingerprint(_META_TAGS)
+    meta = _META_CACHE.get(key)
+    if meta is None:
+        meta = _series_meta(ds)
+        if len(_META_CACHE) >= _META_CACHE_MAX:
+            _META_CACHE.clear()
+        _META_CACHE[key] = meta
+    return {k: list(v) if type(v) is list else v for k, v in meta.items()}
+
+
+#: the tags series_meta reads (and the per-frame groups, which add the echo time)
+def _known_tag(keyword: str) -> int:
+    tag = tag_of(keyword)
+    if tag is None:
+        raise KeyError(keyword)
+    return tag
+
+
+_META_TAGS = array("q", [_known_tag(kw) for kw in (*META_KEYWORDS,
+                                                   "PerFrameFunctionalGroupsSequence")])
+_META_CACHE: dict[Any, dict[str, Any]] = {}
+_META_CACHE_MAX = 1024
+
+
+def _series_meta(ds: Any) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     for kw in META_KEYWORDS:
-        if kw in ds:
-            meta[kw] = json_value(ds.get(kw))
+        value = ds.get(kw, _ABSENT)  # one lookup: present (maybe empty: None) or absent
+        if value is not _ABSENT:
+            meta[kw] = json_value(value)
     if "EchoTime" not in meta and enhanced.recognise(ds):
         fh = enhanced.frame_headers(ds, read_private_slope=False)
         if fh and fh[0].echo_time is not None:

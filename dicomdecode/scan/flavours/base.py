@@ -9,14 +9,16 @@ those of a classic image (geometry, rescale).
 from __future__ import annotations
 
 import os
+from array import array
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
 
 from dicomdecode.read import transfer_syntax as ts
-from dicomdecode.read.header import FastHeader
+from dicomdecode.read.header import FastHeader, tag_of
 from dicomdecode.read.pixel_source import (
+    PixelSource,
     frame_nbytes,
     make_pixel_source,
     max_frames,
@@ -85,8 +87,7 @@ def common_fields(ds: Any, path: str) -> dict[str, Any]:
     it on every road (the scan once made it 16 and ``load`` decoded what ``decode_file``
     refused)."""
     float_bits = 32 if "FloatPixelData" in ds else 64 if "DoubleFloatPixelData" in ds else 0
-    px = make_pixel_source(path, transfer_syntax(ds), lambda keyword: ds.get(keyword, None),
-                           float_bits=float_bits)
+    px = _pixel_description(ds, path, transfer_syntax(ds), float_bits)
     return dict(
         path=path, sop_instance_uid=str(ds.get("SOPInstanceUID", "") or ""),
         rows=px.rows, columns=px.columns, transfer_syntax=px.transfer_syntax,
@@ -106,6 +107,36 @@ def common_fields(ds: Any, path: str) -> dict[str, Any]:
     )
 
 
+#: the keywords make_pixel_source reads
+_PIXEL_KEYWORDS = ("SamplesPerPixel", "BitsAllocated", "PhotometricInterpretation",
+                   "NumberOfFrames", "Rows", "Columns", "BitsStored", "PixelRepresentation",
+                   "PlanarConfiguration")
+_PIXEL_TAGS = array("q", [int(tag_of(keyword) or 0) for keyword in _PIXEL_KEYWORDS])
+_PIXEL_CACHE: dict[Any, PixelSource] = {}
+_PIXEL_CACHE_MAX = 1024
+
+
+def _pixel_description(ds: Any, path: str, syntax: str, float_bits: int) -> PixelSource:
+    """:func:`make_pixel_source` of `ds` (only its pixel fields are used, never `path`).
+
+    The files of a series describe their pixels with the same bytes: for the fast header
+    view the description is made once per fingerprint of those elements (an error, such
+    as a bad Number of Frames naming the file, is never kept: it is raised again)."""
+    def get(keyword: str) -> Any:
+        return ds.get(keyword, None)
+
+    if not isinstance(ds, FastHeader):
+        return make_pixel_source(path, syntax, get, float_bits=float_bits)
+    key = (syntax, float_bits, ds.fingerprint(_PIXEL_TAGS))
+    px = _PIXEL_CACHE.get(key)
+    if px is None:
+        px = make_pixel_source(path, syntax, get, float_bits=float_bits)
+        if len(_PIXEL_CACHE) >= _PIXEL_CACHE_MAX:
+            _PIXEL_CACHE.clear()
+        _PIXEL_CACHE[key] = px
+    return px
+
+
 def checked_frame_count(ds: Any, path: str, common: dict[str, Any]) -> int:
     """Number of Frames (:func:`~dicomdecode.read.pixel_source.declared_frames`, already
     in `common`), after checking the file can hold that many: a header claiming 2**31
@@ -116,10 +147,12 @@ def checked_frame_count(ds: Any, path: str, common: dict[str, Any]) -> int:
         photometric_interpretation=common["photometric"], **{
             k: common[k] for k in ("rows", "columns", "samples_per_pixel",
                                    "bits_allocated", "float_pixels")}))
-    try:
-        size = os.path.getsize(path)
-    except OSError:
-        return count
+    size = getattr(ds, "file_size", None)  # the fast view read the file: no second stat
+    if size is None:
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            return count
     limit = max_frames(size, common["pixel_offset"], common["transfer_syntax"], frame_bytes)
     if count > max(limit, 1):
         raise ValueError(f"Number of Frames is {count}, but the {size}-byte file can hold "
@@ -159,15 +192,43 @@ class Header:
         ds = self.ds
         return dict(
             **self.common, orientation=self.orientation,
-            pixel_spacing=floats(ds.get("PixelSpacing", None)
-                                 or ds.get("ImagerPixelSpacing", None), 2),
-            # RT Dose stores its scale to Gy as Dose Grid Scaling, not Rescale Slope
-            slope=(opt_float(ds.get("RescaleSlope", None))
-                   or opt_float(ds.get("DoseGridScaling", None)) or 1.0),
-            intercept=opt_float(ds.get("RescaleIntercept", None)) or 0.0,
-            slice_thickness=opt_float(ds.get("SliceThickness", None)),
-            spacing_between_slices=opt_float(ds.get("SpacingBetweenSlices", None)),
+            **_classic_scales(ds),
             acquisition_time=tm_seconds(ds.get("AcquisitionTime", None)),
             temporal_index=opt_int(ds.get("TemporalPositionIdentifier", None)),
             private_scale_slope=philips.scale_slope(ds) if self.vendor == "philips" else None,
             number_of_frames=self.n_frames)
+
+
+def _scales_of(ds: Any) -> dict[str, Any]:
+    return dict(
+        pixel_spacing=floats(ds.get("PixelSpacing", None)
+                             or ds.get("ImagerPixelSpacing", None), 2),
+        # RT Dose stores its scale to Gy as Dose Grid Scaling, not Rescale Slope
+        slope=(opt_float(ds.get("RescaleSlope", None))
+               or opt_float(ds.get("DoseGridScaling", None)) or 1.0),
+        intercept=opt_float(ds.get("RescaleIntercept", None)) or 0.0,
+        slice_thickness=opt_float(ds.get("SliceThickness", None)),
+        spacing_between_slices=opt_float(ds.get("SpacingBetweenSlices", None)))
+
+
+_SCALE_TAGS = array("q", [int(tag_of(keyword) or 0) for keyword in (
+    "PixelSpacing", "ImagerPixelSpacing", "RescaleSlope", "DoseGridScaling",
+    "RescaleIntercept", "SliceThickness", "SpacingBetweenSlices")])
+_SCALE_CACHE: dict[Any, dict[str, Any]] = {}
+
+
+def _classic_scales(ds: Any) -> dict[str, Any]:
+    """Pixel spacing, rescale and slice spacing of a classic image (immutable values).
+
+    Mostly the same bytes in every file of a series: for the fast header view worked out
+    once per fingerprint of those elements."""
+    if not isinstance(ds, FastHeader):
+        return _scales_of(ds)
+    key = ds.fingerprint(_SCALE_TAGS)
+    scales = _SCALE_CACHE.get(key)
+    if scales is None:
+        scales = _scales_of(ds)
+        if len(_SCALE_CACHE) >= _PIXEL_CACHE_MAX:
+            _SCALE_CACHE.clear()
+        _SCALE_CACHE[key] = scales
+    return scales
