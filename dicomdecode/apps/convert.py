@@ -502,29 +502,6 @@ def _solo_or_pool(solo: tuple[Callable[..., SeriesOutcome], tuple[Any, ...]],
     yield from _run(tasks, workers, tick)
 
 
-def _preload_writer(fmt: str) -> None:
-    """Import the writer of `fmt` on a background thread while the series decodes.
-
-    nibabel's import (it pulls in pydicom and scipy) took 0.5-0.9 s of a 2-4 s
-    conversion; it is pure Python, and the decode of an in-process series runs on codec
-    threads without the GIL, so the two overlap. Only called once no process pool will be
-    forked any more (a live thread makes fork unsafe)."""
-    import threading
-
-    module = {"nifti": "dicomdecode.writers.nifti", "zarr": "dicomdecode.writers.zarr_io"
-              }.get(fmt, "dicomdecode.writers.numpy_io")
-
-    def load() -> None:
-        import importlib
-
-        try:
-            importlib.import_module(module)
-        except Exception:  # the writer's own import reports it when it is used
-            pass
-
-    threading.Thread(target=load, name="dicomdecode-preload", daemon=True).start()
-
-
 def _run(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]],
          workers: int, tick: Callable[[int], None], engine: Any = parallel
          ) -> Iterator[SeriesOutcome]:
@@ -798,8 +775,6 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     show = progress if progress is not None else sys.stderr.isatty()
     engine = _engine(client, progress is not False)
     solo = _in_process(tasks, engine)
-    if solo is not None:
-        _preload_writer(fmt)
     skipped_count = len(entries) - sum(w for *_, w in tasks)
     series_rows: list[dict[str, Any]] = []
     series_by_uid = {s.uid: s for s in result.series}
