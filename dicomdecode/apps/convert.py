@@ -446,7 +446,8 @@ def _in_process(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...],
     GDCM abort still costs one file."""
     if engine is not parallel or len(tasks) != 1 or tasks[0][0] is not _convert_series:
         return None
-    from dicomdecode.decode.dispatch import check_decodable
+    from dicomdecode.decode.dispatch import HANDLERS, check_decodable
+    from dicomdecode.read import transfer_syntax as ts
     from dicomdecode.read.pixel_source import pixel_source_of_image
     from dicomdecode.read.sources.base import is_url
 
@@ -460,11 +461,23 @@ def _in_process(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...],
         if source.transfer_syntax in seen:
             continue
         seen.add(source.transfer_syntax)
+        row = ts.lookup(source.transfer_syntax)
+        if row is None:
+            return None  # reported by the decode itself, in a worker as before
+        # only the thread-safe handlers are asked whether they are installed: asking the
+        # others imports their libraries (GDCM: 0.07 s) for a list that drops them
+        names = opts.options.handlers
+        if names is None or list(row.handlers) == ["native"]:  # as dispatch.candidates
+            names = tuple(row.handlers)
+        thread_safe = tuple(name for name in names if name in HANDLERS
+                            and HANDLERS[name].releases_gil and not HANDLERS[name].may_abort)
+        if not thread_safe:
+            return None
         try:
-            found = check_decodable(source, opts.options.handlers)
+            found = check_decodable(source, thread_safe)
         except (DicomDecodeError, ValueError):
             return None  # reported by the decode itself, in a worker as before
-        usable = [h.name for h in found if h.releases_gil and not h.may_abort]
+        usable = [h.name for h in found]
         if not usable:
             return None
         safe += [name for name in usable if name not in safe]
