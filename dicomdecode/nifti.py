@@ -8,6 +8,7 @@ are reordered to match, then x and y of the world are negated (LPS -> RAS).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -62,25 +63,32 @@ def volume_to_nifti(volume: Volume) -> nibabel.Nifti1Image:
     return _image(volume, data)
 
 
-def nifti_stream_layout(volume: Volume) -> tuple[nibabel.Nifti1Image, np.ndarray]:
-    """What a streaming writer needs: an image whose header is complete (shape, dtype,
-    qform/sform, units, TR) but holds no voxel data, and the array whose C-order bytes are
-    the NIfTI voxel stream (x fastest). For a grey volume that array IS ``volume.array``
-    (the affine describes our axis order, so nothing is reoriented or copied); for RGB24 it
-    is the array with its samples last; other colour puts the sample axis first (NIfTI's
-    5th dimension is the slowest)."""
+@dataclass(frozen=True)
+class StreamLayout:
+    """What a streaming writer needs to write a volume as NIfTI without nibabel.
+
+    ``shape`` and ``dtype`` are the header's (x, y, z[, t][, samples]) and voxel type (RGB24
+    for 8-bit colour), ``affine`` maps them to RAS (sform and qform), and ``source`` is the
+    array whose C-order bytes are the voxel stream (x fastest)."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    affine: np.ndarray
+    source: np.ndarray
+
+
+def nifti_stream_layout(volume: Volume) -> StreamLayout:
+    """The NIfTI layout of ``volume`` as :func:`volume_to_nifti` stores it, with no copy of
+    the voxels. For a grey volume ``source`` IS ``volume.array`` (the affine describes our
+    axis order, so nothing is reoriented or copied); for RGB24 it is the array with its
+    samples last; other colour puts the sample axis first (NIfTI's 5th dimension is the
+    slowest)."""
     arr = volume.array
     if is_rgb24(volume):
         shape = nifti_data(volume).shape[:-1]
-        source = arr
-        dtype = RGB24
-    else:
-        data = nifti_data(volume)
-        shape, source, dtype = data.shape, data.T, arr.dtype
-    placeholder = np.broadcast_to(np.zeros((), dtype=dtype), shape)  # no memory
-    img = _image(volume, placeholder)
-    img.update_header()
-    return img, source
+        return StreamLayout(tuple(shape), RGB24, nifti_affine(volume.affine), arr)
+    data = nifti_data(volume)
+    return StreamLayout(tuple(data.shape), arr.dtype, nifti_affine(volume.affine), data.T)
 
 
 def _image(volume: Volume, data: np.ndarray) -> nibabel.Nifti1Image:

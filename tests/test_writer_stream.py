@@ -21,8 +21,7 @@ import pytest
 from dicomdecode.volume import SliceInfo, Volume
 from dicomdecode.writers import WriteOptions, write_volume
 from dicomdecode.writers.compact import choose_storage, smallest_int
-from dicomdecode.writers.metadata import acquisition
-from dicomdecode.writers.nifti import set_header_fields
+from tests.test_nifti_header import set_dcm2niix_fields
 
 
 def volume(arr: np.ndarray, slope: float = 1.0, intercept: float = 0.0,
@@ -71,7 +70,7 @@ def test_stream_is_a_standard_gzip_of_nibabels_own_file(tmp_path: Path) -> None:
         ours = gzip.decompress(image.read_bytes())
         ref_img = vol.to_nifti()
         ref_img.set_data_dtype(np.int16)
-        set_header_fields(ref_img, vol, acquisition(vol))
+        set_dcm2niix_fields(ref_img, vol)
         nib.save(ref_img, tmp_path / "ref.nii")
         ref = (tmp_path / "ref.nii").read_bytes()
         ours_hdr = nib.Nifti1Header.from_fileobj(io.BytesIO(ours))

@@ -446,7 +446,8 @@ def _in_process(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...],
     GDCM abort still costs one file."""
     if engine is not parallel or len(tasks) != 1 or tasks[0][0] is not _convert_series:
         return None
-    from dicomdecode.decode.dispatch import check_decodable
+    from dicomdecode.decode.dispatch import HANDLERS, check_decodable
+    from dicomdecode.read import transfer_syntax as ts
     from dicomdecode.read.pixel_source import pixel_source_of_image
     from dicomdecode.read.sources.base import is_url
 
@@ -460,11 +461,23 @@ def _in_process(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...],
         if source.transfer_syntax in seen:
             continue
         seen.add(source.transfer_syntax)
+        row = ts.lookup(source.transfer_syntax)
+        if row is None:
+            return None  # reported by the decode itself, in a worker as before
+        # only the thread-safe handlers are asked whether they are installed: asking the
+        # others imports their libraries (GDCM: 0.07 s) for a list that drops them
+        names = opts.options.handlers
+        if names is None or list(row.handlers) == ["native"]:  # as dispatch.candidates
+            names = tuple(row.handlers)
+        thread_safe = tuple(name for name in names if name in HANDLERS
+                            and HANDLERS[name].releases_gil and not HANDLERS[name].may_abort)
+        if not thread_safe:
+            return None
         try:
-            found = check_decodable(source, opts.options.handlers)
+            found = check_decodable(source, thread_safe)
         except (DicomDecodeError, ValueError):
             return None  # reported by the decode itself, in a worker as before
-        usable = [h.name for h in found if h.releases_gil and not h.may_abort]
+        usable = [h.name for h in found]
         if not usable:
             return None
         safe += [name for name in usable if name not in safe]
@@ -500,29 +513,6 @@ def _solo_or_pool(solo: tuple[Callable[..., SeriesOutcome], tuple[Any, ...]],
         yield outcome
         return
     yield from _run(tasks, workers, tick)
-
-
-def _preload_writer(fmt: str) -> None:
-    """Import the writer of `fmt` on a background thread while the series decodes.
-
-    nibabel's import (it pulls in pydicom and scipy) took 0.5-0.9 s of a 2-4 s
-    conversion; it is pure Python, and the decode of an in-process series runs on codec
-    threads without the GIL, so the two overlap. Only called once no process pool will be
-    forked any more (a live thread makes fork unsafe)."""
-    import threading
-
-    module = {"nifti": "dicomdecode.writers.nifti", "zarr": "dicomdecode.writers.zarr_io"
-              }.get(fmt, "dicomdecode.writers.numpy_io")
-
-    def load() -> None:
-        import importlib
-
-        try:
-            importlib.import_module(module)
-        except Exception:  # the writer's own import reports it when it is used
-            pass
-
-    threading.Thread(target=load, name="dicomdecode-preload", daemon=True).start()
 
 
 def _run(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]],
@@ -798,8 +788,6 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
     show = progress if progress is not None else sys.stderr.isatty()
     engine = _engine(client, progress is not False)
     solo = _in_process(tasks, engine)
-    if solo is not None:
-        _preload_writer(fmt)
     skipped_count = len(entries) - sum(w for *_, w in tasks)
     series_rows: list[dict[str, Any]] = []
     series_by_uid = {s.uid: s for s in result.series}

@@ -23,7 +23,7 @@ import functools
 import os
 import struct
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dicomdecode.read import transfer_syntax as ts
@@ -52,31 +52,48 @@ class NeedsFullParse(Exception):
     """This view cannot answer: read the file with pydicom instead."""
 
 
-# The attributes a scan reads, with their tags and dictionary VRs: a scan of plain files
-# then never imports pydicom (~0.2 s per process). tests/test_header.py checks this table
+# The attributes a scan reads, and those of the sidecar's acquisition facts
+# (writers/metadata.py), with their tags and dictionary VRs: a scan or convert of plain files
+# then never imports pydicom (0.3-0.5 s per process). tests/test_header.py checks this table
 # against pydicom's data dictionary; other keywords are looked up there on first use.
 _KEYWORDS: dict[str, tuple[int, str]] = {
     "AcquisitionDate": (0x00080022, "DA"),
+    "AcquisitionDateTime": (0x0008002A, "DT"),
+    "AcquisitionDuration": (0x00189073, "FD"),
+    "AcquisitionMatrix": (0x00181310, "US"),
     "AcquisitionNumber": (0x00200012, "IS"),
     "AcquisitionTime": (0x00080032, "TM"),
+    "ActualFrameDuration": (0x00181242, "IS"),
+    "AttenuationCorrectionMethod": (0x00541101, "LO"),
     "BitsAllocated": (0x00280100, "US"),
     "BitsStored": (0x00280101, "US"),
     "BodyPartExamined": (0x00180015, "CS"),
     "BurnedInAnnotation": (0x00280301, "CS"),
     "Columns": (0x00280011, "US"),
+    "ComplexImageComponent": (0x00089208, "CS"),
     "ContentTime": (0x00080033, "TM"),
     "ConvolutionKernel": (0x00181210, "SH"),
+    "DecayCorrection": (0x00541102, "CS"),
+    "DecayFactor": (0x00541321, "DS"),
+    "DeidentificationMethod": (0x00120063, "LO"),
+    "DeviceSerialNumber": (0x00181000, "LO"),
     "DirectoryRecordSequence": (0x00041220, "SQ"),
+    "DoseCalibrationFactor": (0x00541322, "DS"),
     "DoseGridScaling": (0x3004000E, "DS"),
     "DoubleFloatPixelData": (0x7FE00009, "OD"),
-    "ExtendedOffsetTable": (0x7FE00001, "OV"),
-    "ExtendedOffsetTableLengths": (0x7FE00002, "OV"),
     "EchoNumbers": (0x00180086, "IS"),
     "EchoTime": (0x00180081, "DS"),
+    "EchoTrainLength": (0x00180091, "IS"),
+    "EffectiveEchoTime": (0x00189082, "FD"),
+    "Exposure": (0x00181152, "IS"),
+    "ExposureTime": (0x00181150, "IS"),
+    "ExtendedOffsetTable": (0x7FE00001, "OV"),
+    "ExtendedOffsetTableLengths": (0x7FE00002, "OV"),
     "FlipAngle": (0x00181314, "DS"),
     "FloatPixelData": (0x7FE00008, "OF"),
     "FrameOfReferenceUID": (0x00200052, "UI"),
     "GantryDetectorTilt": (0x00181120, "DS"),
+    "GradientEchoTrainLength": (0x00189241, "US"),
     "GridFrameOffsetVector": (0x3004000C, "DS"),
     "HighBit": (0x00280102, "US"),
     "ImageComments": (0x00204000, "LT"),
@@ -84,21 +101,43 @@ _KEYWORDS: dict[str, tuple[int, str]] = {
     "ImagePositionPatient": (0x00200032, "DS"),
     "ImageType": (0x00080008, "CS"),
     "ImagerPixelSpacing": (0x00181164, "DS"),
+    "ImagingFrequency": (0x00180084, "DS"),
+    "InPlanePhaseEncodingDirection": (0x00181312, "CS"),
     "InstanceNumber": (0x00200013, "IS"),
+    "InstitutionAddress": (0x00080081, "ST"),
+    "InstitutionName": (0x00080080, "LO"),
+    "InstitutionalDepartmentName": (0x00081040, "LO"),
     "InversionTime": (0x00180082, "DS"),
+    "InversionTimes": (0x00189079, "FD"),
     "KVP": (0x00180060, "DS"),
     "LargestImagePixelValue": (0x00280107, "US or SS"),
     "LossyImageCompression": (0x00282110, "CS"),
+    "MRAcquisitionFrequencyEncodingSteps": (0x00189058, "US"),
+    "MRAcquisitionPhaseEncodingStepsInPlane": (0x00189231, "US"),
+    "MRAcquisitionPhaseEncodingStepsOutOfPlane": (0x00189232, "US"),
+    "MRAcquisitionType": (0x00180023, "CS"),
     "MagneticFieldStrength": (0x00180087, "DS"),
+    "MagnetizationTransfer": (0x00189020, "CS"),
     "Manufacturer": (0x00080070, "LO"),
     "ManufacturerModelName": (0x00081090, "LO"),
     "Modality": (0x00080060, "CS"),
+    "NumberOfAverages": (0x00180083, "DS"),
     "NumberOfFrames": (0x00280008, "IS"),
+    "NumberOfKSpaceTrajectories": (0x00189093, "US"),
+    "NumberOfPhaseEncodingSteps": (0x00180089, "IS"),
+    "ParallelAcquisitionTechnique": (0x00189078, "CS"),
+    "ParallelReductionFactorInPlane": (0x00189069, "FD"),
+    "ParallelReductionFactorOutOfPlane": (0x00189155, "FD"),
+    "PartialFourierDirection": (0x00189036, "CS"),
     "PatientID": (0x00100020, "LO"),
     "PatientName": (0x00100010, "PN"),
     "PatientPosition": (0x00185100, "CS"),
     "PerFrameFunctionalGroupsSequence": (0x52009230, "SQ"),
+    "PercentPhaseFieldOfView": (0x00180094, "DS"),
+    "PercentSampling": (0x00180093, "DS"),
+    "PerformedProcedureStepDescription": (0x00400254, "LO"),
     "PhotometricInterpretation": (0x00280004, "CS"),
+    "PixelBandwidth": (0x00180095, "DS"),
     "PixelData": (0x7FE00010, "OB or OW"),
     "PixelPaddingRangeLimit": (0x00280121, "US or SS"),
     "PixelPaddingValue": (0x00280120, "US or SS"),
@@ -106,14 +145,26 @@ _KEYWORDS: dict[str, tuple[int, str]] = {
     "PixelSpacing": (0x00280030, "DS"),
     "PlanarConfiguration": (0x00280006, "US"),
     "ProtocolName": (0x00181030, "LO"),
+    "PulseSequenceName": (0x00189005, "SH"),
+    "RadionuclideHalfLife": (0x00181075, "DS"),
+    "RadionuclidePositronFraction": (0x00181076, "DS"),
+    "RadionuclideTotalDose": (0x00181074, "DS"),
+    "ReceiveCoilName": (0x00181250, "SH"),
+    "ReconstructionMethod": (0x00541103, "LO"),
+    "RectilinearPhaseEncodeReordering": (0x00189034, "CS"),
     "RepetitionTime": (0x00180080, "DS"),
     "RescaleIntercept": (0x00281052, "DS"),
     "RescaleSlope": (0x00281053, "DS"),
     "RescaleType": (0x00281054, "LO"),
     "Rows": (0x00280010, "US"),
+    "SAR": (0x00181316, "DS"),
     "SOPClassUID": (0x00080016, "UI"),
     "SOPInstanceUID": (0x00080018, "UI"),
     "SamplesPerPixel": (0x00280002, "US"),
+    "ScanOptions": (0x00180022, "CS"),
+    "ScanningSequence": (0x00180020, "CS"),
+    "SequenceName": (0x00180024, "SH"),
+    "SequenceVariant": (0x00180021, "CS"),
     "SeriesDate": (0x00080021, "DA"),
     "SeriesDescription": (0x0008103E, "LO"),
     "SeriesInstanceUID": (0x0020000E, "UI"),
@@ -123,15 +174,20 @@ _KEYWORDS: dict[str, tuple[int, str]] = {
     "SliceLocation": (0x00201041, "DS"),
     "SliceThickness": (0x00180050, "DS"),
     "SmallestImagePixelValue": (0x00280106, "US or SS"),
+    "SoftwareVersions": (0x00181020, "LO"),
     "SpacingBetweenSlices": (0x00180088, "DS"),
     "SpecificCharacterSet": (0x00080005, "CS"),
+    "Spoiling": (0x00189016, "CS"),
+    "StationName": (0x00081010, "SH"),
     "StudyDate": (0x00080020, "DA"),
     "StudyDescription": (0x00081030, "LO"),
     "StudyInstanceUID": (0x0020000D, "UI"),
     "StudyTime": (0x00080030, "TM"),
     "TemporalPositionIdentifier": (0x00200100, "IS"),
+    "TransmitterFrequency": (0x00189098, "FD"),
     "WindowCenter": (0x00281050, "DS"),
     "WindowWidth": (0x00281051, "DS"),
+    "XRayTubeCurrent": (0x00181151, "IS"),
 }
 
 _BY_TAG = {tag: vr for tag, vr in _KEYWORDS.values()}
@@ -178,6 +234,21 @@ class _Element:
 
     def __init__(self, value: Any) -> None:
         self.value = value
+
+
+class _ListedElement:
+    """One element as iterating a FastHeader lists it; the value is read on first use."""
+
+    __slots__ = ("VR", "_header", "tag")
+
+    def __init__(self, header: FastHeader, tag: int, vr: str) -> None:
+        self._header, self.tag, self.VR = header, tag, vr
+
+    @property
+    def value(self) -> Any:
+        if self.VR == "SQ":
+            return self._header.sequence_items(self.tag)
+        return self._header.get(self.tag)
 
 
 class _FileMeta:
@@ -300,8 +371,58 @@ class FastHeader:
             raise KeyError(key)
         return _Element(self.get(key))
 
+    def __iter__(self) -> Iterator[_ListedElement]:
+        """The elements, as pydicom's ``for elem in ds`` gives them (``tag``, ``VR``,
+        ``value``; a sequence's value is its items, each a header view), for code that
+        searches nested sequences. NeedsFullParse where the view cannot tell every VR
+        (implicit VR: the dictionary would be needed; UN, which pydicom may read as a
+        sequence) or, on reading the value, a sequence it skipped (undefined length)."""
+        raw = self._raw
+        if any(vr in (b"", b"UN") for vr, _ in raw.values()):
+            raise NeedsFullParse("element VRs the view does not know")
+        for tag in sorted(raw):
+            yield _ListedElement(self, tag, raw[tag][0].decode())
+
+    def sequence_items(self, tag: int) -> list[FastHeader]:
+        """The items of the defined-length sequence ``tag``, each walked by the same core
+        as the top level; NeedsFullParse for one the walk skipped (undefined length: its
+        content was not kept) or items that are not plain defined-length datasets."""
+        vr, data = self._raw[tag]
+        if vr != b"SQ" or not data:  # b"": skipped undefined length (or empty)
+            raise NeedsFullParse("sequence content")
+        items: list[FastHeader] = []
+        pos = 0
+        unpack = struct.Struct(f"{self._order}HHI").unpack_from
+        while pos < len(data):
+            if pos + 8 > len(data):
+                raise NeedsFullParse("truncated sequence item")
+            group, element, length = unpack(data, pos)
+            if (group, element) != (0xFFFE, 0xE000) or length == _UNDEFINED \
+                    or pos + 8 + length > len(data):
+                raise NeedsFullParse("sequence item of undefined length or not an item")
+            content = data[pos + 8:pos + 8 + length]
+            records = array("q")
+            status, end, _a, _b = walkcore.walk_records(content, 0, False,
+                                                        self._order == ">", False, records)
+            if status != walkcore.NEED or end != len(content):
+                raise NeedsFullParse("sequence item that is not a plain dataset")
+            items.append(self._item(content, records))
+            pos += 8 + length
+        return items
+
+    def _item(self, content: bytes, records: array) -> FastHeader:
+        """A view of one sequence item walked into `records`: read in this dataset's byte
+        order and character set, with no pixel data of its own."""
+        item = FastHeader.__new__(FastHeader)
+        item._buf, item._records = content, records
+        item._ascending = walkcore.strictly_ascending(records)
+        item._order, item._values, item._encoding = self._order, {}, self._encoding
+        item.file_meta, item.pixel_offset, item.pixel_encapsulated = self.file_meta, -1, False
+        item.file_size = None
+        return item
+
     def __getattr__(self, keyword: str) -> Any:
-        if keyword.startswith("_"):
+        if not keyword[:1].isupper():  # DICOM keywords are CamelCase: not a dataset method
             raise AttributeError(keyword)
         tag = _tag_of(keyword)
         if tag is None or tag not in self:

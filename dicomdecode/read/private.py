@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dicomdecode.read.header import NeedsFullParse
+
 
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
@@ -35,6 +37,8 @@ def _creator_tags(ds: Any, group: int) -> list[tuple[int, Any]]:
     for block in blocks:
         try:
             elem = ds.get((group, block), None)
+        except NeedsFullParse:  # the fast header view: the caller reads with pydicom
+            raise
         except Exception:  # noqa: BLE001 - an unparsable creator is nobody's
             continue
         if elem is not None:
@@ -84,6 +88,8 @@ def private_value(ds: Any, group: int, creator: str, element_offset: int,
         return default
     try:
         elem = ds.get(tag, None)
+    except NeedsFullParse:
+        raise
     except Exception:  # noqa: BLE001 - a value that does not parse counts as absent
         return default
     if elem is None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -117,15 +118,44 @@ def _header(path: str) -> Any | None:
         return None
 
 
+def _fast_header(path: str) -> Any:
+    """The fast header view of one source file (:func:`dicomdecode.scan.walk.fast_header`:
+    plain files without the vendor structures it leaves to pydicom); NeedsFullParse where
+    there is none, so the caller reads every header with pydicom instead."""
+    from dicomdecode.read.header import NeedsFullParse
+    from dicomdecode.scan.walk import fast_header
+
+    header = fast_header(path)
+    if header is None:
+        raise NeedsFullParse(f"no fast header view of {path}")
+    return header
+
+
+Reader = Callable[[str], Any]
+
+
 def acquisition(volume: Volume) -> Acquisition | None:
     """The acquisition facts of ``volume`` from its first slice's header (None when the
-    volume has no source file, or the header cannot be read)."""
+    volume has no source file, or the header cannot be read).
+
+    The headers are read with the fast view first (importing pydicom costs a convert of a
+    plain series 0.3-0.5 s, as much as its decode): the facts are the same either way
+    (tests/test_nifti_header.py compares both roads on every corpus file); where the view
+    cannot answer (a sequence, an unusual character set, a value it does not convert) the
+    whole computation is redone on pydicom's Datasets."""
     if not volume.slices:
         return None
+    try:
+        return _acquisition(volume, _fast_header)
+    except Exception:  # NeedsFullParse, or a value the view reads otherwise: pydicom decides
+        return _acquisition(volume, _header)
+
+
+def _acquisition(volume: Volume, read: Reader) -> Acquisition | None:
     from dicomdecode.scan.flavours.acquisition import acquisition_of
     from dicomdecode.scan.flavours.base import vendor_of
 
-    ds = _header(volume.slices[0].path)
+    ds = read(volume.slices[0].path)
     if ds is None:
         return None
     acq = acquisition_of(ds, vendor_of(ds))
@@ -137,19 +167,20 @@ def acquisition(volume: Volume) -> Acquisition | None:
     if acq.tile_times_ms is not None:
         acq.slice_times_ms = _times_by_position(volume, acq.tile_times_ms)
     elif acq.per_slice_times == "siemens_frames" and not acq.is_3d:
-        acq.slice_times_ms = _siemens_frame_times(volume)
+        acq.slice_times_ms = _siemens_frame_times(volume, read)
         if acq.slice_times_ms is not None:
             acq.multiband = max(1, sum(1 for t in acq.slice_times_ms if t == 0))
     elif acq.per_slice_times == "acquisition_time" and acq.slice_times_ms is None:
-        acq.slice_times_ms = _times_from_acquisition_time(volume)
+        acq.slice_times_ms = _times_from_acquisition_time(volume, read)
     if acq.vendor == "siemens" and acq.slice_times_ms is not None:
-        acq.slice_times_ms = _second_volume_times(volume, acq.slice_times_ms)
+        acq.slice_times_ms = _second_volume_times(volume, acq.slice_times_ms, read)
     if acq.slice_times_order == "instance" and acq.slice_times_ms is not None:
-        acq.slice_times_ms = _instance_order_to_array(volume, ds, acq.slice_times_ms)
+        acq.slice_times_ms = _instance_order_to_array(volume, ds, acq.slice_times_ms, read)
     return acq
 
 
-def _second_volume_times(volume: Volume, times: list[float]) -> list[float]:
+def _second_volume_times(volume: Volume, times: list[float], read: Reader = _header
+                         ) -> list[float]:
     """dcm2niix's check (its issue 870): when the second volume's CSA slice times span
     another range than the first's, the first volume's are taken as corrupt and the
     second's are used."""
@@ -158,7 +189,7 @@ def _second_volume_times(volume: Volume, times: list[float]) -> list[float]:
     n = _n_slices(volume)
     if len(volume.slices) < 2 * n or volume.slices[n].path == volume.slices[0].path:
         return times
-    header = _header(volume.slices[n].path)
+    header = read(volume.slices[n].path)
     second = csa_slice_times(header) if header is not None else None
     if second is None or len(second) != len(times):
         return times
@@ -167,7 +198,8 @@ def _second_volume_times(volume: Volume, times: list[float]) -> list[float]:
     return times
 
 
-def _instance_order_to_array(volume: Volume, first: Any, times: list[float]) -> list[float]:
+def _instance_order_to_array(volume: Volume, first: Any, times: list[float],
+                             read: Reader = _header) -> list[float]:
     """Times listed from the first prescribed slice (lowest Instance Number) put in the
     array's slice order: reversed when the array's first slice is the last numbered."""
     from dicomdecode.scan.values import opt_int
@@ -175,14 +207,14 @@ def _instance_order_to_array(volume: Volume, first: Any, times: list[float]) -> 
     n = _n_slices(volume)
     if n < 2 or len(volume.slices) < n or len(times) != n:
         return times
-    last = _header(volume.slices[n - 1].path)
+    last = read(volume.slices[n - 1].path)
     if last is None:
         return times
     a, b = opt_int(first.get("InstanceNumber", None)), opt_int(last.get("InstanceNumber", None))
     return times[::-1] if a is not None and b is not None and a > b else times
 
 
-def _siemens_frame_times(volume: Volume) -> list[float] | None:
+def _siemens_frame_times(volume: Volume, read: Reader = _header) -> list[float] | None:
     """Siemens XA enhanced: slice times (ms) from each frame's Time After Start, of the
     second volume when there is one (dcm2niix's rule: the first may be off), from the
     earliest."""
@@ -196,7 +228,7 @@ def _siemens_frame_times(volume: Volume) -> list[float] | None:
     times = []
     for info in volume.slices[start:start + n]:
         if info.path not in headers:
-            headers[info.path] = _header(info.path)
+            headers[info.path] = read(info.path)
         header = headers[info.path]
         t = frame_time_after_start(header, info.frame) if header is not None else None
         if t is None:
@@ -232,7 +264,8 @@ def _n_slices(volume: Volume) -> int:
     return int(arr.shape[1] if spatial == 4 else arr.shape[0])
 
 
-def _times_from_acquisition_time(volume: Volume) -> list[float] | None:
+def _times_from_acquisition_time(volume: Volume, read: Reader = _header
+                                 ) -> list[float] | None:
     """Slice times (ms, from the earliest) of the first volume from each slice's own
     Acquisition Time (UIH), in array order; None when they do not vary."""
     from dicomdecode.scan.values import tm_seconds
@@ -242,7 +275,7 @@ def _times_from_acquisition_time(volume: Volume) -> list[float] | None:
         return None
     times: list[float] = []
     for info in volume.slices[:n]:
-        ds = _header(info.path)
+        ds = read(info.path)
         if ds is None:
             return None
         t = tm_seconds(ds.get("AcquisitionTime", None))

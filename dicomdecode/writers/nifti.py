@@ -1,10 +1,12 @@
 """NIfTI writer: ``.nii.gz`` (or ``.nii``), a BIDS sidecar as dcm2niix writes it, and the
 per-slice provenance in its own file.
 
-The header is nibabel's own (:func:`dicomdecode.nifti.nifti_stream_layout` builds the same
-image ``Volume.to_nifti()`` gives, RAS, x/y/z[/t], without its voxels), so geometry has one
-source of truth; the header fields dcm2niix fills (descrip, dim_info, slice_code, TR) come
-from the same acquisition facts as the sidecar (:mod:`dicomdecode.writers.metadata`).
+The layout is the one ``Volume.to_nifti()`` gives (:func:`dicomdecode.nifti.nifti_stream_layout`:
+RAS, x/y/z[/t], without its voxels), so geometry has one source of truth; the header bytes
+are built without nibabel (:mod:`dicomdecode.writers.nifti_header` says why: its import alone
+costs more than dcm2niix's whole run), equal to the ones nibabel writes for that image; the
+fields dcm2niix fills (descrip, dim_info, slice_code, TR) come from the same acquisition facts
+as the sidecar (:mod:`dicomdecode.writers.metadata`).
 
 The voxels are streamed, not handed to ``nibabel.save``: the volume's own C-order array is
 NIfTI's x-fastest order (the affine describes our axes, so nothing is reoriented), and it is
@@ -19,7 +21,6 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import nibabel as nib
 import numpy as np
 
 from dicomdecode.nifti import nifti_stream_layout
@@ -32,6 +33,7 @@ from dicomdecode.writers.metadata import (
     nifti_header_fields,
     provenance,
 )
+from dicomdecode.writers.nifti_header import nifti1_header
 from dicomdecode.writers.settings import WriteOptions
 from dicomdecode.writers.stream import open_output
 
@@ -53,18 +55,6 @@ def sidecar(volume: Volume, acq: Acquisition | None = None,
     if ours:
         out["dicomdecode"] = ours
     return out
-
-
-def set_header_fields(img: nib.Nifti1Image, volume: Volume, acq: Acquisition | None) -> None:
-    """descrip, dim_info, slice_code and pixdim[4] (TR, s) as dcm2niix fills them."""
-    fields = nifti_header_fields(volume, acq)
-    header = img.header
-    header["descrip"] = fields["descrip"].encode("ascii", "replace")
-    if fields["phase"] is not None:
-        header.set_dim_info(freq=fields["freq"], phase=fields["phase"], slice=fields["slice"])
-    if fields["slice_code"]:
-        header["slice_code"] = fields["slice_code"]
-    header["pixdim"][4] = fields["tr"] or 0.0  # TR in s; 0 when none (as dcm2niix)
 
 
 def usable_affine(volume: Volume) -> Volume:
@@ -114,19 +104,17 @@ def write_nifti(volume: Volume, base: Path, options: WriteOptions | None = None
                                                       compress=options.compress)
     volume = nifti_safe_dtype(usable_affine(volume))
     acq = acquisition(volume)
-    img, source = nifti_stream_layout(volume)
-    header = img.header
+    layout = nifti_stream_layout(volume)
+    source = layout.source
     storage = Storage(source.dtype.newbyteorder("<"))  # RGB24: its bytes, as uint8
-    rgb24 = header.get_data_dtype().names is not None
+    rgb24 = layout.dtype.names is not None
     if options.compact_for("nifti") and source.dtype.kind in "iuf" and not rgb24:
         storage = choose_storage(volume, source)
-        header.set_data_dtype(storage.dtype)
-        if storage.scaled:
-            header.set_slope_inter(storage.slope, storage.inter)
-    set_header_fields(img, volume, acq)
+    header = _header(layout.shape, layout.dtype if rgb24 else storage.dtype, layout.affine,
+                     storage, nifti_header_fields(volume, acq))
     with atomic_path(image_path) as tmp:
         with open_output(tmp, options, options.compress) as fh:
-            header.write_to(fh)
+            fh.write(header)
             for block in blocks(source, storage):
                 fh.write(block.reshape(-1).view(np.uint8).data)
     written_as = storage.describe(volume.array.dtype)
@@ -143,4 +131,16 @@ def write_nifti(volume: Volume, base: Path, options: WriteOptions | None = None
     return written
 
 
-__all__ = ["set_header_fields", "sidecar", "write_nifti"]
+def _header(shape: tuple[int, ...], dtype: np.dtype, affine: np.ndarray, storage: Storage,
+            fields: dict[str, Any]) -> bytes:
+    """The header bytes: layout, storage type and scaling, and dcm2niix's fields (descrip,
+    dim_info, slice_code, pixdim[4] = TR in s, 0 when none)."""
+    dim_info = None
+    if fields["phase"] is not None:
+        dim_info = (fields["freq"], fields["phase"], fields["slice"])
+    return nifti1_header(shape, dtype, affine, slope=storage.slope, inter=storage.inter,
+                         descrip=fields["descrip"], dim_info=dim_info,
+                         slice_code=fields["slice_code"] or 0, tr=fields["tr"] or 0.0)
+
+
+__all__ = ["sidecar", "write_nifti"]

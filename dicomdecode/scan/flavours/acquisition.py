@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from dicomdecode.read import ge
+from dicomdecode.read.header import NeedsFullParse
 from dicomdecode.read.private import private_value
 from dicomdecode.scan.flavours.vendor_keys import nested, vendor_keys
 from dicomdecode.scan.values import as_list, first_value, floats, opt_float, opt_int, tm_seconds
@@ -209,6 +210,8 @@ def _csa(ds: Any) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             from nibabel.nicom import csareader
         csa = csareader.get_csa_header(ds, "image")
+    except NeedsFullParse:  # the fast header view: the caller reads the file with pydicom
+        raise
     except Exception:  # noqa: BLE001 - a malformed CSA header is no CSA header
         return {}
     if not csa:
@@ -363,6 +366,8 @@ def _lookup(ds: Any, keyword: str) -> Any:
     like live there."""
     try:
         value = ds.get(keyword, None)
+    except NeedsFullParse:
+        raise
     except Exception:  # noqa: BLE001 - an unparsable value is an absent one
         return None
     if value not in (None, ""):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dicomdecode.read import ge
+from dicomdecode.read.header import NeedsFullParse
 from dicomdecode.read.private import private_value
 from dicomdecode.scan.flavours.protocol import protocol_keys, siemens_protocol
 from dicomdecode.scan.values import as_list, opt_float, opt_int
@@ -44,6 +45,8 @@ def _items(ds: Any, depth: int = 0) -> Iterator[Any]:
         return
     try:
         elements = list(ds)
+    except NeedsFullParse:  # the fast header view: the caller reads the file with pydicom
+        raise
     except Exception:  # noqa: BLE001 - an unparsable dataset has no items
         return
     for elem in elements:
@@ -51,6 +54,8 @@ def _items(ds: Any, depth: int = 0) -> Iterator[Any]:
             continue
         try:
             value = elem.value
+        except NeedsFullParse:
+            raise
         except Exception:  # noqa: BLE001
             continue
         if value:
@@ -63,6 +68,8 @@ def nested(ds: Any, keyword: str) -> Any:
     for item in _items(ds):
         try:
             value = item.get(keyword, None)
+        except NeedsFullParse:
+            raise
         except Exception:  # noqa: BLE001 - an unparsable value is an absent one
             continue
         if value not in (None, ""):
@@ -76,6 +83,8 @@ def nested_private(ds: Any, group: int, creator: str, offset: int) -> Any:
     for item in _items(ds):
         try:
             value = private_value(item, group, creator, offset)
+        except NeedsFullParse:
+            raise
         except Exception:  # noqa: BLE001
             continue
         if value not in (None, ""):
