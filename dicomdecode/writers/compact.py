@@ -27,10 +27,12 @@ cast then happens per slice block while the file is compressed (:func:`blocks`).
 a series shares one linear rescale and nothing else changes the values
 (:func:`plan_stored_values`), it decodes the stored values (``load(..., rescale=False)``:
 int16/uint16/uint8) and writes them as they are with that rescale as float32
-``scl_slope``/``scl_inter``, as dcm2niix does, uint16 as int16 when its maximum allows
-(dcm2niix's ``nii_check16bitUnsigned``: the only pass over the voxels). The road is taken
-only where the voxels nibabel reads back equal the old road's: checked on every value the
-stored type can hold (at most 65536), not on every voxel (:func:`exact_scl`).
+``scl_slope``/``scl_inter``, as dcm2niix does; uint16 with Bits Stored below 16 as int16
+(the same bits: dcm2niix's ``nii_dicom.cpp`` rule under its default ``-l o``; its
+``nii_check16bitUnsigned`` max pass runs only with ``-l n``). No pass over the voxels at
+all. The road is taken only where the voxels nibabel reads back equal the old road's:
+checked on every value the stored type can hold (at most 65536), not on every voxel
+(:func:`exact_scl`).
 """
 
 from __future__ import annotations
@@ -204,6 +206,8 @@ class StoredValues:
     array_dtype: np.dtype
     #: the rescale convention of :func:`dicomdecode.assemble.rescale.image_scales`
     convention: str
+    #: Bits Stored (uint16 below 16 bits is written as int16, as dcm2niix)
+    bits_stored: int = 16
 
 
 def exact_scl(slope: float, inter: float, stored_dtype: np.dtype, bits_stored: int | None
@@ -257,8 +261,8 @@ def plan_stored_values(series: SeriesInfo, options: Options) -> StoredValues | N
         return None
     try:
         source = pixel_source_of_image(series.images[0])
-    except (ValueError, OSError):
-        return None  # the decode reports it, typed
+    except Exception:  # noqa: BLE001 - the old road's decode reports it, typed
+        return None
     if source.samples_per_pixel != 1 or source.float_pixels:
         return None
     stored = target_dtype(source)
@@ -268,17 +272,18 @@ def plan_stored_values(series: SeriesInfo, options: Options) -> StoredValues | N
         return None
     array_dtype = _rs.series_dtype(series, stored, "auto", options.philips_scaling)
     return StoredValues(scl[0], scl[1], (scale.slope, scale.intercept), stored,
-                        array_dtype, convention)
+                        array_dtype, convention, int(source.bits_stored))
 
 
 def stored_storage(arr: np.ndarray, plan: StoredValues) -> tuple[np.ndarray, Storage]:
     """The array to stream and its Storage on the stored-values road: the stored values
-    as they are, uint16 viewed as int16 when no value exceeds 32767 (dcm2niix's rule;
-    the one pass over the voxels), scl_slope/scl_inter = the plan's."""
+    as they are, scl_slope/scl_inter = the plan's; uint16 of fewer than 16 stored bits
+    viewed as int16 (dcm2niix's rule: the canonical frames are masked to Bits Stored, so
+    every value is below 32768 and the bits are the same)."""
     note = "stored values with scl_slope/scl_inter (decoded as stored)"
-    if arr.dtype == np.uint16 and (arr.size == 0 or int(arr.max()) <= 32767):
+    if arr.dtype == np.uint16 and plan.bits_stored < 16:
         arr = arr.view(np.int16)
-        note += "; uint16 as int16 (maximum <= 32767, as dcm2niix)"
+        note += f"; uint16 of {plan.bits_stored} stored bits as int16 (as dcm2niix)"
     return arr, Storage(arr.dtype.newbyteorder("<"), plan.slope, plan.inter, note=note,
                         values_stored=True)
 
