@@ -245,20 +245,30 @@ def _convert_local_series(series: Any, base: str, fmt: str, opts: JobSettings
 
 
 def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesOutcome:
-    """Load ``series`` as one Volume and write it to ``base`` + format suffixes."""
+    """Load ``series`` as one Volume and write it to ``base`` + format suffixes.
+
+    NIfTI (compact, the default) takes the stored-values road where it applies
+    (:func:`~dicomdecode.writers.compact.plan_stored_values`): the series is decoded as
+    its stored values (int16, not the int32 of HU) and written with the rescale as
+    scl_slope/scl_inter, as dcm2niix does, with no wide array and no pass to narrow it."""
     from dicomdecode.assemble import assemble_series
     from dicomdecode.writers import write_volume
+    from dicomdecode.writers.compact import plan_stored_values, settle
 
     name = Path(base).name
     out = SeriesOutcome(name=name, uid=series.uid, files=list(series.files))
     targets = opts.targets(base, fmt)
     if _keep_existing(out, targets, opts):
         return out
+    plan = (plan_stored_values(series, opts.options)
+            if fmt == "nifti" and opts.write.compact_for("nifti") else None)
+    decode_options = (dataclasses.replace(opts.options, rescale=False) if plan is not None
+                      else opts.options)
     current = series
     volume = None
     for _ in range(_MAX_RETRIES):
         try:
-            volume = assemble_series(current, opts.options)
+            volume = assemble_series(current, decode_options)
             break
         except DicomDecodeError as exc:
             bad = exc.path if exc.path in current.files else None
@@ -277,6 +287,8 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
     if volume is None:
         out.status, out.reason = FAILED, "too many bad files in this series"
         return out
+    if plan is not None:
+        volume, plan = settle(volume, plan)
     used = {s.path for s in volume.slices}
     decode_failures = {p: _without_path(p, r)
                        for p, r in (volume.meta.get("FailedFiles") or {}).items()}
@@ -300,12 +312,19 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
         out.reason += "; written without them (--allow-partial)"
     try:
         record_sources(opts.dst, targets[0], series.files, partial=out.status == PARTIAL)
-        out.outputs = [str(p) for p in write_volume(volume, base, fmt, opts.write)]
-        out.outputs += _write_resampled(volume, base, fmt, opts)
+        if plan is not None:
+            from dicomdecode.writers.nifti import write_nifti
+
+            written = write_nifti(volume, Path(base), opts.write, stored=plan)
+        else:
+            written = write_volume(volume, base, fmt, opts.write)
+        out.outputs = [str(p) for p in written]
+        out.outputs += _write_resampled(volume, base, fmt, opts) if plan is None else []
     except Exception as exc:
         out.status, out.reason = FAILED, f"writing failed: {_error_reason(exc)}"
         return out
-    out.info = {"shape": list(volume.array.shape), "dtype": str(volume.array.dtype),
+    dtype = volume.array.dtype if plan is None else plan.array_dtype
+    out.info = {"shape": list(volume.array.shape), "dtype": str(dtype),
                 "spacing": [round(v, 6) for v in volume.spacing],
                 "warnings": list(volume.warnings)}
     return out

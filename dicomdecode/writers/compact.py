@@ -22,6 +22,17 @@ voxels (what nibabel's ``get_fdata`` returns) and the same or a smaller type:
 
 The decision costs one read-only pass (min/max, or the exactness check) over the array; the
 cast then happens per slice block while the file is compressed (:func:`blocks`).
+
+``convert`` to NIfTI avoids that pass, and the wide array, where it can: when every slice of
+a series shares one linear rescale and nothing else changes the values
+(:func:`plan_stored_values`), it decodes the stored values (``load(..., rescale=False)``:
+int16/uint16/uint8) and writes them as they are with that rescale as float32
+``scl_slope``/``scl_inter``, as dcm2niix does; uint16 with Bits Stored below 16 as int16
+(the same bits: dcm2niix's ``nii_dicom.cpp`` rule under its default ``-l o``; its
+``nii_check16bitUnsigned`` max pass runs only with ``-l n``). No pass over the voxels at
+all. The road is taken only where the voxels nibabel reads back equal the old road's:
+checked on every value the stored type can hold (at most 65536), not on every voxel
+(:func:`exact_scl`).
 """
 
 from __future__ import annotations
@@ -32,7 +43,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dicomdecode.assemble import rescale as _rs
+
 if TYPE_CHECKING:
+    from dicomdecode.options import Options
+    from dicomdecode.series import SeriesInfo
     from dicomdecode.volume import Volume
 
 #: bytes of output per block handed to the compressor: small enough to stay in cache-sized
@@ -51,6 +66,9 @@ class Storage:
     inter: float | None = None
     #: what was done, for the sidecar (``dicomdecode.storage``)
     note: str = "as loaded"
+    #: the array already holds the stored values (convert's stored-values road): ``blocks``
+    #: writes them as they are instead of inverting the rescale
+    values_stored: bool = False
 
     @property
     def scaled(self) -> bool:
@@ -92,20 +110,38 @@ def _uniform_scaling(volume: Volume) -> tuple[float, float] | None:
     return float(slope), float(inter)
 
 
-def _stored_form(arr: np.ndarray, slope: float, inter: float) -> Storage | None:
-    """Storage as integer stored values with float32 scl_slope/scl_inter, when exact."""
+def _float32_scl(slope: float, inter: float) -> tuple[float, float] | None:
+    """``slope``/``inter`` as the float32 numbers a NIfTI-1 header holds, or None."""
     s32, b32 = float(np.float32(slope)), float(np.float32(inter))
     if s32 == 0.0 or not np.isfinite(s32) or not np.isfinite(b32):
         return None
+    return s32, b32
+
+
+def _unscale(block: np.ndarray, s32: float, b32: float) -> np.ndarray | None:
+    """The integer stored values (float64) whose ``stored * s32 + b32`` gives ``block``
+    within 2 float32 ulp, or None (NaN, or a value no stored integer gives)."""
+    stored = np.rint((block.astype(np.float64) - b32) / s32)
+    restored = (stored * s32 + b32).astype(block.dtype)
+    if not np.array_equal(restored, block) and not bool(np.all(
+            np.abs(restored - block) <= 2 * np.spacing(np.abs(block)))):
+        return None
+    return stored
+
+
+def _stored_form(arr: np.ndarray, slope: float, inter: float) -> Storage | None:
+    """Storage as integer stored values with float32 scl_slope/scl_inter, when exact."""
+    scl = _float32_scl(slope, inter)
+    if scl is None:
+        return None
+    s32, b32 = scl
     flat, rows = _slab(arr)
     lo, hi = None, None
     for k in range(0, flat.shape[0], rows):
         block = flat[k:k + rows]
-        stored = np.rint((block.astype(np.float64) - b32) / s32)
-        restored = (stored * s32 + b32).astype(arr.dtype)
-        if not np.array_equal(restored, block) and not bool(np.all(
-                np.abs(restored - block) <= 2 * np.spacing(np.abs(block)))):
-            return None  # NaN, or a value no stored integer gives
+        stored = _unscale(block, s32, b32)
+        if stored is None:
+            return None
         if stored.size:
             bmin, bmax = int(stored.min()), int(stored.max())
             lo = bmin if lo is None else min(lo, bmin)
@@ -143,7 +179,7 @@ def blocks(arr: np.ndarray, storage: Storage) -> Iterator[np.ndarray]:
     out = np.dtype(storage.dtype).newbyteorder("<")
     for k in range(0, flat.shape[0], rows):
         block = flat[k:k + rows]
-        if storage.scaled:
+        if storage.scaled and not storage.values_stored:
             assert storage.slope is not None and storage.inter is not None
             block = np.rint((block.astype(np.float64) - storage.inter) / storage.slope)
         if block.dtype != out:
@@ -151,4 +187,136 @@ def blocks(arr: np.ndarray, storage: Storage) -> Iterator[np.ndarray]:
         yield np.ascontiguousarray(block)
 
 
-__all__ = ["BLOCK_BYTES", "Storage", "blocks", "choose_storage", "smallest_int"]
+# --------------------------------------------------------------------------- stored values
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredValues:
+    """convert's stored-values road for one series: the volume's array holds the DICOM
+    stored values, and every slice shares the rescale ``slope``/``inter`` (float32
+    numbers: the NIfTI header's scl_slope/scl_inter) that gives the voxels back."""
+
+    slope: float
+    inter: float
+    #: the rescale as the header says it (double), which every slice must share
+    source_scale: tuple[float, float]
+    #: the canonical dtype of the stored values (what ``load(rescale=False)`` gives)
+    stored_dtype: np.dtype
+    #: the dtype ``load()`` gives (the sidecar's ArrayDtype)
+    array_dtype: np.dtype
+    #: the rescale convention of :func:`dicomdecode.assemble.rescale.image_scales`
+    convention: str
+    #: Bits Stored (uint16 below 16 bits is written as int16, as dcm2niix)
+    bits_stored: int = 16
+
+
+def exact_scl(slope: float, inter: float, stored_dtype: np.dtype, bits_stored: int | None
+              ) -> tuple[float, float] | None:
+    """float32 (scl_slope, scl_inter) under which every stored value the header allows
+    reads back (nibabel: ``stored * scl_slope + scl_inter`` in float64) as the old road's
+    file did, or None.
+
+    Integer slope and intercept: the old road wrote the integer values themselves, so the
+    float32 numbers must be the slope and intercept exactly. Fractional: the old road held
+    ``float32(stored * slope + intercept)`` (the double rescale) and wrote it back as
+    stored values with float32 scl when :func:`_unscale` accepts it; so the same check
+    runs here on every value Bits Stored allows (at most 65536 of them) and must give
+    back each stored value itself. Then both files hold the same integers and scl.
+    """
+    scl = _float32_scl(slope, inter)
+    stored_dtype = np.dtype(stored_dtype)
+    if scl is None or stored_dtype.kind not in "iu" or stored_dtype.itemsize > 2:
+        return None
+    if float(slope).is_integer() and float(inter).is_integer():
+        return scl if scl == (float(slope), float(inter)) else None
+    bits = min(bits_stored or stored_dtype.itemsize * 8, stored_dtype.itemsize * 8)
+    lo, hi = _rs.stored_range(bits, stored_dtype.kind == "i")
+    values = np.arange(lo, hi + 1, dtype=np.float64)
+    volume = (values * float(slope) + float(inter)).astype(np.float32)  # rescale.apply
+    stored = _unscale(volume, *scl)
+    if stored is None or not np.array_equal(stored, values):
+        return None
+    return scl
+
+
+def plan_stored_values(series: SeriesInfo, options: Options) -> StoredValues | None:
+    """The stored-values road for ``series`` under ``options``, or None (the old road:
+    decode as ``load()``, then :func:`choose_storage`).
+
+    Taken when ``load()`` would do nothing but one linear rescale shared by every slice:
+    rescale ``"auto"``; no padding mask, MONOCHROME1 inversion or resampled copy asked
+    for; Philips MR without the precise (private Scale Slope) values; one sample per
+    pixel, integer stored values of 8 or 16 bits; one (slope, intercept) for all images;
+    and :func:`exact_scl` holds for it.
+    """
+    from dicomdecode.decode.canonical import target_dtype
+    from dicomdecode.read.pixel_source import pixel_source_of_image
+
+    if (options.rescale != "auto" or options.mask_padding
+            or options.invert_monochrome1 or options.tilt_correct
+            or options.equalize_spacing or not series.images):
+        return None
+    scales, convention = _rs.image_scales(series.images, options.philips_scaling)
+    if convention.startswith("philips-precise") or len(set(scales)) != 1:
+        return None
+    try:
+        source = pixel_source_of_image(series.images[0])
+    except Exception:  # noqa: BLE001 - the old road's decode reports it, typed
+        return None
+    if source.samples_per_pixel != 1 or source.float_pixels:
+        return None
+    stored = target_dtype(source)
+    scale = scales[0]
+    scl = exact_scl(scale.slope, scale.intercept, stored, source.bits_stored)
+    if scl is None:
+        return None
+    array_dtype = _rs.series_dtype(series, stored, "auto", options.philips_scaling)
+    return StoredValues(scl[0], scl[1], (scale.slope, scale.intercept), stored,
+                        array_dtype, convention, int(source.bits_stored))
+
+
+def stored_storage(arr: np.ndarray, plan: StoredValues) -> tuple[np.ndarray, Storage]:
+    """The array to stream and its Storage on the stored-values road: the stored values
+    as they are, scl_slope/scl_inter = the plan's; uint16 of fewer than 16 stored bits
+    viewed as int16 (dcm2niix's rule: the canonical frames are masked to Bits Stored, so
+    every value is below 32768 and the bits are the same)."""
+    note = "stored values with scl_slope/scl_inter (decoded as stored)"
+    if arr.dtype == np.uint16 and plan.bits_stored < 16:
+        arr = arr.view(np.int16)
+        note += f"; uint16 of {plan.bits_stored} stored bits as int16 (as dcm2niix)"
+    return arr, Storage(arr.dtype.newbyteorder("<"), plan.slope, plan.inter, note=note,
+                        values_stored=True)
+
+
+def fits_plan(volume: Volume, plan: StoredValues) -> bool:
+    """Whether the assembled ``volume`` (of stored values) is what ``plan`` foresaw: the
+    stored dtype, one sample, every slice with the planned rescale."""
+    samples = int(volume.meta.get("SamplesPerPixel", 1) or 1)
+    return (volume.array.dtype == plan.stored_dtype and samples == 1
+            and all((s.slope, s.intercept) == plan.source_scale for s in volume.slices))
+
+
+def settle(volume: Volume, plan: StoredValues) -> tuple[Volume, StoredValues | None]:
+    """``volume`` of stored values (assembled with ``rescale=False``) given the metadata
+    ``load()`` gives (Rescale, its convention, dtype), and the plan to write it with. When
+    the volume is not what ``plan`` foresaw (:func:`fits_plan`: a file dropped or decoded
+    otherwise), its array is rescaled as ``load()`` does and the plan is None (the old
+    road): a surprise costs speed, never values."""
+    meta = dict(volume.meta)
+    meta.update({"Rescale": "auto", "RescaleConvention": plan.convention,
+                 "dtype": str(np.dtype(plan.array_dtype))})
+    if fits_plan(volume, plan):
+        return dataclasses.replace(volume, meta=meta), plan
+    arr = volume.array
+    scales = [_rs.Scale(s.slope, s.intercept) for s in volume.slices]
+    bits = volume.meta.get("BitsStored")
+    dtype = _rs.output_dtype("auto", arr.dtype, scales,
+                             int(bits) if isinstance(bits, int) else None)
+    meta["dtype"] = str(dtype)
+    flat = arr.reshape(len(scales), -1)  # one row per slice, in the slices' order
+    out = _rs.apply_stack(flat, scales, dtype, "auto").reshape(arr.shape)
+    return dataclasses.replace(volume, array=out, meta=meta), None
+
+
+__all__ = ["BLOCK_BYTES", "Storage", "StoredValues", "blocks", "choose_storage", "exact_scl",
+           "fits_plan", "plan_stored_values", "settle", "smallest_int", "stored_storage"]

@@ -13,6 +13,10 @@ NIfTI's x-fastest order (the affine describes our axes, so nothing is reoriented
 cast to the compact dtype (:mod:`dicomdecode.writers.compact`) one slice block at a time
 straight into a gzip stream compressed on several threads (:mod:`dicomdecode.writers.stream`).
 No whole-volume copy is made; the extra memory is a few blocks.
+
+``convert`` may hand over a volume of stored values with its plan
+(:class:`~dicomdecode.writers.compact.StoredValues`): those are written as they are, with
+the rescale as scl_slope/scl_inter, as dcm2niix writes them.
 """
 
 from __future__ import annotations
@@ -25,7 +29,13 @@ import numpy as np
 
 from dicomdecode.nifti import nifti_stream_layout
 from dicomdecode.writers import atomic_path, output_paths, write_json
-from dicomdecode.writers.compact import Storage, blocks, choose_storage
+from dicomdecode.writers.compact import (
+    Storage,
+    StoredValues,
+    blocks,
+    choose_storage,
+    stored_storage,
+)
 from dicomdecode.writers.metadata import (
     acquisition,
     bids_sidecar,
@@ -93,12 +103,16 @@ def nifti_safe_dtype(volume: Volume) -> Volume:
                                warnings=[*volume.warnings, note])
 
 
-def write_nifti(volume: Volume, base: Path, options: WriteOptions | None = None
-                ) -> list[Path]:
+def write_nifti(volume: Volume, base: Path, options: WriteOptions | None = None,
+                stored: StoredValues | None = None) -> list[Path]:
     """Write ``base.nii.gz`` (``base.nii`` when ``options.compress`` is off), its sidecar
     ``base.json``, ``base_slices.json`` (the volume's geometry and per-slice provenance)
     and, for a diffusion series, ``base.bval`` / ``base.bvec``; return the paths (image
-    first)."""
+    first).
+
+    ``stored``: ``volume.array`` holds the stored values of this plan (convert's
+    stored-values road, :func:`~dicomdecode.writers.compact.plan_stored_values`); they
+    are written with the plan's scl_slope/scl_inter, whatever ``options.compact``."""
     options = options or WriteOptions()
     image_path, json_path, slices_path = output_paths(base, "nifti",
                                                       compress=options.compress)
@@ -108,7 +122,14 @@ def write_nifti(volume: Volume, base: Path, options: WriteOptions | None = None
     source = layout.source
     storage = Storage(source.dtype.newbyteorder("<"))  # RGB24: its bytes, as uint8
     rgb24 = layout.dtype.names is not None
-    if options.compact_for("nifti") and source.dtype.kind in "iuf" and not rgb24:
+    array_dtype = volume.array.dtype
+    if stored is not None:
+        if rgb24 or source.dtype != stored.stored_dtype:
+            raise ValueError(f"a {source.dtype} volume is not the stored values of the plan "
+                             f"({stored.stored_dtype}, one sample per pixel)")
+        source, storage = stored_storage(source, stored)
+        array_dtype = np.dtype(stored.array_dtype)
+    elif options.compact_for("nifti") and source.dtype.kind in "iuf" and not rgb24:
         storage = choose_storage(volume, source)
     header = _header(layout.shape, layout.dtype if rgb24 else storage.dtype, layout.affine,
                      storage, nifti_header_fields(volume, acq))
@@ -117,9 +138,11 @@ def write_nifti(volume: Volume, base: Path, options: WriteOptions | None = None
             fh.write(header)
             for block in blocks(source, storage):
                 fh.write(block.reshape(-1).view(np.uint8).data)
-    written_as = storage.describe(volume.array.dtype)
+    written_as = storage.describe(array_dtype)
     write_json(json_path, sidecar(volume, acq, written_as))
-    write_json(slices_path, provenance(volume))
+    slices_doc = provenance(volume)
+    slices_doc["dtype"] = str(array_dtype)  # load()'s, as on the old road
+    write_json(slices_path, slices_doc)
     written = [image_path, json_path, slices_path]
     tables = diffusion_tables(volume, acq)
     if tables is not None:  # diffusion: FSL b-values and vectors, as dcm2niix
