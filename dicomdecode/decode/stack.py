@@ -29,6 +29,7 @@ from dicomdecode.decode.store import rescale_into
 from dicomdecode.engine import allocator, parallel
 from dicomdecode.errors import DicomDecodeError
 from dicomdecode.options import Options
+from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.read.pixel_source import PixelSource, pixel_source_of_image
 
 # The output stack that forked workers inherit (set only around a fork-based pool).
@@ -190,6 +191,23 @@ def _run_chunk(args: tuple[list[FileJob], Any, bool, Scales | None]) -> list[Fil
 # Below this output size (and unless workers are asked for) a pool costs more than it saves.
 _PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 _THREADS_MIN_BYTES = 2 * 1024 * 1024  # threads start in microseconds
+# Syntaxes whose frames decode in less time than the per-file Python around them (a file
+# read and a byte copy; RLE's run-length expansion, ~0.5 ms a 512 x 512 frame): on threads
+# the files mostly wait for the GIL, and a thread back from a GIL-free read or codec call
+# waits up to a switch interval for it (the convoy effect). Measured on 300 512 x 512 CT
+# slices, 2 cores: quiet machine, the default (threads) 0.77x of workers=1 for both
+# (bench at a92c837); loaded, threads +30% CPU time for explicit, +40% for RLE, the same
+# for JPEG-LS. By default these decode serially; ``workers=N`` still asks for threads.
+_SERIAL_FAMILIES = frozenset({"native", "rle"})
+
+
+def _light(jobs: Sequence[FileJob]) -> bool:
+    """True when every file's syntax is of :data:`_SERIAL_FAMILIES`."""
+    families = set()
+    for syntax in {job.source.transfer_syntax for job in jobs}:
+        row = ts.lookup(syntax)
+        families.add(row.family if row is not None else "")
+    return families <= _SERIAL_FAMILIES
 
 
 def _threads_suffice(jobs: Sequence[FileJob], options: Options) -> bool:
@@ -239,7 +257,7 @@ def decode_stack(images: Sequence[Any], options: Options, dtype: np.dtype | None
     nbytes = int(np.prod(shape)) * dtype.itemsize
     if _threads_suffice(jobs, options):
         count = parallel.resolve_workers(options.workers, len(jobs), threads=True)
-        if options.workers is None and nbytes < _THREADS_MIN_BYTES:
+        if options.workers is None and (nbytes < _THREADS_MIN_BYTES or _light(jobs)):
             count = 1
         stack = parallel.output_empty(shape, dtype, jobs[0].path, "the series' pixels")
         # one level of threads: files across threads, or a multi-frame file's frames
