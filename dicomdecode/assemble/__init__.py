@@ -59,16 +59,19 @@ def _kept_indices(series: SeriesInfo, ok: Sequence[bool], failures: dict[str, st
     return keep, n_vol
 
 
-def _decode_series(series: SeriesInfo, options: Options, stack_dtype: np.dtype | None
+def _decode_series(series: SeriesInfo, options: Options, stack_dtype: np.dtype | None,
+                   scales: Sequence[_rs.Scale] | None = None
                    ) -> tuple[np.ndarray, list[str], list[str], dict[str, str]]:
     """Stored values of every image as one stack (of `stack_dtype`, default the canonical
-    dtype), with per-image handler and photometric interpretation, and path -> reason
-    for files that failed. A mosaic image becomes its tiles: ``(images, tiles, rows,
-    cols)``."""
+    dtype; with `scales`, one per image, output values rescaled as they are stored), with
+    per-image handler and photometric interpretation, and path -> reason for files that
+    failed. A mosaic image becomes its tiles: ``(images, tiles, rows, cols)``."""
     images = series.images
     # remote objects (mirrored headers) get their pixels now, once per file, in parallel
     fetch_failed = ensure_complete(im.path for im in images)
-    stack, results = decode_stack(images, options, stack_dtype)
+    stack, results = decode_stack(
+        images, options, stack_dtype,
+        None if scales is None else [(s.slope, s.intercept) for s in scales])
     by_path = {r.path: r for r in results}
     failures = {r.path: (f"fetch failed: {fetch_failed[r.path]}" if r.path in fetch_failed
                          else r.error) for r in results if r.error}
@@ -84,18 +87,20 @@ def _decode_series(series: SeriesInfo, options: Options, stack_dtype: np.dtype |
 def _output_dtype(series: SeriesInfo, options: Options) -> tuple[np.dtype | None, bool]:
     """The output dtype of `series` (the one policy, from its header; None for a header
     the guard refuses, which decode_stack then reports, typed), and whether the stack
-    should be decoded straight into it: when rescale only widens integers (CT int16 to
-    int32 HU), one array rescaled in place instead of two."""
+    should be decoded straight into it, each frame rescaled as it is stored (CT int16 to
+    int32 HU in one pass over each slice, while it is in the CPU cache, instead of a
+    widening copy and a second pass over the volume). Not for stored values
+    (``rescale=False``), padding masks (they need the stored values) or mosaics (their
+    images are untiled after the decode)."""
     try:
         stored = target_dtype(pixel_source_of_image(series.images[0]))
     except ValueError:
         return None, False
     dtype = _rs.series_dtype(series, stored, options.rescale, options.philips_scaling)
-    widens = (options.rescale == "auto" and not options.mask_padding
-              and not series.images[0].mosaic_slices
-              and stored.kind in "iu" and dtype.kind in "iu" and dtype.itemsize > stored.itemsize
-              and np.can_cast(stored, dtype, "safe"))
-    return dtype, widens
+    fuse = (options.rescale is not False and not options.mask_padding
+            and not series.images[0].mosaic_slices
+            and stored.kind in "iu" and dtype.kind in "iuf")
+    return dtype, fuse
 
 
 def _slice_positions(first: ImageRef, n_tiles: int, spacing: float,
@@ -201,9 +206,10 @@ def assemble_series(series: SeriesInfo, options: Options) -> Volume:
             _fail_or_warn(strict, problem, [first.path], warnings)
     # The dtype comes from the header of the WHOLE series (not the data, not a subset), so
     # every entry point and every subset of slices gets the same dtype.
-    dtype, widens = _output_dtype(series, options)
+    dtype, fuse = _output_dtype(series, options)
+    all_scales, convention = _rs.image_scales(series.images, options.philips_scaling)
     stack, handler_names, photometrics, failures = _decode_series(
-        series, options, dtype if widens else None)
+        series, options, dtype if fuse else None, all_scales if fuse else None)
     ok = [bool(h) for h in handler_names]
     keep, n_vol = _kept_indices(series, ok, failures, strict, warnings)
     images = [series.images[i] for i in keep]
@@ -221,14 +227,14 @@ def assemble_series(series: SeriesInfo, options: Options) -> Volume:
             _fail_or_warn(strict, f"series {series.uid}: {w}", bad or series.files, warnings)
 
     rescale_mode = options.rescale
-    scales, convention = _rs.image_scales(images, options.philips_scaling)
+    scales = [all_scales[i] for i in keep]
     assert dtype is not None  # a refused header raised in decode_stack
     padding = _padding_mask(stack, series.meta) if options.mask_padding else None
     if padding is not None:
         dtype = np.dtype(np.float32)  # NaN needs a float array, rescaled or not
         rescale_mode = rescale_mode is not False
-    data = _rs.apply_stack(stack, scales, dtype, rescale_mode,
-                           images[0].path if images else series.uid)
+    data = stack if fuse else _rs.apply_stack(stack, scales, dtype, rescale_mode,
+                                              images[0].path if images else series.uid)
     if padding is not None:
         data[padding] = np.nan
     if first.mosaic_slices:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from dicomdecode.decode.store import rescale_into
 from dicomdecode.engine import allocator
 from dicomdecode.options import PhilipsScaling, RescaleMode
 
@@ -136,11 +137,9 @@ def apply(stored: np.ndarray, scale: Scale, dtype: np.dtype, mode: RescaleMode) 
     """One slice (or stack sharing one scale) in the output dtype."""
     if mode is False or (scale.slope == 1 and scale.intercept == 0):
         return stored.astype(dtype, copy=False)
-    if np.dtype(dtype).kind == "f":
-        out = stored.astype(np.float64) * scale.slope + scale.intercept
-        return out.astype(dtype)
-    out_i = stored.astype(np.int64) * int(scale.slope) + int(scale.intercept)
-    return out_i.astype(dtype)
+    out = np.empty(stored.shape, dtype)
+    rescale_into(stored, out, scale.slope, scale.intercept)  # the one arithmetic rule
+    return out
 
 
 def apply_stack(stored: np.ndarray, scales: Sequence[Scale], dtype: np.dtype,

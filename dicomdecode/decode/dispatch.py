@@ -119,28 +119,52 @@ def check_decodable(source: PixelSource, requested: Requested = None) -> list[Ha
     return found
 
 
+class Checked:
+    """The header checks of :func:`decode_into` remembered per header layout, for the files
+    of one series: handler choice and the guard's header verdict depend on the layout
+    alone (syntax, size, bits, sign, colour, frames), not on the file, so a series of
+    300 slices asks once, not 300 times. Only verdicts that passed are kept: a file whose
+    header fails is checked (and named in the error) on its own."""
+
+    def __init__(self, requested: Requested) -> None:
+        self.requested = requested
+        self._known: dict[tuple[Any, ...], list[Handler]] = {}
+
+    def get(self, source: PixelSource, requested: Requested) -> list[Handler] | None:
+        if requested != self.requested:
+            return None
+        return self._known.get(_layout(source))
+
+    def remember(self, source: PixelSource, requested: Requested,
+                 found: list[Handler]) -> None:
+        if requested == self.requested:
+            self._known[_layout(source)] = found
+
+
+def _layout(source: PixelSource) -> tuple[Any, ...]:
+    """Every header value :func:`check_decodable` and ``validate.check_header`` read."""
+    return (source.transfer_syntax, source.rows, source.columns, source.samples_per_pixel,
+            source.bits_allocated, source.bits_stored, source.pixel_representation,
+            source.photometric_interpretation, source.planar_configuration,
+            source.number_of_frames, source.float_pixels, source.big_endian, source.pixel_vr)
+
+
 def decode_into(source: PixelSource, indices: Sequence[int], out: np.ndarray,
-                options: Options) -> tuple[str, str]:
+                options: Options, *, checked: Checked | None = None) -> tuple[str, str]:
     """Decode frames `indices` of `source` into `out` (``(len(indices), rows, cols[, s])``
     of the canonical dtype). Returns ``(handler name, photometric interpretation of the
     frames)``; raises the typed errors of :mod:`dicomdecode.errors`.
 
     Pixels are fetched the cheapest way that applies: native frames straight from the
     file into `out`; encapsulated frames by the recorded offset; else pydicom reads the
-    file (the single fallback, :mod:`dicomdecode.read.dataset`).
+    file (the single fallback, :mod:`dicomdecode.read.dataset`). `checked` remembers the
+    header checks for the next file of the same series.
     """
-    try:
-        found = check_decodable(source, options.handlers)
-    except MissingHandlerError:
-        # a truncated or hostile file says so even where no codec is installed: the guard
-        # judges its data first, as it does on the road where pixels arrive with the
-        # description (decode(bytes)), so both roads give the guard's verdict
-        with_pixels = _with_pixels(source)
-        validate.check_header(with_pixels)
-        validate.check_data(with_pixels, with_pixels.frames, with_pixels.native,
-                            [i for i in indices if 0 <= i < with_pixels.number_of_frames])
-        raise
-    validate.check_header(source)
+    found = checked.get(source, options.handlers) if checked is not None else None
+    if found is None:
+        found = _check(source, indices, options.handlers)
+        if checked is not None:
+            checked.remember(source, options.handlers, found)
     expected: tuple[int, ...] = (len(indices), source.rows, source.columns)
     if source.samples_per_pixel > 1:
         expected += (source.samples_per_pixel,)
@@ -151,10 +175,11 @@ def decode_into(source: PixelSource, indices: Sequence[int], out: np.ndarray,
     first = found[0]
     read_into = getattr(first, "read_into", None)
     if read_into is not None and read_into(source, indices, out):
-        for frame in out:
-            fitted = fit_to_container(frame, source)
-            if not np.shares_memory(fitted, frame):
-                frame[...] = fitted
+        if out.dtype.kind in "iu" and source.bits_stored < out.dtype.itemsize * 8:
+            for frame in out:  # (all bits stored: the bytes read are the canonical frame)
+                fitted = fit_to_container(frame, source)
+                if not np.shares_memory(fitted, frame):
+                    frame[...] = fitted
         return first.name, source.photometric_interpretation
     if not source.has_pixels:
         # whoever attaches the pixels checks them: here, or decode_source for a source
@@ -162,6 +187,24 @@ def decode_into(source: PixelSource, indices: Sequence[int], out: np.ndarray,
         source = _with_pixels(source)
         validate.check_data(source, source.frames, source.native, indices)
     return _decode_with_fallback(found, source, indices, out, options)
+
+
+def _check(source: PixelSource, indices: Sequence[int], requested: Requested
+           ) -> list[Handler]:
+    """The handlers for `source` once its header passed the guard; the typed error else."""
+    try:
+        found = check_decodable(source, requested)
+    except MissingHandlerError:
+        # a truncated or hostile file says so even where no codec is installed: the guard
+        # judges its data first, as it does on the road where pixels arrive with the
+        # description (decode(bytes)), so both roads give the guard's verdict
+        with_pixels = _with_pixels(source)
+        validate.check_header(with_pixels)
+        validate.check_data(with_pixels, with_pixels.frames, with_pixels.native,
+                            [i for i in indices if 0 <= i < with_pixels.number_of_frames])
+        raise
+    validate.check_header(source)
+    return found
 
 
 def _with_pixels(source: PixelSource) -> PixelSource:
