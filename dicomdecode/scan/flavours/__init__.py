@@ -21,7 +21,7 @@ from typing import Any
 
 from dicomdecode.read.header import FastHeader, tag_of
 from dicomdecode.scan.flavours import classic, enhanced, mosaic, rtdose, uih
-from dicomdecode.scan.flavours.base import Header, vendor_of
+from dicomdecode.scan.flavours.base import Header, per_fingerprint, vendor_of
 from dicomdecode.scan.values import json_value
 from dicomdecode.series import ImageRef
 
@@ -88,13 +88,7 @@ def series_meta(ds: Any) -> dict[str, Any]:
     series rather than once per file (each file still gets its own dict and lists)."""
     if not isinstance(ds, FastHeader):
         return _series_meta(ds)
-    key = ds.fingerprint(_META_TAGS)
-    meta = _META_CACHE.get(key)
-    if meta is None:
-        meta = _series_meta(ds)
-        if len(_META_CACHE) >= _META_CACHE_MAX:
-            _META_CACHE.clear()
-        _META_CACHE[key] = meta
+    meta = per_fingerprint(ds, _META_TAGS, _META_CACHE, lambda: _series_meta(ds))
     return {k: list(v) if type(v) is list else v for k, v in meta.items()}
 
 
@@ -109,7 +103,6 @@ def _known_tag(keyword: str) -> int:
 _META_TAGS = array("q", [_known_tag(kw) for kw in (*META_KEYWORDS,
                                                    "PerFrameFunctionalGroupsSequence")])
 _META_CACHE: dict[Any, dict[str, Any]] = {}
-_META_CACHE_MAX = 1024
 
 
 def _series_meta(ds: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import SimpleNamespace
@@ -113,7 +114,6 @@ _PIXEL_KEYWORDS = ("SamplesPerPixel", "BitsAllocated", "PhotometricInterpretatio
                    "PlanarConfiguration")
 _PIXEL_TAGS = array("q", [int(tag_of(keyword) or 0) for keyword in _PIXEL_KEYWORDS])
 _PIXEL_CACHE: dict[Any, PixelSource] = {}
-_PIXEL_CACHE_MAX = 1024
 
 
 def _pixel_description(ds: Any, path: str, syntax: str, float_bits: int) -> PixelSource:
@@ -125,16 +125,34 @@ def _pixel_description(ds: Any, path: str, syntax: str, float_bits: int) -> Pixe
     def get(keyword: str) -> Any:
         return ds.get(keyword, None)
 
+    return per_fingerprint(ds, _PIXEL_TAGS, _PIXEL_CACHE,
+                           lambda: make_pixel_source(path, syntax, get, float_bits=float_bits),
+                           (syntax, float_bits))
+
+
+#: entries a per-fingerprint cache holds before it is emptied (a bound, not a tuning)
+_CACHE_MAX = 1024
+
+
+def per_fingerprint(ds: Any, tags: array, cache: dict[Any, Any], compute: Callable[[], Any],
+                    extra: tuple[Any, ...] = ()) -> Any:
+    """``compute()``, kept in ``cache`` per fingerprint of the elements ``tags`` (and
+    ``extra``) when ``ds`` is the fast header view; computed every time otherwise.
+
+    The files of a series mostly hold the same bytes for series-level elements, so their
+    values are worked out once per series rather than once per file. Only results are
+    kept: an error (which names its file) is raised again for the next file. Callers that
+    hand out mutable values copy them."""
     if not isinstance(ds, FastHeader):
-        return make_pixel_source(path, syntax, get, float_bits=float_bits)
-    key = (syntax, float_bits, ds.fingerprint(_PIXEL_TAGS))
-    px = _PIXEL_CACHE.get(key)
-    if px is None:
-        px = make_pixel_source(path, syntax, get, float_bits=float_bits)
-        if len(_PIXEL_CACHE) >= _PIXEL_CACHE_MAX:
-            _PIXEL_CACHE.clear()
-        _PIXEL_CACHE[key] = px
-    return px
+        return compute()
+    key = (extra, ds.fingerprint(tags))
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[key] = value
+    return value
 
 
 def checked_frame_count(ds: Any, path: str, common: dict[str, Any]) -> int:
@@ -222,13 +240,4 @@ def _classic_scales(ds: Any) -> dict[str, Any]:
 
     Mostly the same bytes in every file of a series: for the fast header view worked out
     once per fingerprint of those elements."""
-    if not isinstance(ds, FastHeader):
-        return _scales_of(ds)
-    key = ds.fingerprint(_SCALE_TAGS)
-    scales = _SCALE_CACHE.get(key)
-    if scales is None:
-        scales = _scales_of(ds)
-        if len(_SCALE_CACHE) >= _PIXEL_CACHE_MAX:
-            _SCALE_CACHE.clear()
-        _SCALE_CACHE[key] = scales
-    return scales
+    return per_fingerprint(ds, _SCALE_TAGS, _SCALE_CACHE, lambda: _scales_of(ds))
