@@ -121,7 +121,9 @@ def _test_data_volumes() -> list[Volume]:
 
 def test_every_test_data_series(tmp_path: Path) -> None:
     volumes = _test_data_volumes()
-    assert len(volumes) > 50
+    # every series the installed handlers decode: 26 with the native handler alone
+    # (tests_minimal), over 50 with every handler
+    assert len(volumes) >= 20
     for i, volume in enumerate(volumes):
         folder = tmp_path / str(i)
         folder.mkdir()
