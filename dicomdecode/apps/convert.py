@@ -278,9 +278,9 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
             out.status, out.reason = FAILED, f"writing failed: {_error_reason(exc)}"
             return out
         if done is not None:
-            volume, written = done
+            streamed, written = done
             out.outputs = [str(p) for p in written]
-            out.info = _info(volume, plan.array_dtype)
+            out.info = _info(streamed, plan.array_dtype)
             return out
     current = series
     volume = None

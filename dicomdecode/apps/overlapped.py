@@ -87,15 +87,15 @@ def write_overlapped(series: SeriesInfo, base: Path, options: Options, write: Wr
         return None
     stream = StoredStream(predicted, base, write, plan)
     try:
-        handlers, photometrics = _decode_into(series, options, stream)
-        if handlers is None:
+        decoded = _decode_into(series, options, stream)
+        if decoded is None:
             return None  # abandoned
         stream.close()
     except BaseException:
         stream.abandon()
         raise
     try:
-        volume = _stand_in(series, options, plan, handlers, photometrics)
+        volume = _stand_in(series, options, plan, *decoded)
     except Exception:  # noqa: BLE001 - e.g. strict mode: the ordinary road reports it
         volume = None
     if volume is None:
@@ -107,14 +107,14 @@ def write_overlapped(series: SeriesInfo, base: Path, options: Options, write: Wr
 
 
 def _decode_into(series: SeriesInfo, options: Options, stream: StoredStream
-                 ) -> tuple[list[str], list[str]] | tuple[None, None]:
+                 ) -> tuple[list[str], list[str]] | None:
     """Decode the series chunk by chunk into ``stream``; each image's handler and
-    photometric interpretation, or (None, None) after abandoning the stream when any
+    photometric interpretation, or None after abandoning the stream when any
     file failed (the ordinary road then decodes and reports it)."""
     images = series.images
     if ensure_complete(im.path for im in images):
         stream.abandon()
-        return None, None
+        return None
     handlers: list[str] = []
     photometrics: list[str] = []
     for k in range(0, len(images), stream.chunk):
@@ -123,11 +123,11 @@ def _decode_into(series: SeriesInfo, options: Options, stream: StoredStream
             stack, results = decode_stack(part, options)
         except Exception:  # noqa: BLE001 - a refused header: the ordinary road reports it
             stream.abandon()
-            return None, None
+            return None
         by_path = {r.path: r for r in results}
         if any(r.error or not r.handler for r in results):
             stream.abandon()
-            return None, None
+            return None
         handlers += [by_path[im.path].handler for im in part]
         photometrics += [by_path[im.path].photometric for im in part]
         stream.put(stack)

@@ -31,8 +31,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dicomdecode.nifti import nifti_stream_layout
-from dicomdecode.writers import atomic_path, output_paths, remove_path, tmp_name, write_json
-from dicomdecode.writers import compact
+from dicomdecode.writers import (
+    atomic_path,
+    compact,
+    output_paths,
+    remove_path,
+    tmp_name,
+    write_json,
+)
 from dicomdecode.writers.compact import (
     Storage,
     StoredValues,
