@@ -126,7 +126,11 @@ def test_a_slice_that_fails_to_decode_ends_as_today(
 
 
 @pytest.mark.parametrize("relative", [
-    "dcm_qa_canon_61/In/cl",
+    "dcm_qa_canon_61/In/cl",                 # Canon MR, 80 files
+    "dcm_qa_ct/In/GE",                       # GE CT
+    "dcm_qa_nih/In/20180918GE/mr_0004",      # GE MR, 150 files
+    "dcm_qa_uih/In/DTI_134434/dti_tra_dir16_PA_SaveBySlc__135612",  # 4D: not streamed
+    "dcm_qa_ts/In",                          # several transfer syntaxes
 ])
 def test_corpus_series_give_the_same_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_chunks: list[int],

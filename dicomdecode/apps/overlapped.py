@@ -31,7 +31,7 @@ from dicomdecode.assemble import Decoded, assemble_series, placeholder_stack
 from dicomdecode.decode.stack import decode_stack
 from dicomdecode.read.pixel_source import pixel_source_of_image
 from dicomdecode.read.sources.mirror import ensure_complete
-from dicomdecode.writers.compact import settle
+from dicomdecode.writers.compact import fits_plan, settle
 from dicomdecode.writers.nifti import StoredStream
 
 if TYPE_CHECKING:
@@ -62,8 +62,10 @@ def _stand_in(series: SeriesInfo, options: Options, plan: StoredValues,
     stored-values road settles it), over the zero-stride stand-in; None when the plan no
     longer holds."""
     decoded = Decoded(placeholder_stack(series), handlers, photometrics, {}, placeholder=True)
-    volume, settled = settle(assemble_series(series, options, decoded), plan)
-    return volume if settled is not None else None
+    volume = assemble_series(series, options, decoded)
+    if not fits_plan(volume, plan):  # settle would rescale the (stand-in) array
+        return None
+    return settle(volume, plan)[0]
 
 
 def write_overlapped(series: SeriesInfo, base: Path, options: Options, write: WriteOptions,
