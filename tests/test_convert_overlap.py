@@ -141,3 +141,33 @@ def test_corpus_series_give_the_same_files(
     on, off, report_on, report_off = _both_roads(src, tmp_path / "out", monkeypatch)
     _assert_same(on, off)
     assert _strip_times(report_on) == _strip_times(report_off)
+
+
+def test_a_header_that_changes_falls_back_and_leaves_nothing_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_chunks: list[int]) -> None:
+    """When the finished volume's header is not the one streamed (here: the geometry
+    moved between the two), the streamed file is dropped and the ordinary road writes
+    the series: the same files as with the road off, and no temporary left."""
+    import dataclasses
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for f in sorted(SERIES.glob("A_0*.dcm")):
+        shutil.copy(f, src / f.name)
+    real = overlapped._stand_in
+    calls: list[int] = []
+
+    def moved(*args: object) -> object:
+        volume = real(*args)  # type: ignore[arg-type]
+        calls.append(1)
+        if len(calls) % 2 == 0 and volume is not None:  # the finished volume
+            affine = volume.affine.copy()
+            affine[0, 3] += 1.0
+            volume = dataclasses.replace(volume, affine=affine)
+        return volume
+
+    monkeypatch.setattr(overlapped, "_stand_in", moved)
+    on, off, report_on, report_off = _both_roads(src, tmp_path / "out", monkeypatch)
+    assert small_chunks == [False] and len(calls) == 2
+    _assert_same(on, off)
+    assert _strip_times(report_on) == _strip_times(report_off)

@@ -87,7 +87,10 @@ def write_overlapped(series: SeriesInfo, base: Path, options: Options, write: Wr
         return None
     if predicted is None:
         return None
-    stream = StoredStream(predicted, base, write, plan)
+    try:
+        stream = StoredStream(predicted, base, write, plan)
+    except Exception:  # noqa: BLE001 - nothing written yet: the ordinary road decides
+        return None
     try:
         decoded = _decode_into(series, options, stream)
         if decoded is None:
@@ -103,7 +106,11 @@ def write_overlapped(series: SeriesInfo, base: Path, options: Options, write: Wr
     if volume is None:
         stream.abandon()
         return None
-    before_commit()
+    try:
+        before_commit()
+    except BaseException:
+        stream.abandon()
+        raise
     written = stream.commit(volume)
     return None if written is None else (volume, written)
 
