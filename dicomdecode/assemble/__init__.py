@@ -197,7 +197,9 @@ class Decoded:
     ``placeholder``: ``stack`` only stands for the voxels (a zero-stride array of the right
     shape and dtype, :func:`placeholder_stack`): convert's overlapped road, which streams
     the voxels chunk by chunk to the file, builds the Volume's metadata from it and never
-    holds the whole array."""
+    holds the whole array. Only for options under which nothing reads or changes the
+    values (``rescale=False``, no padding mask, no MONOCHROME1 inversion, no mosaic) and
+    with no failures: the Volume's ``array`` is then the stand-in itself."""
 
     stack: np.ndarray
     handlers: list[str]
