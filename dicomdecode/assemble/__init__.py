@@ -8,6 +8,7 @@ the one dtype/rescale policy of :mod:`dicomdecode.assemble.rescale`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 
 from dicomdecode import geometry
 from dicomdecode.assemble import rescale as _rs
-from dicomdecode.decode.canonical import target_dtype
+from dicomdecode.decode.canonical import frames_shape, target_dtype
 from dicomdecode.decode.stack import decode_stack
 from dicomdecode.errors import InconsistentSeriesError
 from dicomdecode.options import HandlerChoice, Options, PhilipsScaling, RescaleMode
@@ -192,8 +193,41 @@ def load_series(series: SeriesInfo, *, rescale: RescaleMode = "auto", strict: bo
     return assemble_series(series, opts)
 
 
-def assemble_series(series: SeriesInfo, options: Options) -> Volume:
-    """:func:`load_series` with checked options (the form every entry point calls)."""
+@dataclasses.dataclass
+class Decoded:
+    """What the decode of a series gave the assembler: the stack of stored values (one
+    entry per image, in the series' order), each image's handler ("" when it failed) and
+    photometric interpretation, and path -> reason for the files that failed.
+
+    ``placeholder``: ``stack`` only stands for the voxels (a zero-stride array of the right
+    shape and dtype, :func:`placeholder_stack`): convert's overlapped road, which streams
+    the voxels chunk by chunk to the file, builds the Volume's metadata from it and never
+    holds the whole array. Only for options under which nothing reads or changes the
+    values (``rescale=False``, no padding mask, no MONOCHROME1 inversion, no mosaic) and
+    with no failures: the Volume's ``array`` is then the stand-in itself."""
+
+    stack: np.ndarray
+    handlers: list[str]
+    photometrics: list[str]
+    failures: dict[str, str]
+    placeholder: bool = False
+
+
+def placeholder_stack(series: SeriesInfo) -> np.ndarray:
+    """A zero-stride read-only array with the shape and dtype the stack decode of
+    ``series`` gives (no memory): what :class:`Decoded` holds when the voxels go
+    elsewhere. Raises ValueError for a header the guard refuses."""
+    source = pixel_source_of_image(series.images[0])
+    shape = frames_shape(source, len(series.images))
+    return np.broadcast_to(np.zeros((), target_dtype(source)), shape)
+
+
+def assemble_series(series: SeriesInfo, options: Options,
+                    decoded: Decoded | None = None) -> Volume:
+    """:func:`load_series` with checked options (the form every entry point calls).
+
+    ``decoded``: the decode already done by the caller (convert's overlapped road, which
+    decodes by chunks itself); by default the series is decoded here."""
     strict = options.strict
     warnings: list[str] = []
     if series.warnings:
@@ -208,8 +242,11 @@ def assemble_series(series: SeriesInfo, options: Options) -> Volume:
     # every entry point and every subset of slices gets the same dtype.
     dtype, fuse = _output_dtype(series, options)
     all_scales, convention = _rs.image_scales(series.images, options.philips_scaling)
-    stack, handler_names, photometrics, failures = _decode_series(
-        series, options, dtype if fuse else None, all_scales if fuse else None)
+    if decoded is None:
+        decoded = Decoded(*_decode_series(series, options, dtype if fuse else None,
+                                          all_scales if fuse else None))
+    stack, handler_names = decoded.stack, decoded.handlers
+    photometrics, failures = decoded.photometrics, decoded.failures
     ok = [bool(h) for h in handler_names]
     keep, n_vol = _kept_indices(series, ok, failures, strict, warnings)
     images = [series.images[i] for i in keep]
@@ -253,7 +290,8 @@ def assemble_series(series: SeriesInfo, options: Options) -> Volume:
     if n_vol == 1:
         vol = vol[0]
     slices = _slice_infos(images, handler_names, scales, positions, n_vol, rescale_mode)
-    return Volume(array=np.ascontiguousarray(vol), affine=geo.affine, meta=meta,
+    array = vol if decoded.placeholder else np.ascontiguousarray(vol)
+    return Volume(array=array, affine=geo.affine, meta=meta,
                   slices=slices, warnings=warnings)
 
 
@@ -311,4 +349,4 @@ def _slice_infos(images: list[ImageRef], handler_names: list[str], scales: list[
     return out
 
 
-__all__ = ["assemble_series", "load_series"]
+__all__ = ["Decoded", "assemble_series", "load_series", "placeholder_stack"]

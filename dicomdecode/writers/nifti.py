@@ -22,13 +22,23 @@ the rescale as scl_slope/scl_inter, as dcm2niix writes them.
 from __future__ import annotations
 
 import dataclasses
+import os
+import queue
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dicomdecode.nifti import nifti_stream_layout
-from dicomdecode.writers import atomic_path, output_paths, write_json
+from dicomdecode.writers import (
+    atomic_path,
+    compact,
+    output_paths,
+    remove_path,
+    tmp_name,
+    write_json,
+)
 from dicomdecode.writers.compact import (
     Storage,
     StoredValues,
@@ -103,19 +113,25 @@ def nifti_safe_dtype(volume: Volume) -> Volume:
                                warnings=[*volume.warnings, note])
 
 
-def write_nifti(volume: Volume, base: Path, options: WriteOptions | None = None,
-                stored: StoredValues | None = None) -> list[Path]:
-    """Write ``base.nii.gz`` (``base.nii`` when ``options.compress`` is off), its sidecar
-    ``base.json``, ``base_slices.json`` (the volume's geometry and per-slice provenance)
-    and, for a diffusion series, ``base.bval`` / ``base.bvec``; return the paths (image
-    first).
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """What writing ``volume`` as NIfTI takes, worked out before any voxel is written: the
+    volume as written (usable affine, NIfTI-safe dtype), its acquisition facts, the array
+    to stream and its storage, the array dtype the sidecar names, and the header bytes."""
 
-    ``stored``: ``volume.array`` holds the stored values of this plan (convert's
-    stored-values road, :func:`~dicomdecode.writers.compact.plan_stored_values`); they
-    are written with the plan's scl_slope/scl_inter, whatever ``options.compact``."""
-    options = options or WriteOptions()
-    image_path, json_path, slices_path = output_paths(base, "nifti",
-                                                      compress=options.compress)
+    volume: Volume
+    acq: Acquisition | None
+    source: np.ndarray
+    storage: Storage
+    array_dtype: np.dtype
+    header: bytes
+
+
+def prepare_nifti(volume: Volume, options: WriteOptions,
+                  stored: StoredValues | None = None) -> Prepared:
+    """The header and storage of ``volume`` (see :func:`write_nifti`). On the stored-values
+    road nothing here reads a voxel (shape, dtype, affine and headers only), so the header
+    of a series can be built before it is decoded (:class:`StoredStream`)."""
     volume = nifti_safe_dtype(usable_affine(volume))
     acq = acquisition(volume)
     layout = nifti_stream_layout(volume)
@@ -133,17 +149,40 @@ def write_nifti(volume: Volume, base: Path, options: WriteOptions | None = None,
         storage = choose_storage(volume, source)
     header = _header(layout.shape, layout.dtype if rgb24 else storage.dtype, layout.affine,
                      storage, nifti_header_fields(volume, acq))
+    return Prepared(volume, acq, source, storage, array_dtype, header)
+
+
+def write_nifti(volume: Volume, base: Path, options: WriteOptions | None = None,
+                stored: StoredValues | None = None) -> list[Path]:
+    """Write ``base.nii.gz`` (``base.nii`` when ``options.compress`` is off), its sidecar
+    ``base.json``, ``base_slices.json`` (the volume's geometry and per-slice provenance)
+    and, for a diffusion series, ``base.bval`` / ``base.bvec``; return the paths (image
+    first).
+
+    ``stored``: ``volume.array`` holds the stored values of this plan (convert's
+    stored-values road, :func:`~dicomdecode.writers.compact.plan_stored_values`); they
+    are written with the plan's scl_slope/scl_inter, whatever ``options.compact``."""
+    options = options or WriteOptions()
+    image_path = output_paths(base, "nifti", compress=options.compress)[0]
+    prep = prepare_nifti(volume, options, stored)
     with atomic_path(image_path) as tmp:
         with open_output(tmp, options, options.compress) as fh:
-            fh.write(header)
-            for block in blocks(source, storage):
+            fh.write(prep.header)
+            for block in blocks(prep.source, prep.storage):
                 fh.write(block.reshape(-1).view(np.uint8).data)
-    written_as = storage.describe(array_dtype)
-    write_json(json_path, sidecar(volume, acq, written_as))
+    return [image_path, *_write_companions(prep, base, options)]
+
+
+def _write_companions(prep: Prepared, base: Path, options: WriteOptions) -> list[Path]:
+    """The files beside the image: sidecar, ``_slices.json``, and ``.bval``/``.bvec`` for
+    a diffusion series (from metadata only, never the voxels)."""
+    _, json_path, slices_path = output_paths(base, "nifti", compress=options.compress)
+    volume, acq = prep.volume, prep.acq
+    write_json(json_path, sidecar(volume, acq, prep.storage.describe(prep.array_dtype)))
     slices_doc = provenance(volume)
-    slices_doc["dtype"] = str(array_dtype)  # load()'s, as on the old road
+    slices_doc["dtype"] = str(prep.array_dtype)  # load()'s, as on the old road
     write_json(slices_path, slices_doc)
-    written = [image_path, json_path, slices_path]
+    written = [json_path, slices_path]
     tables = diffusion_tables(volume, acq)
     if tables is not None:  # diffusion: FSL b-values and vectors, as dcm2niix
         for suffix, text in zip((".bval", ".bvec"), tables, strict=True):
@@ -152,6 +191,95 @@ def write_nifti(volume: Volume, base: Path, options: WriteOptions | None = None,
                 tmp.write_text(text)
             written.append(path)
     return written
+
+
+class StoredStream:
+    """The image file of convert's stored-values road, written while the series decodes.
+
+    The header is built from a volume that stands for the finished one (the metadata of
+    a series assembled from its headers only: shape, dtype, affine, acquisition facts);
+    then each decoded chunk of slices (stored values, in the final slice order) is handed
+    to :meth:`put`, and a writer thread casts, compresses and writes it while the next
+    chunk decodes. The queue holds at most ``depth`` chunks, so memory stays a few chunks.
+    :meth:`commit` takes the finished volume's metadata: when its header is the one
+    written, the file is moved into place (atomically) with its companions; otherwise
+    nothing is kept and the caller writes the volume the ordinary way. Chunks are whole
+    multiples of the writer's block (:data:`~dicomdecode.writers.compact.BLOCK_BYTES`, read at
+    each call),
+    so the compressor receives the same pieces as :func:`write_nifti` gives it, and the
+    file is byte for byte the same.
+    """
+
+    def __init__(self, predicted: Volume, base: Path, options: WriteOptions,
+                 plan: StoredValues, depth: int = 2, blocks_per_chunk: int = 2) -> None:
+        self.base, self.options, self.plan = base, options, plan
+        self.path = output_paths(base, "nifti", compress=options.compress)[0]
+        prep = prepare_nifti(predicted, options, plan)
+        self.header, self._storage = prep.header, prep.storage
+        per_row = max(1, int(np.prod(prep.source.shape[1:])) * prep.source.dtype.itemsize)
+        #: images per chunk: whole writer blocks (the same pieces as write_nifti's)
+        self.chunk = max(1, compact.BLOCK_BYTES // per_row) * blocks_per_chunk
+        self._tmp = tmp_name(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._abandoned = False
+        self._thread = threading.Thread(target=self._write, name="nifti-writer", daemon=True)
+        self._thread.start()
+
+    def _write(self) -> None:
+        try:
+            with open_output(self._tmp, self.options, self.options.compress) as fh:
+                fh.write(self.header)
+                while (chunk := self._queue.get()) is not None:
+                    if self._abandoned:
+                        continue
+                    source = stored_storage(chunk, self.plan)[0]
+                    for block in blocks(source, self._storage):
+                        fh.write(block.reshape(-1).view(np.uint8).data)
+        except BaseException as exc:  # noqa: BLE001 - handed to the decoding thread
+            self._error = exc
+            while self._queue.get() is not None:  # keep taking chunks: put never blocks
+                pass
+
+    def put(self, chunk: np.ndarray) -> None:
+        """Queue the next ``chunk`` of stored values (blocks while ``depth`` are queued);
+        raises the writer's error, if it failed."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        """Wait for the writer to finish the file; raise its error, if any."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            remove_path(self._tmp)
+            raise self._error
+
+    def abandon(self) -> None:
+        """Stop writing and remove the partial file (the ordinary road takes over)."""
+        self._abandoned = True
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        remove_path(self._tmp)
+
+    def commit(self, volume: Volume) -> list[Path] | None:
+        """Keep the written file when ``volume`` (the finished volume's metadata, of the
+        plan's stored values) gives the header that was written: move it into place and
+        write its companions; return the paths (image first). None, with nothing kept,
+        when the header differs."""
+        prep = prepare_nifti(volume, self.options, self.plan)
+        if prep.header != self.header or prep.storage != self._storage:
+            remove_path(self._tmp)
+            return None
+        try:
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            remove_path(self._tmp)
+            raise
+        return [self.path, *_write_companions(prep, self.base, self.options)]
 
 
 def _header(shape: tuple[int, ...], dtype: np.dtype, affine: np.ndarray, storage: Storage,
@@ -166,4 +294,4 @@ def _header(shape: tuple[int, ...], dtype: np.dtype, affine: np.ndarray, storage
                          slice_code=fields["slice_code"] or 0, tr=fields["tr"] or 0.0)
 
 
-__all__ = ["sidecar", "write_nifti"]
+__all__ = ["Prepared", "StoredStream", "prepare_nifti", "sidecar", "write_nifti"]
