@@ -142,6 +142,15 @@ def bench_syntax(src: Path, repeats: int, scratch: Path, warmup: int = 1
     return {"runs": runs, "median": med, "ratio_wall": ratio, "check": check}
 
 
+def _load_average() -> str:
+    """The 1-minute load average now (which the report records: a busy machine slows
+    both tools, but not always equally)."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:  # pragma: no cover - not on every platform
+        return "unknown"
+
+
 def _agreement(gz: dict[str, object], nii: dict[str, object]) -> str:
     """'True' when both outputs equal dcm2niix's voxels, else the largest difference and
     how many voxels differ (lossy JPEG: IDCTs may differ by 1, see the README)."""
@@ -158,8 +167,9 @@ def report(results: dict[str, dict], repeats: int) -> str:
              f"{platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
              f"{repeats} paired rounds per series (A B C D alternating, after uncounted "
              "warm-up rounds), medians; dcm2niix is the pip package's binary. 300 x 512x512 CT slices per series (bench/make_series.py). "
-             "The machine was shared with other jobs: read ratios (taken pair by pair) "
-             "before absolute seconds.", "",
+             f"Load average when it started: {_load_average()} (2 cores: above about 1, "
+             "other jobs shared the machine; read ratios, taken pair by pair, before "
+             "absolute seconds).", "",
              "| series | ours .nii.gz s | dcm2niix -z y s | ratio | ours .nii s | "
              "dcm2niix -z n s | ratio | size gz ours/theirs | peak RSS MB ours/theirs | "
              "voxels equal | dtype ours/theirs |",
