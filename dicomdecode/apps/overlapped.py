@@ -27,10 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dicomdecode.assemble import Decoded, assemble_series, placeholder_stack
-from dicomdecode.decode.stack import decode_stack
+from dicomdecode.assemble import Decoded, assemble_series, decode_images, placeholder_stack
 from dicomdecode.read.pixel_source import pixel_source_of_image
-from dicomdecode.read.sources.mirror import ensure_complete
 from dicomdecode.writers.compact import fits_plan, settle
 from dicomdecode.writers.nifti import StoredStream
 
@@ -121,25 +119,20 @@ def _decode_into(series: SeriesInfo, options: Options, stream: StoredStream
     photometric interpretation, or None after abandoning the stream when any
     file failed (the ordinary road then decodes and reports it)."""
     images = series.images
-    if ensure_complete(im.path for im in images):
-        stream.abandon()
-        return None
     handlers: list[str] = []
     photometrics: list[str] = []
     for k in range(0, len(images), stream.chunk):
-        part = images[k:k + stream.chunk]
         try:
-            stack, results = decode_stack(part, options)
+            part = decode_images(images[k:k + stream.chunk], options)
         except Exception:  # noqa: BLE001 - a refused header: the ordinary road reports it
             stream.abandon()
             return None
-        by_path = {r.path: r for r in results}
-        if any(r.error or not r.handler for r in results):
+        if part.failures or not all(part.handlers):
             stream.abandon()
             return None
-        handlers += [by_path[im.path].handler for im in part]
-        photometrics += [by_path[im.path].photometric for im in part]
-        stream.put(stack)
+        handlers += part.handlers
+        photometrics += part.photometrics
+        stream.put(part.stack)
     return handlers, photometrics
 
 

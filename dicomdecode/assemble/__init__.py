@@ -60,14 +60,14 @@ def _kept_indices(series: SeriesInfo, ok: Sequence[bool], failures: dict[str, st
     return keep, n_vol
 
 
-def _decode_series(series: SeriesInfo, options: Options, stack_dtype: np.dtype | None,
-                   scales: Sequence[_rs.Scale] | None = None
-                   ) -> tuple[np.ndarray, list[str], list[str], dict[str, str]]:
-    """Stored values of every image as one stack (of `stack_dtype`, default the canonical
+def decode_images(images: Sequence[ImageRef], options: Options,
+                  stack_dtype: np.dtype | None = None,
+                  scales: Sequence[_rs.Scale] | None = None) -> Decoded:
+    """Stored values of `images` as one stack (of `stack_dtype`, default the canonical
     dtype; with `scales`, one per image, output values rescaled as they are stored), with
     per-image handler and photometric interpretation, and path -> reason for files that
-    failed. A mosaic image becomes its tiles: ``(images, tiles, rows, cols)``."""
-    images = series.images
+    failed. A mosaic image becomes its tiles: ``(images, tiles, rows, cols)``. The one
+    decode of the assembler, also used on sub-ranges by convert's overlapped road."""
     # remote objects (mirrored headers) get their pixels now, once per file, in parallel
     fetch_failed = ensure_complete(im.path for im in images)
     stack, results = decode_stack(
@@ -81,8 +81,8 @@ def _decode_series(series: SeriesInfo, options: Options, stack_dtype: np.dtype |
         tiles = [mosaic.untile(stack[i], first.mosaic_slices, *first.mosaic_tile)
                  for i in range(len(images))]
         stack = np.stack(tiles)
-    return (stack, [by_path[im.path].handler for im in images],
-            [by_path[im.path].photometric for im in images], failures)
+    return Decoded(stack, [by_path[im.path].handler for im in images],
+                   [by_path[im.path].photometric for im in images], failures)
 
 
 def _output_dtype(series: SeriesInfo, options: Options) -> tuple[np.dtype | None, bool]:
@@ -243,8 +243,8 @@ def assemble_series(series: SeriesInfo, options: Options,
     dtype, fuse = _output_dtype(series, options)
     all_scales, convention = _rs.image_scales(series.images, options.philips_scaling)
     if decoded is None:
-        decoded = Decoded(*_decode_series(series, options, dtype if fuse else None,
-                                          all_scales if fuse else None))
+        decoded = decode_images(series.images, options, dtype if fuse else None,
+                                all_scales if fuse else None)
     stack, handler_names = decoded.stack, decoded.handlers
     photometrics, failures = decoded.photometrics, decoded.failures
     ok = [bool(h) for h in handler_names]
@@ -349,4 +349,4 @@ def _slice_infos(images: list[ImageRef], handler_names: list[str], scales: list[
     return out
 
 
-__all__ = ["Decoded", "assemble_series", "load_series", "placeholder_stack"]
+__all__ = ["Decoded", "assemble_series", "decode_images", "load_series", "placeholder_stack"]
