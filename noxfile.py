@@ -109,7 +109,7 @@ def tests_pylibjpeg(session: nox.Session) -> None:
 def licences(session: nox.Session) -> None:
     """The default `[all]` install alone: no GPL distribution in it, and every syntax the
     handlers know still decodes with it (12-bit and retired JPEG by permissive code)."""
-    _install(session, "-e", ".[all]", "pytest>=8")
+    _install(session, "-e", ".[all]", "pytest>=8", "pytest-timeout>=2.3")
     _pytest(session, "native,imagecodecs,pylibjpeg,gdcm,charls", "tests/test_licences.py")
 
 

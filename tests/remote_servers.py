@@ -40,14 +40,28 @@ def free_port() -> int:
 
 
 class S3Server:
-    """moto's S3 in server mode on 127.0.0.1 and a free port."""
+    """moto's S3 in server mode on 127.0.0.1, on a port the OS picks while binding.
+
+    moto's ThreadedMotoServer binds in its own thread and waits without a timeout for it
+    to be ready, so a port taken between choosing and binding it (a busy machine, other
+    tests' servers and cluster workers) left the test waiting forever. Here the socket is
+    bound in the caller's thread (port 0: no race), so a failure raises at once, and only
+    the serving loop runs in a thread."""
 
     def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
+        from moto.server import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
 
-        self.port = free_port()
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.server.start()
+        app = DomainDispatcherApplication(create_backend_app)
+        self.server = make_server("127.0.0.1", 0, app, threaded=True,
+                                  request_handler=MotoRequestHandler)
+        self.port = int(self.server.server_port)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
     def client(self) -> Any:
@@ -73,7 +87,8 @@ class S3Server:
             list(pool.map(put, files.items()))
 
     def stop(self) -> None:
-        self.server.stop()
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def storage_options(endpoint: str) -> dict[str, Any]:
@@ -154,7 +169,7 @@ class FaultProxy:
                 if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that
                     super().handle_error(request, client_address)  # hung up is no news
 
-        self.server = Server(("127.0.0.1", free_port()), Handler)
+        self.server = Server(("127.0.0.1", 0), Handler)  # port 0: the OS picks, no race
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -204,31 +219,36 @@ class OrthancServer:
         if binary is None or not os.path.exists(ORTHANC_PLUGIN):
             raise FileNotFoundError("Orthanc or its DICOMweb plugin is not installed "
                                     "(apt-get install orthanc orthanc-dicomweb)")
-        self.port = free_port()
         folder.mkdir(parents=True, exist_ok=True)
-        config = folder / "orthanc.json"
-        config.write_text(json.dumps({
-            "Name": "dicomdecode-test", "HttpPort": self.port, "DicomServerEnabled": False,
-            "StorageDirectory": str(folder / "db"), "IndexDirectory": str(folder / "db"),
-            "Plugins": [ORTHANC_PLUGIN], "RemoteAccessAllowed": False,
-            "AuthenticationEnabled": False, "HttpCompressionEnabled": False,
-            "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}))
         self.log = open(folder / "orthanc.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen([binary, str(config)], stdout=self.log,
-                                        stderr=subprocess.STDOUT)
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.root = f"{self.base}/dicom-web"
+        # Orthanc binds the port it is given: one taken between choosing and binding it
+        # makes it exit, so a few fresh ports are tried (each start waits 30 s at most)
+        for _attempt in range(3):
+            self.port = free_port()
+            config = folder / "orthanc.json"
+            config.write_text(json.dumps({
+                "Name": "dicomdecode-test", "HttpPort": self.port, "DicomServerEnabled": False,
+                "StorageDirectory": str(folder / "db"), "IndexDirectory": str(folder / "db"),
+                "Plugins": [ORTHANC_PLUGIN], "RemoteAccessAllowed": False,
+                "AuthenticationEnabled": False, "HttpCompressionEnabled": False,
+                "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}))
+            self.process = subprocess.Popen([binary, str(config)], stdout=self.log,
+                                            stderr=subprocess.STDOUT)
+            self.base = f"http://127.0.0.1:{self.port}"
+            self.root = f"{self.base}/dicom-web"
 
-        def up() -> bool:
-            try:
-                with urllib.request.urlopen(f"{self.base}/system", timeout=1) as r:
-                    return r.status == 200
-            except OSError:
-                return self.process.poll() is not None
+            def up() -> bool:
+                try:
+                    with urllib.request.urlopen(f"{self.base}/system", timeout=1) as r:
+                        return r.status == 200
+                except OSError:
+                    return self.process.poll() is not None
 
-        if not wait_for(up, 30) or self.process.poll() is not None:
-            self.stop()
-            raise RuntimeError(f"Orthanc did not start (see {folder / 'orthanc.log'})")
+            if wait_for(up, 30) and self.process.poll() is None:
+                return
+            self._end_process()
+        self.log.close()
+        raise RuntimeError(f"Orthanc did not start (see {folder / 'orthanc.log'})")
 
     def upload(self, files: list[Path]) -> None:
         """POST each file to the REST API (/instances), as a PACS receives them."""
@@ -240,11 +260,15 @@ class OrthancServer:
             with urllib.request.urlopen(request, timeout=30) as r:
                 assert r.status == 200, path
 
-    def stop(self) -> None:
+    def _end_process(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(10)
             except Exception:
                 self.process.kill()
+                self.process.wait(10)
+
+    def stop(self) -> None:
+        self._end_process()
         self.log.close()
