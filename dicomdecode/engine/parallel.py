@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from dicomdecode.engine import allocator
+from dicomdecode.engine import allocator, prefault
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -79,8 +79,14 @@ def _in_daemon_process() -> bool:
 
 
 def fork_is_safe() -> bool:
-    """fork copies only the calling thread: unsafe when other threads hold locks."""
-    return sys.platform.startswith("linux") and threading.active_count() == 1
+    """fork copies only the calling thread: unsafe when other threads hold locks.
+
+    The allocator's page-mapping threads (:mod:`dicomdecode.engine.prefault`) do not
+    count: they hold no lock (only a ``madvise`` call, which fork leaves behind)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    return all(thread is threading.current_thread() or thread.name == prefault.THREAD_NAME
+               for thread in threading.enumerate())
 
 
 def shared_empty(shape: Sequence[int], dtype: np.dtype | type, path: str = "<memory>",
