@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="nifti (.nii.gz + .json), npy (+ .json), npz, zarr (one array per "
                         "series), dicom (each file uncompressed); default nifti")
     p.add_argument("--workers", "-j", type=_whole_number("--workers"), default=None,
-                   help="processes to use (default: DICOMDECODE_WORKERS or all CPUs)")
+                   help="CPUs to use: processes for several series, threads for one "
+                        "(default: DICOMDECODE_WORKERS or all CPUs)")
     p.add_argument("--strict", action="store_true",
                    help="fail a series on any inconsistency instead of warning")
     p.add_argument("--report", metavar="PATH", default=None,

@@ -672,8 +672,10 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
         dst: the output folder (created); must not lie inside ``src``.
         fmt: ``nifti``, ``npy``, ``npz``, ``zarr`` (one output per series) or ``dicom``
             (each file rewritten uncompressed).
-        workers: processes; default ``DICOMDECODE_WORKERS`` or every CPU this process may
-            use. Series (or files, for ``dicom``) are spread over them.
+        workers: how many CPUs to use; default ``DICOMDECODE_WORKERS`` or every CPU this
+            process may use. Several series (or files, for ``dicom``) are spread over
+            that many processes; a single local series is decoded on that many threads
+            of this process (codecs that may abort still go to processes).
         handlers, strict, rescale, options, and any other :class:`dicomdecode.Options`
             field as a keyword (``philips_scaling``, ``invert_monochrome1``,
             ``mask_padding``, ``convert_color``, ``max_bytes``): how series are decoded

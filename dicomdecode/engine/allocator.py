@@ -17,7 +17,6 @@ and whose pages are mapped on another thread while the decode fills them
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import mmap
 import os
 import sys
@@ -41,7 +40,8 @@ def tune_for_bulk_decoding() -> bool:
         return False
     _done = True
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        # the process's own symbols (libc among them): find_library would run ldconfig
+        libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False
