@@ -25,8 +25,13 @@ directory. A series with its marker bench/_work/.<syntax>_<N>.complete is reused
 Also writes bench/_work/rgb_jpeg_baseline.dcm (512x512 8-bit RGB, JPEG baseline,
 GDCM encoder) for the handler benchmark (--rgb).
 
+Also, with --study, bench/_work/study_<N>/<syntax>/: those series again, each with its own
+Series and SOP Instance UIDs, as one study of several series (for convert's throughput on
+a study: bench/bench_convert.py --syntaxes study).
+
 Usage:
   python bench/make_series.py --slices 300                 # all syntaxes
+  python bench/make_series.py --slices 300 --syntaxes explicit rle jpegls htj2k jpeg8 --study
   python bench/make_series.py --slices 100 300 1000 --syntaxes explicit rle
 """
 
@@ -574,6 +579,38 @@ def make_rgb_jpeg_baseline(force: bool = False) -> Path | None:
     return out
 
 
+def make_study(n: int, syntaxes: list[str], force: bool = False) -> Path | None:
+    """bench/_work/study_<n>/<syntax>/: every given syntax's series as its own series of one
+    study (new Series and SOP Instance UIDs; the pixel data as encoded), so that a convert
+    of the folder has several series to spread over the cores (issue 18: overlap of
+    series). Made from the <syntax>_<n> series, which must exist; cached like them."""
+    import pydicom
+
+    root = WORK / f"study_{n}"
+    marker = WORK / f".study_{n}.complete"
+    if marker.exists() and not force:
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    for name in syntaxes:
+        source = WORK / f"{name}_{n}"
+        if not source.is_dir():
+            print(f"study: {source} missing, run make_series.py --slices {n} first")
+            return None
+        target = root / name
+        target.mkdir(parents=True)
+        series_uid = _uid("study-series", name, n)
+        for path in sorted(source.glob("*.dcm")):
+            ds = pydicom.dcmread(path)
+            sop = _uid("study-sop", name, path.name)
+            ds.SeriesInstanceUID = series_uid
+            ds.SeriesDescription = f"bench {name}"
+            ds.SOPInstanceUID = sop
+            ds.file_meta.MediaStorageSOPInstanceUID = sop
+            ds.save_as(target / path.name, enforce_file_format=True)
+    marker.touch()
+    return root
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -585,9 +622,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--force", action="store_true", help="regenerate even if cached")
     ap.add_argument("--no-rgb", action="store_true",
                     help="do not write the RGB JPEG baseline file")
+    ap.add_argument("--study", action="store_true",
+                    help="also write study_<N>/: the series of every syntax given, as one "
+                         "multi-series study (bench_convert.py --syntaxes study)")
     args = ap.parse_args(argv)
     for n in args.slices:
         make(n, args.syntaxes, seed=args.seed, workers=args.workers, force=args.force)
+        if args.study:
+            make_study(n, args.syntaxes, force=args.force)
     if not args.no_rgb:
         p = make_rgb_jpeg_baseline(force=args.force)
         if p:
