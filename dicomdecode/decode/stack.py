@@ -32,7 +32,7 @@ from dicomdecode.decode import validate
 from dicomdecode.decode.canonical import frames_shape, target_dtype
 from dicomdecode.decode.dispatch import Checked, check_decodable, decode_into
 from dicomdecode.decode.store import rescale_into
-from dicomdecode.engine import allocator, parallel
+from dicomdecode.engine import allocator, parallel, prefault
 from dicomdecode.errors import DicomDecodeError
 from dicomdecode.options import Options
 from dicomdecode.read import transfer_syntax as ts
@@ -269,7 +269,15 @@ def decode_stack(images: Sequence[Any], options: Options, dtype: np.dtype | None
         # one level of threads: files across threads, or a multi-frame file's frames
         per_file = dataclasses.replace(options, workers=1) if count > 1 else options
         series = _Series(stack, per_file, scales)
-        return stack, parallel.map_threaded(lambda job: _decode_job(job, series), jobs, count)
+        # the stack's pages are mapped on another thread, just ahead of the files written
+        with prefault.Ahead(stack, nbytes // len(jobs)) as ahead:
+            def decode_one(job: FileJob) -> FileResult:
+                result = _decode_job(job, series)
+                if result.error is None:
+                    ahead.decoded()
+                return result
+
+            return stack, parallel.map_threaded(decode_one, jobs, count)
     count = parallel.resolve_workers(options.workers, len(jobs) - 1)
     if count <= 1 or (options.workers is None and nbytes < _PARALLEL_MIN_BYTES):
         stack = parallel.output_empty(shape, dtype, jobs[0].path, "the series' pixels")
