@@ -24,9 +24,10 @@ PYTHON = "3.11"
 TORCH = "torch==2.13.0"
 
 
-# interop libraries (import names) the main session installs; the others expect none, so
-# their tests are deselected there and FAIL in `tests` if one does not import
-INTEROP = ("SimpleITK", "vtk", "dicom_numpy")
+# optional libraries that are no decoder (import names) the main session installs: the
+# interop ones and zarr (an `all` extra the handler-only sessions lack); the others expect
+# none, so their tests are deselected there and FAIL in `tests` if one does not import
+INTEROP = ("SimpleITK", "vtk", "dicom_numpy", "zarr")
 
 
 def _pytest(session: nox.Session, expect: str, *args: str, libraries: str = "",

@@ -8,13 +8,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
 import pytest
 
-from dicomdecode.engine import allocator, parallel, prefault
+from dicomdecode.engine import allocator, prefault
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="MADV_POPULATE_WRITE is a Linux call")
@@ -84,25 +83,26 @@ def test_small_arrays_get_no_thread() -> None:
 
 
 def test_fork_safety_ignores_the_page_mapping_thread() -> None:
-    """A mapping thread still running must not send the fork pool to forkserver."""
-    if not parallel.fork_is_safe():
-        pytest.skip("other threads run in this test process")
-    gate = threading.Event()
-    thread = threading.Thread(target=gate.wait, name=prefault.THREAD_NAME, daemon=True)
-    thread.start()
-    try:
-        assert parallel.fork_is_safe() == sys.platform.startswith("linux")
-    finally:
-        gate.set()
-        thread.join()
-    gate.clear()
-    other = threading.Thread(target=gate.wait, daemon=True)
-    other.start()
-    try:
-        assert not parallel.fork_is_safe()
-    finally:
-        gate.set()
-        other.join()
+    """A mapping thread still running must not send the fork pool to forkserver; any
+    other thread must. Checked in a fresh interpreter, where no other thread runs (a test
+    worker process has threads of its own)."""
+    code = """
+import sys, threading
+from dicomdecode.engine import parallel, prefault
+linux = sys.platform.startswith("linux")
+assert parallel.fork_is_safe() == linux
+gate = threading.Event()
+mapping = threading.Thread(target=gate.wait, name=prefault.THREAD_NAME, daemon=True)
+mapping.start()
+assert parallel.fork_is_safe() == linux
+other = threading.Thread(target=gate.wait, daemon=True)
+other.start()
+assert not parallel.fork_is_safe()
+gate.set()
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
 def test_switched_off_by_the_environment() -> None:

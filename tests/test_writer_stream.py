@@ -198,7 +198,13 @@ def test_npy_npz_zarr_keep_load_dtype_unless_compact(tmp_path: Path) -> None:
     (npz,) = write_volume(vol, tmp_path / "c", "npz", WriteOptions(compact=True))
     with np.load(npz) as z:
         assert z["array"].dtype == np.int16 and np.array_equal(z["array"], vol.array)
-    zarr = pytest.importorskip("zarr")
+
+
+@pytest.mark.needs_library("zarr")
+def test_zarr_keeps_load_dtype_unless_compact(tmp_path: Path) -> None:
+    import zarr
+
+    vol = ct_volume()
     (store,) = write_volume(vol, tmp_path / "d", "zarr")
     z = zarr.open_array(str(store), mode="r")
     assert z.dtype == np.int32 and np.array_equal(z[...], vol.array)

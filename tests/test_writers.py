@@ -96,8 +96,10 @@ def test_npy_and_npz(tmp_path: Path) -> None:
         assert json.loads(str(z["meta"]))["meta"]["Modality"] == "MR"
 
 
+@pytest.mark.needs_library("zarr")
 def test_zarr_chunked_per_slice(tmp_path: Path) -> None:
-    zarr = pytest.importorskip("zarr")
+    import zarr
+
     vol = make_volume()
     (store,) = write_volume(vol, tmp_path / "z", "zarr")
     z = zarr.open_array(str(store), mode="r")
