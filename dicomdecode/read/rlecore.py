@@ -40,6 +40,8 @@ from __future__ import annotations
 import struct
 from array import array
 
+import numpy as np
+
 try:
     import cython
 except ImportError:  # a runtime without Cython: the decorators are no-ops
@@ -209,7 +211,9 @@ def decode_frame_into(frame: bytes, out: cython.uchar[::1], pixels: cython.Py_ss
     ranges = segment_ranges(frame, samples * width)
     bounds = array("q", [value for pair in ranges for value in pair])
     view: cython.longlong[::1] = bounds
-    planes: cython.uchar[::1] = bytearray(width * pixels if width > 1 else 1)
+    # uninitialised: every byte the assembly reads was written by a segment that decoded
+    # whole (a short one stops the frame first)
+    planes: cython.uchar[::1] = np.empty(width * pixels if width > 1 else 1, np.uint8)
     src: cython.p_uchar = frame
     short: cython.Py_ssize_t
     with cython.nogil:
