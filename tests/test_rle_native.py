@@ -1,8 +1,10 @@
 """The built-in RLE Lossless decoder (dicomdecode.read.rlecore, handler "native").
 
-Witnesses, never the decoder itself: the original arrays of frames encoded here (with
-imagecodecs' PackBits encoder), and three independent decoders on real files
-(imagecodecs' ``dicomrle_decode``, pylibjpeg-rle, pydicom's pure-Python decoder). The
+Witnesses, never the decoder itself: the original arrays of frames encoded here (a small
+PackBits encoder, checked by pydicom's decoder), the uncompressed reference of every RLE
+file in test_data/ (no codec library needed: the interpreted, library-free install decodes
+RLE with this decoder alone), and three independent decoders on real files (imagecodecs'
+``dicomrle_decode``, pylibjpeg-rle, pydicom's pure-Python decoder). The
 interpreted run of the same source (loaded from the .py file) must agree with the
 compiled one byte for byte, errors included. Hostile frames give a ValueError (a typed
 error naming the file, through the handlers), never a crash or a write past the output.
@@ -18,20 +20,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydicom.encaps import generate_frames
+from pydicom.pixels.decoders.rle import _rle_decode_frame
 
 import dicomdecode
 from dicomdecode.errors import DicomDecodeError
 from dicomdecode.read import rlecore
 from dicomdecode.read import transfer_syntax as ts
 from tests.conftest import corpus_params, corpus_path
-
-imagecodecs = pytest.importorskip("imagecodecs")
-pydicom = pytest.importorskip("pydicom")
-from pydicom.encaps import generate_frames  # noqa: E402
-from pydicom.pixels.decoders.rle import _rle_decode_frame  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LITTLE = sys.byteorder == "little"
@@ -72,12 +72,32 @@ def _frame(segments: list[bytes]) -> bytes:
         + b"".join(segments)
 
 
+def _packbits(data: bytes) -> bytes:
+    """PackBits (PS3.5 G.3.1): runs of 2..128 equal bytes, literals of 1..128 others."""
+    out, i = bytearray(), 0
+    while i < len(data):
+        run = 1
+        while i + run < len(data) and run < 128 and data[i + run] == data[i]:
+            run += 1
+        if run > 1:
+            out += bytes([257 - run, data[i]])
+            i += run
+            continue
+        j = i + 1
+        while j < len(data) and j - i < 128 and not (j + 1 < len(data)
+                                                     and data[j] == data[j + 1]):
+            j += 1
+        out += bytes([j - i - 1]) + data[i:j]
+        i = j
+    return bytes(out)
+
+
 def _encode(array: np.ndarray) -> bytes:
     """(pixels, samples) unsigned values -> an RLE frame: per sample, its bytes MSB first."""
     width = array.dtype.itemsize
     big = array.astype(array.dtype.newbyteorder(">"))
     planes = big.view(np.uint8).reshape(array.shape[0], array.shape[1], width)
-    return _frame([imagecodecs.packbits_encode(planes[:, s, b].tobytes())
+    return _frame([_packbits(planes[:, s, b].tobytes())
                    for s in range(array.shape[1]) for b in range(width)])
 
 
@@ -92,8 +112,8 @@ def _decode(core, frame: bytes, pixels: int, samples: int, width: int,
 @given(pixels=st.integers(1, 300), samples=st.sampled_from([1, 3]),
        width=st.sampled_from([1, 2, 4]), planar=st.booleans(), data=st.data())
 def test_round_trip_against_the_array(pixels, samples, width, planar, data):
-    """Random images (runs and noise) encoded with imagecodecs' PackBits come back
-    exactly, interleaved or planar, compiled and interpreted; pydicom agrees."""
+    """Random images (runs and noise) encoded here come back exactly, interleaved or
+    planar, compiled and interpreted; pydicom's decoder agrees."""
     high = 2 ** (8 * width) - 1
     values = data.draw(st.lists(st.one_of(st.just(0), st.just(high), st.integers(0, high)),
                                 min_size=pixels * samples, max_size=pixels * samples))
@@ -136,8 +156,7 @@ HOSTILE = {
     "offset past the end": _with_header(_good(), 2, 64, 10**6),
     "offset 2**32-1": _with_header(_good(), 2, 64, 2**32 - 1),
     "offsets decrease": _with_header(_good(), 2, 80, 70),
-    "segment short": _frame([imagecodecs.packbits_encode(bytes(60)),
-                             imagecodecs.packbits_encode(bytes(64))]),
+    "segment short": _frame([_packbits(bytes(60)), _packbits(bytes(64))]),
     "only no-ops": _frame([bytes([0x80] * 40), bytes([0x80] * 40)]),
     "run without its byte": _frame([bytes([0x81]), bytes([0x81])]),
     "data cut": _good()[:-20],
@@ -201,6 +220,7 @@ def _pydicom_files() -> list[Path]:
 
 def _references(frame: bytes, ds) -> dict[str, np.ndarray]:
     """One frame by the three independent decoders, as interleaved unsigned samples."""
+    import imagecodecs
     from rle.utils import decode_pixel_data
 
     rows, cols, spp, bits = ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.BitsAllocated
@@ -238,6 +258,19 @@ def _check_file(path: Path, interpreted_max_pixels: int = 100 * 100) -> None:
     assert np.array_equal(native.array, other.array)
 
 
+@pytest.mark.parametrize("path", _test_data_files(), ids=lambda p: p.name)
+def test_test_data_equals_its_uncompressed_reference(path):
+    """No library: the built-in decoder alone (as in an install without codecs) gives
+    the pixels of the uncompressed file each RLE file was made from."""
+    manifest = json.loads((ROOT / "test_data/MANIFEST.json").read_text())
+    reference = {row["name"]: row["reference"] for row in manifest["files"]}[path.name]
+    native = dicomdecode.decode(str(path), handlers="native")
+    expected = dicomdecode.decode(str(ROOT / "test_data" / reference))
+    assert native.handler == "native" and expected.handler == "native"
+    assert np.array_equal(native.array, expected.array)
+
+
+@pytest.mark.needs_handler("imagecodecs", "pylibjpeg")
 @pytest.mark.parametrize("path", _test_data_files() + _pydicom_files(), ids=lambda p: p.name)
 def test_real_files_equal_three_decoders(path):
     _check_file(path)
@@ -253,6 +286,7 @@ def _corpus_rle_rows() -> list[dict[str, str]]:
 
 
 @pytest.mark.corpus
+@pytest.mark.needs_handler("imagecodecs", "pylibjpeg")
 @pytest.mark.parametrize("row", corpus_params(_corpus_rle_rows(), "relative_path"))
 def test_corpus_rle_files_equal_three_decoders(corpus, row):
     path = corpus / row["relative_path"]
@@ -272,7 +306,7 @@ def test_hostile_file_is_a_typed_error_naming_it(tmp_path):
     ds = pydicom.dcmread(source)
     pixels = ds.Rows * ds.Columns
     short = _frame([bytes([0x80]) * (2 * ((pixels + 127) // 128)),
-                    imagecodecs.packbits_encode(bytes(pixels))])
+                    _packbits(bytes(pixels))])
     ds.PixelData = pydicom.encaps.encapsulate([short])
     target = tmp_path / "short.dcm"
     ds.save_as(target)
