@@ -60,6 +60,9 @@ def test_handler_order_follows_the_build():
     order = ts.TRANSFER_SYNTAXES[ts.RLE_LOSSLESS].handlers
     assert (order[0] == "native") is rlecore.COMPILED
     assert (order[-1] == "native") is (not rlecore.COMPILED)
+    from dicomdecode.apps.info import library_info
+
+    assert library_info()["compiled_rle"] is rlecore.COMPILED
 
 
 # ----------------------------------------------------------------- frames made here
