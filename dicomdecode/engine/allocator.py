@@ -9,15 +9,12 @@ system time, 2.2 s wall). The cost is that up to that much freed memory stays wi
 process. Set DICOMDECODE_NO_MALLOPT=1 to leave the allocator alone.
 
 It also holds :func:`allocate`, the one place an array sized by a file's header is made,
-so that a failed allocation is a typed error naming the file, never a bare MemoryError,
-and whose pages are mapped on another thread while the decode fills them
-(:mod:`dicomdecode.engine.prefault`).
+so that a failed allocation is a typed error naming the file, never a bare MemoryError.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import mmap
 import os
 import sys
@@ -25,7 +22,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dicomdecode.engine import prefault
 from dicomdecode.errors import ResourceLimitError
 
 _M_TRIM_THRESHOLD = -1
@@ -41,7 +37,8 @@ def tune_for_bulk_decoding() -> bool:
         return False
     _done = True
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        # the process's own symbols (libc among them): find_library would run ldconfig
+        libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False
@@ -76,8 +73,6 @@ def allocate(shape: Sequence[int], dtype: np.dtype | type, path: str, *,
             buffer = mmap.mmap(-1, max(nbytes, 1),
                                flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
             array = np.frombuffer(buffer, dtype=dtype, count=count).reshape(tuple(shape))
-        if not shared:  # (a fork pool's children fill shared memory: no thread at fork)
-            prefault.populate_soon(array)  # map its pages beside the decode filling it
         return array
     except (MemoryError, OSError, OverflowError, ValueError) as exc:
         # ValueError: numpy's "array is too big" for sizes beyond the address space
