@@ -95,6 +95,8 @@ def _expand(src: cython.p_uchar, pos: cython.Py_ssize_t, end: cython.Py_ssize_t,
     n: cython.Py_ssize_t
     run: cython.Py_ssize_t
     j: cython.Py_ssize_t
+    c: cython.Py_ssize_t
+    span: cython.Py_ssize_t
     value: cython.uchar
     while done < count and pos < end:
         n = src[pos]
@@ -108,7 +110,22 @@ def _expand(src: cython.p_uchar, pos: cython.Py_ssize_t, end: cython.Py_ssize_t,
                 break
             run = min(257 - n, count - done)
         if stride == 1:
-            if n < 128:
+            # Packets move in whole 16-byte chunks (vector moves, no memcpy/memset call)
+            # when the chunks lie inside both the segment and this plane: the bytes past
+            # `run` are rewritten by the packets that follow (a plane is only used once
+            # every byte of it has been decoded: a short segment is an error)
+            span = (run + 15) // 16 * 16
+            if o + span <= first + count and (n > 128 or pos + span <= end):
+                if n < 128:
+                    for c in range(0, span, 16):  # literal 16s: C loops of constant step
+                        for j in range(16):
+                            out[o + c + j] = src[pos + c + j]
+                else:
+                    value = src[pos]
+                    for c in range(0, span, 16):  # literal 16s: C loops of constant step
+                        for j in range(16):
+                            out[o + c + j] = value
+            elif n < 128:
                 for j in range(run):
                     out[o + j] = src[pos + j]
             else:
