@@ -1,18 +1,20 @@
-"""DICOM RLE Lossless (PS3.5 Annex G) decoded in one GIL-free pass into the final layout.
+"""DICOM RLE Lossless (PS3.5 Annex G), decoded GIL-free straight into the final layout.
 
 Why: imagecodecs' ``dicomrle_decode`` took ~0.43 ms per 512 x 512 16-bit frame, did not
 scale on two threads (its floor on 2 threads was its floor on 1), and its planes came back
-as a separate array that the stack decode copied again. Here each PackBits segment is
-expanded straight into its byte of every sample of the caller's buffer (the stack slice
-itself, see ``NativeHandler.read_into``): a 16-bit frame's high and low bytes land in
-place as one uint16/int16 value, colour samples land interleaved, and there is no
-intermediate plane and no second copy. The byte loops run with the GIL released, so
-threads decode frames side by side.
+as a separate array that the stack decode copied again. Here the values are written into
+the caller's buffer (the stack slice itself, see ``NativeHandler.read_into``), in the
+canonical layout: 8-bit segments expand straight into place; the segments of a wider
+sample expand into byte planes of a small scratch buffer (memcpy/memset speed: whole
+16-byte moves), which one pass then assembles into uint16/int16/uint32 values, colour
+samples interleaved. No second copy, and all of it with the GIL released, so threads
+decode frames side by side. Measured (thread CPU time per 512 x 512 int16 CT frame,
+loaded 2-core machine, paired): 0.28 ms against imagecodecs' 0.46 ms.
 
 ONE source, two ways to run it, as :mod:`dicomdecode.read.walkcore`: Cython compiles this
 file (``setup.py``), and the same file runs interpreted where it was not built (correct
-but about a hundred times slower, so the handler order then keeps the codec libraries
-first and this decoder last, a decoder of last resort that needs no library:
+but ~600x slower, 0.17 s a 512 x 512 frame: the handler order then keeps the codec
+libraries first and this decoder last, a decoder of last resort that needs no library,
 :mod:`dicomdecode.read.transfer_syntax`).
 
 The rules, matched to pydicom's ``pixels/decoders/rle.py`` (and GDCM's):
@@ -31,7 +33,9 @@ The rules, matched to pydicom's ``pixels/decoders/rle.py`` (and GDCM's):
 Safety by construction: the header is read and checked (count, every offset inside the
 frame and after the header, offsets not decreasing) before any byte loop runs; the byte
 loops never read past their segment's end nor write past the Rows x Columns bytes of
-their plane, and the output buffer's size is checked against the frame's geometry first.
+their plane (whole 16-byte moves only where both hold), and the output buffer's size is
+checked against the frame's geometry first. Checked under AddressSanitizer with 100,000
+garbled frames in exact-size buffers.
 Nothing here allocates from a header value. Every refusal is a ValueError saying why.
 """
 

@@ -44,9 +44,9 @@ _RLE = ("imagecodecs", "pylibjpeg", "gdcm")
 
 def _rle_order() -> tuple[str, ...]:
     """RLE: the built-in decoder (:mod:`~dicomdecode.read.rlecore`, "native") first when it
-    is compiled: GIL-free, written straight into the stack, ~1.2x imagecodecs' per-frame
-    floor; interpreted it is ~100x slower, so then it is the decoder of last resort that
-    needs no library, after every codec library."""
+    is compiled: GIL-free, written straight into the stack, ~1.6x as fast as imagecodecs per
+    frame; interpreted it is ~600x slower (0.17 s a frame), so then it is the decoder of
+    last resort that needs no library, after every codec library."""
     from dicomdecode.read.rlecore import COMPILED
 
     return ("native", *_RLE) if COMPILED else (*_RLE, "native")
