@@ -48,7 +48,7 @@ from results_io import write_results  # noqa: E402  (bench/ is on sys.path as th
 
 # raw codec that a dicomdecode handler uses for a syntax
 HANDLER_CODEC = {
-    "native": {"*": "memcpy"},
+    "native": {rawcodecs.RLE: "dicomdecode-rle", "*": "memcpy"},
     "gdcm": {"*": "gdcm"},
     "charls": {"*": "charls"},
     "imagecodecs": {"*": "imagecodecs"},

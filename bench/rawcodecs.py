@@ -120,6 +120,19 @@ def _charls(src: bytes, pix: Pix):
     return out
 
 
+def _dicomdecode_rle(src: bytes, pix: Pix):
+    """dicomdecode's own RLE decoder (read/rlecore), as the native handler calls it."""
+    import sys
+
+    from dicomdecode.read import rlecore
+
+    width = pix.bits_allocated // 8
+    out = np.empty(pix.rows * pix.cols * pix.samples * width, np.uint8)
+    rlecore.decode_frame_into(bytes(src), out, pix.rows * pix.cols, pix.samples, width,
+                              False, sys.byteorder == "little")
+    return out
+
+
 def _imagecodecs(src: bytes, pix: Pix):
     """imagecodecs' codec for the syntax, as the imagecodecs handler calls it."""
     import imagecodecs
@@ -162,6 +175,7 @@ def _gdcm(src: bytes, pix: Pix):
 RAW_DECODERS: dict[str, tuple[set[str], Callable]] = {
     "memcpy": (NATIVE_SYNTAXES, _memcpy),
     "pylibjpeg-rle": ({RLE}, _rle),
+    "dicomdecode-rle": ({RLE}, _dicomdecode_rle),
     "libjpeg": (JPEG_SYNTAXES | JLS_SYNTAXES, _libjpeg),
     "imagecodecs": ({RLE} | JPEG_SYNTAXES | JLS_SYNTAXES | J2K_SYNTAXES | HTJ2K_SYNTAXES,
                     _imagecodecs),
@@ -173,6 +187,7 @@ RAW_DECODERS: dict[str, tuple[set[str], Callable]] = {
 _IMPORT = {
     "memcpy": "numpy",
     "pylibjpeg-rle": "rle",
+    "dicomdecode-rle": "dicomdecode.read.rlecore",
     "libjpeg": "libjpeg",
     "imagecodecs": "imagecodecs",
     "openjpeg": "openjpeg",

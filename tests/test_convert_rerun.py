@@ -86,15 +86,19 @@ def test_no_decoder_installed_gives_the_pip_hint(tmp_path: Path) -> None:
     blocked.mkdir()
     for name in DECODER_MODULES:
         (blocked / f"{name}.py").write_text('raise ImportError("not installed (test)")\n')
-    rle = next(MIXED.glob("*rle.dcm"))
-    assert "RLE" in pydicom.dcmread(rle, stop_before_pixels=True).file_meta.TransferSyntaxUID.name
+    j2k = next(MIXED.glob("*j2k.dcm"))
+    assert "2000" in pydicom.dcmread(j2k, stop_before_pixels=True).file_meta.TransferSyntaxUID.name
     result = _cli("convert", "test_data/series", str(tmp_path / "out"), blocked=blocked)
     assert result.returncode == 1
     assert 'pip install "dicomdecode[' in result.stderr
     assert "could not be decoded" in result.stderr
-    info = _cli("info", str(rle), "--json", blocked=blocked)
+    info = _cli("info", str(j2k), "--json", blocked=blocked)
     facts = json.loads(info.stdout)
     assert facts["handlers"] == [] and 'pip install "dicomdecode[' in facts["install"]
+    # RLE needs no library: the built-in decoder (read/rlecore) is always there
+    rle = next(MIXED.glob("*rle.dcm"))
+    facts = json.loads(_cli("info", str(rle), "--json", blocked=blocked).stdout)
+    assert facts["handlers"] == ["native"]
 
 
 def test_dst_that_is_a_file_is_said_plainly(tmp_path: Path) -> None:

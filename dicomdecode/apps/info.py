@@ -16,12 +16,14 @@ def library_info() -> dict[str, Any]:
     """Facts about this installation: version, and whether the compiled core is in use
     (``dicomdecode info`` without a file)."""
     from dicomdecode import __version__
-    from dicomdecode.read import walkcore
+    from dicomdecode.read import rlecore, walkcore
 
     return {
         "version": __version__,
         "compiled_core": walkcore.COMPILED,
         "core_module": walkcore.__file__,
+        # the built-in RLE decoder: compiled, the first RLE handler; interpreted, the last
+        "compiled_rle": rlecore.COMPILED,
         "note": "" if walkcore.COMPILED else walkcore.INTERPRETED_NOTE,
     }
 
