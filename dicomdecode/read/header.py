@@ -305,10 +305,11 @@ class FastHeader:
 
     def fingerprint(self, tags: array) -> tuple[Any, ...]:
         """What the values of `tags` (an ``array("q")``) are made from: the text encoding,
-        the byte order and each element's (VR code, bytes), None when absent. Two headers
-        with equal fingerprints give equal values for those tags (a cache key)."""
+        the byte order and each element's VR code and bytes, or its absence
+        (:func:`walkcore.fingerprint`). Two headers with equal fingerprints give equal
+        values for those tags (a cache key)."""
         return (self._encoding, self._order,
-                walkcore.lookup_many(self._buf, self._records, tags, self._ascending))
+                walkcore.fingerprint(self._buf, self._records, tags, self._ascending))
 
     def _tag(self, key: Any) -> int | None:
         if isinstance(key, str):
@@ -497,16 +498,24 @@ def may_be_dicom(path: str) -> bool:
 #: is a few kilobytes (4.5 KiB for the bench's 282 elements); a longer one is read on in
 #: blocks of at least _CHUNK. Smaller is cheaper: a scan pays for every byte it copies.
 _FIRST_READ = 8 * 1024
+#: ... except where the previous file's header was longer: the files of a folder mostly
+#: come from one scanner with one header length (17 KiB for the GE MR of issue 19, which
+#: then took a second read and a copy per file), so the first read covers that length
+#: rounded up to whole 4 KiB pages (at most _FIRST_READ_MAX). Only the reads change: the
+#: header found is the same whatever the hint.
+_FIRST_READ_MAX = 256 * 1024
+_first_read = _FIRST_READ
 
 
 def read_fast_header(path: str) -> FastHeader | None:
     """The top-level header of `path`, or None when this reader does not cover the file
     (no Part 10 preamble, deflated, unusual character set)."""
+    global _first_read
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
         size = os.fstat(fd).st_size
         try:
-            header = header_from_buffer(os.read(fd, _FIRST_READ),
+            header = header_from_buffer(os.read(fd, _first_read),
                                         lambda n: os.read(fd, n), size)
         except NeedsFullParse:
             return None
@@ -514,6 +523,9 @@ def read_fast_header(path: str) -> FastHeader | None:
         os.close(fd)
     if header is not None:
         header.file_size = size
+        if header.pixel_offset >= 0:  # the header ends where the pixel element starts
+            _first_read = min(max(_FIRST_READ, (header.pixel_offset + 12 + 4095) // 4096
+                                  * 4096), _FIRST_READ_MAX)
     return header
 
 
