@@ -308,3 +308,28 @@ def test_series_info_shape_without_volume_axis() -> None:
     assert info.shape == (2, 3, 5, 3)
     info.n_volumes = 2
     assert info.shape == (2, 1, 3, 5, 3)
+
+
+def test_image_ref_is_the_dataclass_record():
+    """series.image_ref (the scan's fast constructor) makes the record ImageRef(**fields)
+    makes: equal, same hash, same field order, still frozen; a missing or unknown field
+    is the dataclass's own TypeError."""
+    import dataclasses
+    import pickle
+
+    from dicomdecode.series import ImageRef, image_ref
+
+    fields = dict(path="a.dcm", frame=0, sop_instance_uid="1.2", position=(1.0, 2.0, 3.0),
+                  orientation=None, rows=64, columns=64, transfer_syntax="1.2.840.10008.1.2.1",
+                  slope=2.0, image_type=("ORIGINAL",), pixel_offset=1234)
+    made, expected = image_ref(dict(fields)), ImageRef(**fields)
+    assert made == expected and hash(made) == hash(expected)
+    assert list(vars(made)) == list(vars(expected))
+    assert dataclasses.asdict(made) == dataclasses.asdict(expected)
+    assert pickle.loads(pickle.dumps(made)) == expected
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.rows = 3  # type: ignore[misc]
+    with pytest.raises(TypeError, match="bogus"):
+        image_ref({**fields, "bogus": 1})
+    with pytest.raises(TypeError, match="rows"):
+        image_ref({k: v for k, v in fields.items() if k != "rows"})

@@ -325,3 +325,40 @@ def test_records_lookup_agrees_with_the_element_dict(core):
         tags = array("q", [0x00200013, 0x00080061, 0x00080060])
         assert core.lookup_many(data, records, tags, ascending) == tuple(
             core.lookup(data, records, tag, ascending) for tag in tags)
+
+
+@pytest.mark.parametrize("core", [walkcore, INTERPRETED], ids=["compiled", "interpreted"])
+def test_fingerprint_is_equal_exactly_when_the_elements_are(core):
+    """fingerprint (the scan's per-series cache key) is one bytes object that is equal
+    for two buffers exactly when lookup_many's (VR code, bytes) tuples are: a value that
+    differs, moves between tags, changes VR or goes missing gives another key; compiled
+    and interpreted give the same bytes."""
+    from array import array
+
+    tags = array("q", [0x00080060, 0x00100010, 0x00200013, 0x00200014])
+    variants = [
+        _element(0x0008, 0x0060, b"CS", b"CT") + _element(0x0010, 0x0010, b"PN", b"A^B "),
+        _element(0x0008, 0x0060, b"CS", b"CT") + _element(0x0010, 0x0010, b"PN", b"A^C "),
+        _element(0x0008, 0x0060, b"CS", b"CTA^") + _element(0x0010, 0x0010, b"PN", b"B "),
+        _element(0x0008, 0x0060, b"SH", b"CT") + _element(0x0010, 0x0010, b"PN", b"A^B "),
+        _element(0x0008, 0x0060, b"CS", b"CT") + _element(0x0020, 0x0013, b"PN", b"A^B "),
+        _element(0x0008, 0x0060, b"CS", b"CT"),
+        _element(0x0008, 0x0060, b"CS", b"CT") + _element(0x0010, 0x0010, b"PN", b""),
+        b"\x00\x00\x00\x00" + _element(0x0008, 0x0060, b"CS", b"CT")
+        + _element(0x0010, 0x0010, b"PN", b"A^B "),
+    ]
+    keys, looked = [], []
+    for data in variants:
+        records = array("q")
+        start = 4 if data.startswith(b"\x00" * 4) else 0
+        core.walk_records(data, start, False, False, False, records)
+        ascending = core.strictly_ascending(records)
+        keys.append(core.fingerprint(data, records, tags, ascending))
+        looked.append(core.lookup_many(data, records, tags, ascending))
+        assert keys[-1] == INTERPRETED.fingerprint(data, records, tags, ascending)
+    for i in range(len(variants)):
+        for j in range(len(variants)):
+            assert (keys[i] == keys[j]) == (looked[i] == looked[j]), (i, j)
+    records = array("q", [0x00080060, 0x4353, 2, 100])  # a record past the buffer's end
+    with pytest.raises(ValueError):
+        core.fingerprint(variants[0], records, tags, True)

@@ -4,11 +4,12 @@ whose frames share one geometry."""
 from __future__ import annotations
 
 from dicomdecode.scan.flavours.base import Header
-from dicomdecode.series import ImageRef
+from dicomdecode.series import ImageRef, image_ref
 
 
 def images(header: Header) -> list[ImageRef]:
     """One ImageRef per frame, all at the stored position."""
     position = header.position
-    return [ImageRef(**header.classic, frame=i, position=position)  # type: ignore[arg-type]
+    fields = header.classic
+    return [image_ref({**fields, "frame": i, "position": position})
             for i in range(header.n_frames)]
