@@ -280,11 +280,12 @@ def fuzz_asan(session: nox.Session) -> None:
         session.run("python", "-c", "from dicomdecode.read import walkcore; "
                     "assert walkcore.COMPILED, walkcore.__file__", env=env)
         # the core's own tests (deep nesting, hostile lengths, 300 mutants walked compiled and
-        # interpreted), then the harness's mutants through `scan`, the road that walks every
+        # interpreted; the RLE decoder's hostile segments and garbled frames), then the harness's mutants through `scan`, the road that walks every
         # header with the core. Not `decode_file`/`load`: a codec library that throws a C++
         # exception (CharLS, OpenJPH in the imagecodecs wheel, not built with ASan) trips
         # ASan's __cxa_throw interceptor, a false alarm that is not about our code
-        session.run("pytest", "-p", "no:cacheprovider", "-q", "tests/test_walkcore.py", env=env)
+        session.run("pytest", "-p", "no:cacheprovider", "-q", "tests/test_walkcore.py",
+                    "tests/test_rle_native.py", env=env)
         session.run("python", "-m", "fuzz.run", "--count", "1500", "--every", "1", "--seed",
                     "2019", "--api", "scan", "--max-seconds", "600", *session.posargs, env=env)
     finally:
