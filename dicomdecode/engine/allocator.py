@@ -68,12 +68,9 @@ def allocate(shape: Sequence[int], dtype: np.dtype | type, path: str, *,
     nbytes = count * dtype.itemsize
     try:
         if not shared:
-            array = np.empty(tuple(shape), dtype=dtype)
-        else:
-            buffer = mmap.mmap(-1, max(nbytes, 1),
-                               flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
-            array = np.frombuffer(buffer, dtype=dtype, count=count).reshape(tuple(shape))
-        return array
+            return np.empty(tuple(shape), dtype=dtype)
+        buffer = mmap.mmap(-1, max(nbytes, 1), flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
+        return np.frombuffer(buffer, dtype=dtype, count=count).reshape(tuple(shape))
     except (MemoryError, OSError, OverflowError, ValueError) as exc:
         # ValueError: numpy's "array is too big" for sizes beyond the address space
         raise ResourceLimitError(

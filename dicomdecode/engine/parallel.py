@@ -81,8 +81,8 @@ def _in_daemon_process() -> bool:
 def fork_is_safe() -> bool:
     """fork copies only the calling thread: unsafe when other threads hold locks.
 
-    The allocator's page-mapping threads (:mod:`dicomdecode.engine.prefault`) do not
-    count: they hold no lock (only a ``madvise`` call, which fork leaves behind)."""
+    The stack decoder's page-mapping threads (:mod:`dicomdecode.engine.prefault`) do not
+    count: they hold no lock while mapping (a ``madvise`` call, which fork leaves behind)."""
     if not sys.platform.startswith("linux"):
         return False
     return all(thread is threading.current_thread() or thread.name == prefault.THREAD_NAME
