@@ -48,3 +48,29 @@ def test_package_functions_stay_functions_after_submodule_import() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=60)
     assert out.stdout.split() == ["True", "function", "True"], out.stderr
+
+
+_BLAS_PROBE = """
+import json, os, sys
+from dicomdecode.apps.cli import main
+assert "numpy" not in sys.modules
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "numpy": "numpy" in sys.modules,
+                  "blas": os.environ.get("OPENBLAS_NUM_THREADS")}), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("user_value", [None, "3"])
+def test_cli_asks_openblas_for_one_thread_before_numpy_loads(user_value: str | None) -> None:
+    """OpenBLAS reads OPENBLAS_NUM_THREADS when numpy loads it: the command sets it to 1
+    before its first numpy import (its BLAS work is 4x4 geometry; idle OpenBLAS threads
+    spin on the cores the decoders need), and keeps a value the user chose."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env["PYTHONPATH"] = str(ROOT)
+    if user_value is not None:
+        env["OPENBLAS_NUM_THREADS"] = user_value
+    result = subprocess.run([sys.executable, "-c", _BLAS_PROBE, "scan", "test_data/series"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    probe = json.loads(result.stderr.strip().splitlines()[-1])
+    assert probe["code"] in (0, 1) and probe["numpy"], result.stderr[-2000:]
+    assert probe["blas"] == (user_value or "1")

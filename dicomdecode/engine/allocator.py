@@ -8,6 +8,17 @@ the heap (M_TOP_PAD) and not trimming below 256 MB (M_TRIM_THRESHOLD) removes it
 system time, 2.2 s wall). The cost is that up to that much freed memory stays with the
 process. Set DICOMDECODE_NO_MALLOPT=1 to leave the allocator alone.
 
+Setting any of these also freezes glibc's *dynamic* mmap threshold (which otherwise rises
+to the size of the largest block freed, up to 32 MiB) at whatever it was then: 128 KiB in
+a fresh process, so every frame buffer and every convert chunk above that was a fresh
+``mmap`` whose pages the kernel zeroes on first touch, while a process that had freed big
+blocks before (a pydicom loop, say) kept a high one: the same call cost a different
+amount depending on history. So the threshold is set too, to the ceiling the dynamic rule
+would reach (32 MiB): frames and chunks are reused from the heap, a series' stack
+(hundreds of MB) is still its own mapping, returned when freed. Measured, whole-process
+``convert`` of 300 CT slices to .nii.gz, paired medians of 11: explicit VR system time
+0.33 -> 0.19 s, wall 0.91x; 8-bit JPEG wall 0.94x.
+
 It also holds :func:`allocate`, the one place an array sized by a file's header is made,
 so that a failed allocation is a typed error naming the file, never a bare MemoryError.
 """
@@ -26,6 +37,9 @@ from dicomdecode.errors import ResourceLimitError
 
 _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
+_M_MMAP_THRESHOLD = -3
+#: glibc's own ceiling for its dynamic mmap threshold (DEFAULT_MMAP_THRESHOLD_MAX, 64-bit)
+_MMAP_THRESHOLD = 32 << 20
 _done = False
 
 
@@ -45,6 +59,7 @@ def tune_for_bulk_decoding() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     ok = mallopt(_M_TOP_PAD, 64 << 20) == 1
     ok = mallopt(_M_TRIM_THRESHOLD, 256 << 20) == 1 and ok
+    ok = mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD) == 1 and ok
     return ok
 
 
