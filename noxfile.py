@@ -252,7 +252,7 @@ def tests_interpreted(session: nox.Session) -> None:
                 "tests/test_walkcore.py", "tests/test_header.py", "tests/test_scan.py",
                 "tests/test_fragments.py", "tests/test_one_road.py",
                 "tests/test_decode_pydicom_files.py", "tests/test_batch_hostile.py",
-                "tests/test_rle_native.py", *session.posargs,
+                "tests/test_rle_native.py", "tests/test_widen.py", *session.posargs,
                 env={"DICOMDECODE_EXPECT_HANDLERS": "native", "DICOMDECODE_EXPECT_LIBRARIES": "",
                      "DICOMDECODE_EXPECT_INTERPRETED": "1", "DICOMDECODE_REQUIRE_COMPILED": "0"})
     _remove_inplace_core()
@@ -285,7 +285,7 @@ def fuzz_asan(session: nox.Session) -> None:
         # exception (CharLS, OpenJPH in the imagecodecs wheel, not built with ASan) trips
         # ASan's __cxa_throw interceptor, a false alarm that is not about our code
         session.run("pytest", "-p", "no:cacheprovider", "-q", "tests/test_walkcore.py",
-                    "tests/test_rle_native.py", env=env)
+                    "tests/test_rle_native.py", "tests/test_widen.py", env=env)
         session.run("python", "-m", "fuzz.run", "--count", "1500", "--every", "1", "--seed",
                     "2019", "--api", "scan", "--max-seconds", "600", *session.posargs, env=env)
     finally:

@@ -17,9 +17,10 @@ from setuptools.command.build_ext import build_ext
 
 # plain Python files compiled as they are: walkcore is written for it (C types, nogil);
 # header.py (the FastHeader value view) is ordinary Python that Cython speeds up ~1.5x;
-# rlecore is the DICOM RLE decoder (C byte loops, nogil; issue 19)
+# rlecore is the DICOM RLE decoder (C byte loops, nogil; issue 19); widen is the integer
+# rescale of a frame into the stack (one C loop, nogil)
 COMPILED_MODULES = ["dicomdecode/read/walkcore.py", "dicomdecode/read/header.py",
-                    "dicomdecode/read/rlecore.py"]
+                    "dicomdecode/read/rlecore.py", "dicomdecode/decode/widen.py"]
 # The rest of the per-file path (issue 19, second round): ordinary Python that Cython
 # compiles as it is, with annotation typing off (a `float` hint must not become a C double
 # that refuses None, nor a `dict` hint refuse a defaultdict), so compiled and interpreted

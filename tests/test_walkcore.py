@@ -79,12 +79,14 @@ def test_compiled_core_present_when_required():
     assert not header_module.__file__.endswith(".py")
 
 
-#: setup.py's PLAIN_MODULES: the rest of the per-file path, compiled as it is
+#: setup.py's PLAIN_MODULES: the rest of the per-file path, compiled as it is (and the
+#: typed modules beside walkcore: the RLE decoder and the integer rescale loop)
 PLAIN_MODULES = ("dicomdecode.scan.values", "dicomdecode.scan.flavours.base",
                  "dicomdecode.scan.flavours", "dicomdecode.scan.flavours.classic",
                  "dicomdecode.scan.walk", "dicomdecode.read.pixel_source",
                  "dicomdecode.decode.stack", "dicomdecode.decode.dispatch",
-                 "dicomdecode.read.frames")
+                 "dicomdecode.read.frames", "dicomdecode.read.rlecore",
+                 "dicomdecode.decode.widen")
 
 
 @pytest.mark.parametrize("name", PLAIN_MODULES)

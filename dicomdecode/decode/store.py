@@ -24,12 +24,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from dicomdecode.decode import widen
+
 
 def _fits(value: float, dtype: np.dtype) -> bool:
     if not float(value).is_integer():
         return False
     info = np.iinfo(dtype)
     return info.min <= value <= info.max
+
+
+def _widen_applies(stored: np.ndarray, out: np.ndarray) -> bool:
+    """Whether :func:`dicomdecode.decode.widen.rescale_into` does this pair: compiled,
+    dtypes it knows in native byte order, both contiguous, not the same memory."""
+    return (widen.COMPILED and stored.dtype.char in widen.SOURCE_CHARS
+            and out.dtype.char in widen.OUTPUT_CHARS and stored.dtype.isnative
+            and out.dtype.isnative and stored.flags.c_contiguous and out.flags.c_contiguous
+            and stored.shape == out.shape and not np.shares_memory(stored, out))
 
 
 def rescale_into(stored: np.ndarray, out: np.ndarray, slope: float, intercept: float) -> None:
@@ -44,6 +55,9 @@ def rescale_into(stored: np.ndarray, out: np.ndarray, slope: float, intercept: f
         return
     if dtype.kind in "iu" and stored.dtype.kind in "iu" and _fits(slope, dtype) \
             and _fits(intercept, dtype):
+        if _widen_applies(stored, out):  # the same rule in one compiled, GIL-free loop
+            widen.rescale_into(stored.reshape(-1), out.reshape(-1), int(slope), int(intercept))
+            return
         if slope == 1:
             np.add(stored, dtype.type(int(intercept)), out=out, dtype=dtype, casting="unsafe")
             return

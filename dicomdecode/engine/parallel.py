@@ -17,25 +17,23 @@ their frames back; results are identical either way.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    Future,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    wait,
-)
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from dicomdecode.engine import allocator, prefault
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
+# multiprocessing and the process pool are imported where a pool is made (12 ms of every
+# command's start-up; a single series converts on threads of the command's own process)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -75,7 +73,9 @@ def resolve_workers(workers: int | None, tasks: int, *, threads: bool = False) -
 
 
 def _in_daemon_process() -> bool:
-    return bool(multiprocessing.current_process().daemon)
+    # a pool's worker has multiprocessing imported (its bootstrap runs there): no import
+    multiprocessing = sys.modules.get("multiprocessing")
+    return multiprocessing is not None and bool(multiprocessing.current_process().daemon)
 
 
 def fork_is_safe() -> bool:
@@ -115,6 +115,8 @@ def output_empty(shape: Sequence[int], dtype: np.dtype | type, path: str = "<mem
 
 def _start_method(share_memory: bool) -> str:
     """fork when memory is to be shared (and it is safe), else forkserver or spawn."""
+    import multiprocessing
+
     if share_memory:
         return "fork"
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
@@ -122,6 +124,9 @@ def _start_method(share_memory: bool) -> str:
 
 def pool(workers: int, *, share_memory: bool) -> ProcessPoolExecutor:
     """A process pool; `share_memory` asks for fork so shared_empty arrays are inherited."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     return ProcessPoolExecutor(max_workers=workers,
                                mp_context=multiprocessing.get_context(
                                    _start_method(share_memory)),
@@ -206,6 +211,8 @@ def _run_alone(task: Task, share_memory: bool, timeout: float | None) -> Any:
     """``fn(*args)`` in one child process of our own (not a pool's), so that its exit
     status, the signal that killed it, is known for certain; WorkerDied when it dies or
     does not answer within `timeout` seconds."""
+    import multiprocessing
+
     context = multiprocessing.get_context(_start_method(share_memory))
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_child_main, args=(task, sender),  # type: ignore[attr-defined]
@@ -265,6 +272,8 @@ def _call(task: Task) -> Any:
 def _pooled(tasks: list[Task], workers: int, share_memory: bool, timeout: float | None
             ) -> Generator[tuple[Task, Any], None, list[Task]]:
     """Run `tasks` on one pool; yield finished ones; return those a broken pool lost."""
+    from concurrent.futures.process import BrokenProcessPool
+
     executor = pool(min(workers, len(tasks)), share_memory=share_memory)
     lost: list[Task] = []
     try:

@@ -9,6 +9,7 @@ the core uses when it is not (a runtime install needs no Cython), as fontTools'
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,13 @@ nogil = _NoGil()
 # C type names appear only in annotations, which are never evaluated here
 # (``from __future__ import annotations``), and in cast(), which ignores them
 longlong = ulonglong = Py_ssize_t = bint = uchar = p_uchar = int
+schar = short = ushort = int
+int = builtins.int  # noqa: A001 - ``cython.int``, read when a fused type is built
+
+
+def fused_type(*_types: Any) -> Any:
+    """``cython.fused_type``: only named in annotations and casts here."""
+    return None
 
 
 def declare(_type: Any, value: Any = None) -> Any:
