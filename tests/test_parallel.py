@@ -130,6 +130,30 @@ def test_map_threaded_keeps_order_and_raises():
         parallel.map_threaded(boom, list(range(20)), 3)
 
 
+def test_map_threaded_uses_the_caller_and_helpers_then_leaves_no_thread():
+    """Every item once, on the caller's thread and `workers - 1` helpers that end with
+    the call (a helper left behind would make fork unsafe for the next pool)."""
+    import threading
+    import time
+
+    seen: list[tuple[int, str]] = []
+
+    def record(x: int) -> int:
+        time.sleep(0.002)  # long enough for every thread to take items
+        seen.append((x, threading.current_thread().name))
+        return x
+
+    before = set(threading.enumerate())
+    assert parallel.map_threaded(record, list(range(60)), 3) == list(range(60))
+    assert sorted(x for x, _ in seen) == list(range(60))
+    names = {name for _, name in seen}
+    assert threading.current_thread().name in names
+    assert {n for n in names if n.startswith(parallel.THREAD_PREFIX)} <= {
+        f"{parallel.THREAD_PREFIX}{k}" for k in range(2)}
+    assert len(names) >= 2
+    assert set(threading.enumerate()) == before
+
+
 @pytest.mark.needs_handler("imagecodecs", "gdcm", "charls")
 def test_threads_processes_and_serial_decode_the_same_stack(tmp_path, monkeypatch):
     """Series A of test_data re-encoded as JPEG-LS (pyjpegls, in the test): decoded on
