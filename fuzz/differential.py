@@ -9,12 +9,23 @@ the same dtype and the same frames, compared as a multiset (``load`` orders fram
 position, ``decode_file`` by their order in the file) and, for a mosaic, after the
 decoded image is untiled into the slices ``load`` gives.
 
+A file whose frames make several volumes (a SEG's segments, a multi-phase file) can be
+*partly* decodable: one volume's frame is corrupt, another volume's frames are not. The
+file roads (``decode_file``, ``decode(bytes)``, the items of ``SliceDataset``) refuse
+the file; the volume roads return the volumes that decode and say that the others
+failed (``load`` warns "could not be loaded", ``convert`` writes them and reports the
+file failed). Such an outcome is *partial*: it agrees with a refusal (every road says the
+file is broken) as long as every partial road gives the same frames; a partial road
+beside a road that gives the whole file, or two partial roads with different frames,
+disagree.
+
 The outcome is a class of the fuzz harness (``disagree``) and a test oracle: it
 compares roads with each other, never a road with itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tempfile
 import warnings
@@ -40,6 +51,7 @@ class Outcome:
     frames: tuple[str, ...] = ()  # sorted digests of each frame's bytes
     untyped: str = ""  # an exception that is not a DicomDecodeError (a bug on its own)
     not_applicable: str = ""  # the road's contract excludes the file (see _run)
+    partial: str = ""  # frames of the volumes that decoded; why the others did not
 
     def summary(self) -> str:
         if self.not_applicable:
@@ -48,7 +60,8 @@ class Outcome:
             return f"{self.road}: UNTYPED {self.untyped}"
         if self.refused:
             return f"{self.road}: refused ({self.refused[:160]})"
-        return f"{self.road}: {len(self.frames)} x {self.shape} {self.dtype}"
+        part = f", partial ({self.partial[:100]})" if self.partial else ""
+        return f"{self.road}: {len(self.frames)} x {self.shape} {self.dtype}{part}"
 
 
 def _digests(frames: np.ndarray) -> tuple[str, ...]:
@@ -74,10 +87,15 @@ def _run(road: str, path: Path, frame_ndim: int) -> Outcome:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             frames = _ROADS[road](path, frame_ndim)
+        reasons = [str(w.message) for w in caught if path.name in str(w.message)]
         if frames is None:
-            reasons = [str(w.message) for w in caught if path.name in str(w.message)]
             return Outcome(road, refused=reasons[0] if reasons else "nothing returned")
+        failed = [r for r in reasons if "could not be loaded" in r]
+        if road == "load" and failed:  # some volumes of the file loaded, others failed
+            return dataclasses.replace(_ok(road, frames), partial=failed[0])
         return _ok(road, frames)
+    except _Partial as exc:
+        return dataclasses.replace(_ok(road, exc.frames), partial=str(exc))
     except _Refused as exc:
         return Outcome(road, refused=str(exc))
     except MissingAttributeError as exc:
@@ -98,6 +116,14 @@ def _run(road: str, path: Path, frame_ndim: int) -> Outcome:
 
 class _Refused(Exception):
     """A road reported the file as not converted (a status, not an exception)."""
+
+
+class _Partial(Exception):
+    """A volume road gave the volumes that decoded and reported the file failed."""
+
+    def __init__(self, frames: np.ndarray, reason: str) -> None:
+        super().__init__(reason)
+        self.frames = frames
 
 
 def _decode_file(path: Path, _ndim: int) -> np.ndarray:
@@ -138,10 +164,14 @@ def _convert_npy(path: Path, ndim: int) -> np.ndarray | None:
         report = convert(path, Path(out) / "out", fmt="npy", rescale=False, workers=1,
                          progress=False)
         statuses = [f for f in report.files if f.path == str(path)]
+        arrays = [np.load(p) for p in sorted((Path(out) / "out").rglob("*.npy"))]
         if not statuses or statuses[0].status != CONVERTED:
             reason = statuses[0].reason if statuses else "not reported"
-            raise _Refused(f"{statuses[0].status if statuses else '?'}: {reason}")
-        arrays = [np.load(p) for p in sorted((Path(out) / "out").rglob("*.npy"))]
+            status = f"{statuses[0].status if statuses else '?'}: {reason}"
+            if arrays:  # the volumes that decoded were written, the file reported failed
+                raise _Partial(np.concatenate([_frames_of_volume(a, ndim) for a in arrays]),
+                               status)
+            raise _Refused(status)
         if not arrays:
             raise _Refused("converted, but no .npy written")
         return np.concatenate([_frames_of_volume(a, ndim) for a in arrays])
@@ -206,6 +236,8 @@ def check(path: str | Path, roads: tuple[str, ...] = ROADS) -> Verdict:
             continue  # its own class (untyped): agreement is judged among the rest
         if o.refused:
             key = ("refused",)
+        elif o.partial:
+            key = ("partial", o.dtype, o.shape, o.frames)
         else:
             key: tuple[Any, ...] = (o.dtype, o.shape, o.frames)
             if reference is not None and o.shape != tuple(reference.shape[1:]):
@@ -219,6 +251,10 @@ def check(path: str | Path, roads: tuple[str, ...] = ROADS) -> Verdict:
                 key = ("same-as-decode_file",)
         keys.append(key)
         groups[key] += 1
-    if len(groups) > 1:
+    data = [key for key in groups if key != ("refused",)]
+    whole = [key for key in data if key[0] != "partial"]
+    # one set of frames at most; a whole file's frames never beside a refusal (a partial
+    # road and a refusal agree: both say the file is broken)
+    if len(data) > 1 or (whole and ("refused",) in groups):
         verdict.disagree = " | ".join(o.summary() for o in outcomes)
     return verdict

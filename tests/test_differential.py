@@ -105,3 +105,22 @@ def test_fuzz_agree_class_on_mutants() -> None:
     bad = [(r["id"], r["kind"], r["class"], r["detail"][:300]) for r in results
            if r["class"] not in ("ok", "typed")]
     assert not bad, bad
+
+
+def test_partly_decodable_file_agrees_as_partial(corpus: Path) -> None:
+    """A SEG whose frames make two volumes, one of them corrupt (fuzz/regressions, a
+    mutant of pydicom-data's liver_rle.dcm): the volume roads give the same surviving
+    frames and say the rest failed, the file roads refuse; that is agreement, and the
+    surviving frames are frames 0 and 1 of the same SEG stored uncompressed (liver.dcm)
+    as pydicom decodes them."""
+    from fuzz.differential import _digests
+
+    path = ROOT / "fuzz" / "regressions" / "mutant_003726_seg_one_volume_corrupt_rle.dcm"
+    verdict = check(path)
+    assert not verdict.disagree and not verdict.untyped, verdict.disagree or verdict.untyped
+    by_road = {o.road: o for o in verdict.outcomes}
+    assert by_road["decode_file"].refused and by_road["slice_dataset"].refused
+    load, convert = by_road["load"], by_road["convert_npy"]
+    assert load.partial and convert.partial and load.frames == convert.frames
+    original = pydicom.dcmread(corpus / "pydicom-data/data_store/data/liver.dcm").pixel_array
+    assert load.frames == _digests(original[:2])
