@@ -209,7 +209,12 @@ _THREADS_MIN_BYTES = 2 * 1024 * 1024  # threads start in microseconds
 # touch (page zeroing, on the allocator's thread); loaded 2-core machine, paired medians
 # of 11 in one process: workers=2 at 0.92x, then 1.03x (a tie) the speed of workers=1,
 # so still serial.
-_SERIAL_FAMILIES = frozenset({"native", "rle"})
+# Then the integer rescale became one GIL-free loop too (decode/widen.py) and the threads
+# stopped paying a Future per file and a GIL wait per thread start
+# (engine.parallel.map_threaded): 300 RLE CT slices, one process, alternating, medians of
+# 12 (three runs): workers=2 0.156-0.254 s against workers=1 0.187-0.30 s, so RLE decodes
+# on threads now. Native data still ties (0.151-0.153 s either way): serial.
+_SERIAL_FAMILIES = frozenset({"native"})
 
 
 def _light(jobs: Sequence[FileJob]) -> bool:
