@@ -131,6 +131,8 @@ def test_a_slice_that_fails_to_decode_ends_as_today(
     "dcm_qa_nih/In/20180918GE/mr_0004",      # GE MR, 150 files
     "dcm_qa_uih/In/DTI_134434/dti_tra_dir16_PA_SaveBySlc__135612",  # 4D: not streamed
     "dcm_qa_ts/In",                          # several transfer syntaxes
+    "dcm_qa_enh/In/Philips",                 # enhanced MR, one file of 64 frames
+    "dcm_qa_canon_61/In/enh",                # enhanced MR, 520 frames
 ])
 def test_corpus_series_give_the_same_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_chunks: list[int],
@@ -141,6 +143,23 @@ def test_corpus_series_give_the_same_files(
     on, off, report_on, report_off = _both_roads(src, tmp_path / "out", monkeypatch)
     _assert_same(on, off)
     assert _strip_times(report_on) == _strip_times(report_off)
+
+
+@pytest.mark.parametrize("name", ["u16_mf3__jpegls_lossless.dcm", "u16_mf3__explicit_be.dcm",
+                                  "u16_mf3__jpeg_lossless_sv1.dcm", "u16_mf3__rle.dcm"])
+def test_a_multi_frame_file_is_streamed_in_chunks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_chunks: list[int],
+        name: str) -> None:
+    """One multi-frame file (an enhanced series in small): the overlapped road takes it,
+    decoding the frames chunk by chunk, and writes the bytes of the ordinary road."""
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(DATA / name, src / name)
+    monkeypatch.setattr(compact, "BLOCK_BYTES", 64)  # a chunk of one or two frames
+    on, off, report_on, report_off = _both_roads(src, tmp_path / "out", monkeypatch)
+    _assert_same(on, off)
+    assert _strip_times(report_on) == _strip_times(report_off)
+    assert small_chunks[:1] == [True]  # the overlapped road wrote it
 
 
 def test_a_header_that_changes_falls_back_and_leaves_nothing_behind(

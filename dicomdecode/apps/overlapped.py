@@ -46,12 +46,13 @@ _PENDING = "pending"
 
 
 def eligible(series: SeriesInfo) -> bool:
-    """Whether ``series`` can be streamed: one volume of single-frame files, not a mosaic,
-    enough images to overlap."""
+    """Whether ``series`` can be streamed: one volume, not a mosaic, enough images to
+    overlap. Its images may be frames of multi-frame files (an enhanced CT or MR): a chunk
+    then decodes the frames it holds of each file (the stack decode plans by file and
+    frame), so a multi-frame series is written in chunks too, not held whole."""
     images = series.images
     return (len(images) >= MIN_IMAGES and max(series.n_volumes, 1) == 1
-            and not images[0].mosaic_slices
-            and len({im.path for im in images}) == len(images))
+            and not images[0].mosaic_slices)
 
 
 def _stand_in(series: SeriesInfo, options: Options, plan: StoredValues,
