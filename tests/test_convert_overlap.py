@@ -190,3 +190,33 @@ def test_a_header_that_changes_falls_back_and_leaves_nothing_behind(
     assert small_chunks == [False] and len(calls) == 2
     _assert_same(on, off)
     assert _strip_times(report_on) == _strip_times(report_off)
+
+
+def test_a_study_hands_the_pool_what_each_series_holds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """convert tells the pool how much each series holds at its peak: nothing for one
+    that streams, its decoded array (4 bytes a sample) for one that does not; the
+    budget is 1.3x the largest, at least HELD_FLOOR."""
+    from dicomdecode.engine import parallel
+
+    seen: dict[str, object] = {}
+    real = parallel.run_unordered
+
+    def spy(tasks, workers, **kwargs):  # type: ignore[no-untyped-def]
+        seen.update(kwargs, tasks=list(tasks))
+        return real(tasks, workers, **kwargs)
+
+    monkeypatch.setattr(parallel, "run_unordered", spy)
+    monkeypatch.setattr(overlapped, "MIN_IMAGES", 10)  # series A (12 slices) streams
+    report = conv.convert(SERIES, tmp_path / "out", fmt="nifti", workers=2, progress=False)
+    assert report.counts["failed"] == 0 and "held" in seen
+    held = dict(zip((args[0].uid for _fn, args in seen["tasks"]), seen["held"], strict=True))
+    for _fn, (series, *_rest) in seen["tasks"]:
+        if overlapped.eligible(series):
+            assert held[series.uid] == 0
+        else:
+            im = series.images[0]
+            assert held[series.uid] == len(series.images) * im.rows * im.columns * 4 * max(
+                im.samples_per_pixel, 1)
+    assert seen["budget"] == max(int(1.3 * max(seen["held"])), conv.HELD_FLOOR)
+    assert any(h == 0 for h in seen["held"]) and any(h > 0 for h in seen["held"])

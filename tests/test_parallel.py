@@ -190,3 +190,50 @@ def test_threads_processes_and_serial_decode_the_same_stack(tmp_path, monkeypatc
     assert len(threaded) == 1 and threaded[0].array.shape[0] == 12
     for volumes in (serial, pooled, by_gdcm, original):
         assert [v.array.tobytes() for v in volumes] == [v.array.tobytes() for v in threaded]
+
+
+def _timed_task(path: str, name: str, seconds: float) -> str:
+    """Append 'start name' and 'end name' lines (with times) to `path`."""
+    import time
+
+    with open(path, "a") as log:
+        log.write(f"{time.monotonic()} start {name}\n")
+    time.sleep(seconds)
+    with open(path, "a") as log:
+        log.write(f"{time.monotonic()} end {name}\n")
+    return name
+
+
+def _most_at_once(path: str, sizes: dict[str, int]) -> tuple[int, int]:
+    """From the log: the most tasks, and the most bytes, running at one time."""
+    events = sorted((float(t), kind, name) for t, kind, name in
+                    (line.split() for line in open(path).read().splitlines()))
+    running: set[str] = set()
+    most_tasks = most_bytes = 0
+    for _t, kind, name in events:
+        if kind == "start":
+            running.add(name)
+        else:
+            running.discard(name)
+        most_tasks = max(most_tasks, len(running))
+        most_bytes = max(most_bytes, sum(sizes[n] for n in running))
+    return most_tasks, most_bytes
+
+
+def test_run_unordered_keeps_held_memory_within_the_budget(tmp_path):
+    """Two workers, tasks that say what they hold: the big ones never run together (each
+    alone is allowed), the small ones run beside each other and beside a big one, and
+    every task is run once."""
+    log = str(tmp_path / "log")
+    sizes = {"big1": 100, "big2": 100, "big3": 90, "small1": 5, "small2": 5, "small3": 5}
+    tasks = [(_timed_task, (log, name, 0.3)) for name in sizes]
+    done = [r for _t, r in parallel.run_unordered(tasks, 2, held=list(sizes.values()),
+                                                  budget=130)]
+    assert sorted(done) == sorted(sizes)
+    most_tasks, most_bytes = _most_at_once(log, sizes)
+    assert most_bytes <= 130 and most_tasks == 2
+    # without a budget the two workers take the big ones side by side
+    log2 = str(tmp_path / "log2")
+    tasks = [(_timed_task, (log2, name, 0.3)) for name in sizes]
+    assert len(list(parallel.run_unordered(tasks, 2))) == len(sizes)
+    assert _most_at_once(log2, sizes)[1] > 130

@@ -565,9 +565,11 @@ def _run(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]],
     runnable = [(fn, args) for fn, args, _ in tasks]
     weights = {id(task): weight for task, (*_, weight) in zip(runnable, tasks, strict=True)}
     shared = parallel.fork_is_safe()
+    held = [_held_bytes(fn, args) for fn, args in runnable]
+    budget = max(int(HELD_FACTOR * max(held, default=0)), HELD_FLOOR)
     for task, result in engine.run_unordered(runnable, workers, share_memory=shared,
                                              timeout=_series_timeout(runnable),
-                                             isolate=True):
+                                             isolate=True, held=held, budget=budget):
         args, weight = task[1], weights[id(task)]
         if isinstance(result, parallel.WorkerDied) and task[0] is _convert_series:
             result = _after_worker_death(args, workers, shared, result, engine)
@@ -579,6 +581,34 @@ def _run(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]],
                                    reason=f"worker failed: {_error_reason(result)}")
         tick(weight)
         yield result
+
+
+#: the series arrays held at once by a study's workers: at most this times the largest
+#: (issue 18: "peak memory at most 1.3x the largest output array"), ...
+HELD_FACTOR = 1.3
+#: ... or this much, so that a study of many small series still uses every worker
+HELD_FLOOR = 256 << 20
+
+
+def _held_bytes(fn: Callable[..., SeriesOutcome], args: tuple[Any, ...]) -> int:
+    """What a task holds in its worker at its peak, roughly: nothing worth counting for a
+    series that streams (chunks of a few MB, :mod:`dicomdecode.apps.overlapped`), else its
+    decoded array (4 bytes a sample: the widest of the usual output dtypes; the ratio
+    between series is what the budget uses)."""
+    if fn is not _convert_series:
+        return 0
+    series, _base, fmt, opts = args
+    if fmt == "nifti" and OVERLAP and opts.write.compact_for("nifti"):
+        from dicomdecode.apps.overlapped import eligible
+        from dicomdecode.writers.compact import plan_stored_values
+
+        try:  # what _convert_one decides: the stored-values plan, then the streamed road
+            if eligible(series) and plan_stored_values(series, opts.options) is not None:
+                return 0
+        except Exception:  # noqa: BLE001 - the task itself reports it; count it whole
+            pass
+    return sum(max(im.rows, 0) * max(im.columns, 0) * max(im.samples_per_pixel, 1)
+               * max(im.mosaic_slices, 1) for im in series.images) * 4
 
 
 def _series_timeout(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...]]]

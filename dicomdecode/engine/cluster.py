@@ -95,12 +95,13 @@ class ClusterEngine:
 
     def run_unordered(self, tasks: Sequence[parallel.Task], workers: int = 0, *,
                       share_memory: bool = False, timeout: float | None = None,
-                      isolate: bool = False) -> Iterator[tuple[parallel.Task, Any]]:
+                      isolate: bool = False, held: Sequence[int] | None = None,
+                      budget: int | None = None) -> Iterator[tuple[parallel.Task, Any]]:
         """Submit every task; yield ``(task, result)`` in the order they finish.
 
-        Same contract as :func:`parallel.run_unordered` (`workers`, `share_memory` and
-        `isolate` mean nothing here: the cluster decides; every task already runs in a
-        worker process). A task whose worker died is run again by Dask. One that was given
+        Same contract as :func:`parallel.run_unordered` (`workers`, `share_memory`,
+        `isolate`, `held` and `budget` mean nothing here: the cluster decides, its workers
+        have memory of their own; every task already runs in a worker process). A task whose worker died is run again by Dask. One that was given
         up after ``allowed-failures`` deaths is run once more alone, after the others (Dask
         also counts a death against the tasks queued on that worker, so an innocent task
         can be given up next to a killer); if it is given up again it yields

@@ -229,7 +229,8 @@ Task = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
 def run_unordered(tasks: Sequence[Task], workers: int, *, share_memory: bool = False,
-                  timeout: float | None = None, isolate: bool = False
+                  timeout: float | None = None, isolate: bool = False,
+                  held: Sequence[int] | None = None, budget: int | None = None
                   ) -> Iterator[tuple[Task, Any]]:
     """Run ``fn(*args)`` for every task; yield ``(task, result)`` as each finishes.
 
@@ -241,6 +242,12 @@ def run_unordered(tasks: Sequence[Task], workers: int, *, share_memory: bool = F
     and the one that kills (or hangs) its worker again gets a :class:`WorkerDied` with
     the signal. So one hostile file costs one file, never the batch. ``isolate=True``
     runs even a single task in a worker process (never in the caller's).
+
+    `held` (bytes per task, in `tasks`' order) and `budget` bound the memory the pool's
+    tasks hold at once: a task is handed to the pool only while the tasks handed over
+    and not finished hold at most `budget` together (one task always runs, whatever its
+    size; a later, smaller task may go first). Without them every task is handed over
+    at once.
     """
     tasks = list(tasks)
     if not tasks:
@@ -249,7 +256,11 @@ def run_unordered(tasks: Sequence[Task], workers: int, *, share_memory: bool = F
         for task in tasks:
             yield task, _call(task)
         return
-    unfinished = yield from _pooled(tasks, workers, share_memory, timeout)
+    sizes = list(held) if held is not None and budget is not None else [0] * len(tasks)
+    if len(sizes) != len(tasks):
+        raise ValueError(f"{len(sizes)} sizes for {len(tasks)} tasks")
+    unfinished = yield from _pooled(tasks, workers, share_memory, timeout, sizes,
+                                    budget if held is not None else None)
     for task in unfinished:  # isolation: each alone, so a death names its task
         yield task, _run_alone(task, share_memory, timeout)
 
@@ -316,31 +327,58 @@ def _call(task: Task) -> Any:
         return exc
 
 
-def _pooled(tasks: list[Task], workers: int, share_memory: bool, timeout: float | None
+def _pooled(tasks: list[Task], workers: int, share_memory: bool, timeout: float | None,
+            sizes: list[int], budget: int | None
             ) -> Generator[tuple[Task, Any], None, list[Task]]:
-    """Run `tasks` on one pool; yield finished ones; return those a broken pool lost."""
+    """Run `tasks` on one pool, handing them over as `budget` allows (see
+    :func:`run_unordered`); yield finished ones; return those a broken pool lost (and
+    those not handed over when it broke)."""
     from concurrent.futures.process import BrokenProcessPool
 
     executor = pool(min(workers, len(tasks)), share_memory=share_memory)
     lost: list[Task] = []
+    waiting = list(range(len(tasks)))  # not handed over yet, in order
+    futures: dict[Future[Any], int] = {}
+    pending: set[Future[Any]] = set()
+    in_use = 0
+
+    def hand_over() -> None:
+        nonlocal in_use
+        for k in list(waiting):
+            if pending and budget is not None and in_use + sizes[k] > budget:
+                continue  # a smaller one further on may fit
+            waiting.remove(k)
+            in_use += sizes[k]
+            future = executor.submit(_call, tasks[k])
+            futures[future] = k
+            pending.add(future)
+
     try:
-        futures: dict[Future[Any], Task] = {executor.submit(_call, t): t for t in tasks}
-        pending = set(futures)
+        hand_over()
         known: dict[int, Any] = {}  # the pool forgets its processes once broken: we don't
+        broken = False
         while pending:
             known.update(getattr(executor, "_processes", None) or {})
-            done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+            done, still = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
             if not done:  # nothing finished in `timeout` seconds: a hang
-                lost.extend(futures[f] for f in pending)
+                lost.extend(tasks[futures[f]] for f in still)
+                lost.extend(tasks[k] for k in waiting)
                 _stop(list(known.values()))
                 return lost
+            pending.clear()
+            pending.update(still)
             for future in done:
+                in_use -= sizes[futures[future]]
                 try:
                     result = future.result()
                 except BrokenProcessPool:
-                    lost.append(futures[future])
+                    lost.append(tasks[futures[future]])
+                    broken = True
                     continue
-                yield futures[future], result
+                yield tasks[futures[future]], result
+            if not broken:
+                hand_over()
+        lost.extend(tasks[k] for k in waiting)  # a broken pool takes no more
         if lost:
             _stop(list(known.values()))
         return lost
