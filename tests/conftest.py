@@ -8,7 +8,9 @@ except under ``DICOMDECODE_REQUIRE_CORPUS=1`` (set by CI), where its absence fai
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
+import types
 from pathlib import Path
 
 import pytest
@@ -155,3 +157,15 @@ def _check_libraries(item: pytest.Item) -> None:
     if _expected_libraries() is not None:
         pytest.fail(f"this session expects {missing} but they do not import", pytrace=False)
     pytest.skip(f"needs {missing}, not installed")
+
+
+def interpreted_source(relative: str) -> types.ModuleType:
+    """The module at `relative` (a path in the repository, such as
+    ``dicomdecode/read/rlecore.py``) loaded from its .py source as a plain Python module,
+    never the compiled extension: the "interpreted" side of the compiled-core tests."""
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(f"_{path.stem}_interpreted", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

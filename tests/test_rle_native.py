@@ -13,7 +13,6 @@ error naming the file, through the handlers), never a crash or a write past the 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import struct
 import sys
@@ -31,23 +30,15 @@ import dicomdecode
 from dicomdecode.errors import DicomDecodeError
 from dicomdecode.read import rlecore
 from dicomdecode.read import transfer_syntax as ts
-from tests.conftest import corpus_params, corpus_path
+from tests.conftest import corpus_params, corpus_path, interpreted_source
 
 ROOT = Path(__file__).resolve().parent.parent
 LITTLE = sys.byteorder == "little"
 
 
-def _interpreted():
-    """rlecore.py loaded as a plain module (never the extension)."""
-    spec = importlib.util.spec_from_file_location("_rlecore_interpreted",
-                                                  ROOT / "dicomdecode/read/rlecore.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
-INTERPRETED = _interpreted()
+INTERPRETED = interpreted_source("dicomdecode/read/rlecore.py")
 CORES = [pytest.param(rlecore, id="installed"), pytest.param(INTERPRETED, id="interpreted")]
 
 

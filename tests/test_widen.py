@@ -10,7 +10,6 @@ frames become int32 HU) equals pydicom's stored values plus the intercept.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -20,21 +19,9 @@ from pydicom.data import get_testdata_file
 
 import dicomdecode
 from dicomdecode.decode import store, widen
+from tests.conftest import interpreted_source
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _interpreted():
-    """widen.py loaded as a plain module (never the extension)."""
-    spec = importlib.util.spec_from_file_location("_widen_interpreted",
-                                                  ROOT / "dicomdecode/decode/widen.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-INTERPRETED = _interpreted()
+INTERPRETED = interpreted_source("dicomdecode/decode/widen.py")
 SOURCES = sorted(widen.SOURCE_CHARS)
 OUTPUTS = sorted(widen.OUTPUT_CHARS)
 
