@@ -563,10 +563,14 @@ def _run(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...], int]],
     ``ClusterEngine``), yielding outcomes as they finish; a task whose worker died is
     reported failed, never lost."""
     runnable = [(fn, args) for fn, args, _ in tasks]
-    weights = {id(task): weight for task, (*_, weight) in zip(runnable, tasks, strict=True)}
     shared = parallel.fork_is_safe()
     held = [_held_bytes(fn, args) for fn, args in runnable]
     budget = max(int(HELD_FACTOR * max(held, default=0)), HELD_FLOOR)
+    if engine is parallel:  # a series too big to run beside its like mostly runs alone:
+        # it decodes on every CPU's thread instead of one (a cluster's workers decide)
+        runnable = [_with_threads(task, workers) if 2 * size > budget else task
+                    for task, size in zip(runnable, held, strict=True)]
+    weights = {id(task): weight for task, (*_, weight) in zip(runnable, tasks, strict=True)}
     for task, result in engine.run_unordered(runnable, workers, share_memory=shared,
                                              timeout=_series_timeout(runnable),
                                              isolate=True, held=held, budget=budget):
@@ -609,6 +613,20 @@ def _held_bytes(fn: Callable[..., SeriesOutcome], args: tuple[Any, ...]) -> int:
             pass
     return sum(max(im.rows, 0) * max(im.columns, 0) * max(im.samples_per_pixel, 1)
                * max(im.mosaic_slices, 1) for im in series.images) * 4
+
+
+def _with_threads(task: tuple[Callable[..., SeriesOutcome], tuple[Any, ...]], threads: int
+                  ) -> tuple[Callable[..., SeriesOutcome], tuple[Any, ...]]:
+    """`task` with its series decoding on `threads` threads (codecs that release the GIL;
+    the others stay serial in the worker)."""
+    fn, args = task
+    if fn is not _convert_series or threads < 2:
+        return task
+    series, base, fmt, opts = args
+    if opts.options.workers is not None and opts.options.workers >= threads:
+        return task
+    opts = dataclasses.replace(opts, options=dataclasses.replace(opts.options, workers=threads))
+    return fn, (series, base, fmt, opts)
 
 
 def _series_timeout(tasks: list[tuple[Callable[..., SeriesOutcome], tuple[Any, ...]]]
