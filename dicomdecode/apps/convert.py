@@ -256,15 +256,14 @@ def _convert_one(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesO
     scl_slope/scl_inter, as dcm2niix does, with no wide array and no pass to narrow it."""
     from dicomdecode.assemble import assemble_series
     from dicomdecode.writers import write_volume
-    from dicomdecode.writers.compact import plan_stored_values, settle
+    from dicomdecode.writers.compact import settle
 
     name = Path(base).name
     out = SeriesOutcome(name=name, uid=series.uid, files=list(series.files))
     targets = opts.targets(base, fmt)
     if _keep_existing(out, targets, opts):
         return out
-    plan = (plan_stored_values(series, opts.options)
-            if fmt == "nifti" and opts.write.compact_for("nifti") else None)
+    plan = _stored_plan(series, fmt, opts)
     decode_options = (dataclasses.replace(opts.options, rescale=False) if plan is not None
                       else opts.options)
     if plan is not None and OVERLAP:
@@ -602,17 +601,26 @@ def _held_bytes(fn: Callable[..., SeriesOutcome], args: tuple[Any, ...]) -> int:
     if fn is not _convert_series:
         return 0
     series, _base, fmt, opts = args
-    if fmt == "nifti" and OVERLAP and opts.write.compact_for("nifti"):
+    if OVERLAP:
         from dicomdecode.apps.overlapped import eligible
-        from dicomdecode.writers.compact import plan_stored_values
 
         try:  # what _convert_one decides: the stored-values plan, then the streamed road
-            if eligible(series) and plan_stored_values(series, opts.options) is not None:
+            if eligible(series) and _stored_plan(series, fmt, opts) is not None:
                 return 0
         except Exception:  # noqa: BLE001 - the task itself reports it; count it whole
             pass
     return sum(max(im.rows, 0) * max(im.columns, 0) * max(im.samples_per_pixel, 1)
                * max(im.mosaic_slices, 1) for im in series.images) * 4
+
+
+def _stored_plan(series: Any, fmt: str, opts: JobSettings) -> Any:
+    """The stored-values plan of ``series`` (:func:`~dicomdecode.writers.compact.
+    plan_stored_values`) when ``fmt`` is NIfTI in its compact form, else None."""
+    from dicomdecode.writers.compact import plan_stored_values
+
+    if fmt != "nifti" or not opts.write.compact_for("nifti"):
+        return None
+    return plan_stored_values(series, opts.options)
 
 
 def _with_threads(task: tuple[Callable[..., SeriesOutcome], tuple[Any, ...]], threads: int
