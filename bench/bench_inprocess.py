@@ -6,6 +6,10 @@ rounds; the table gives medians and the ratio pydicom / dicomdecode (> 1: dicomd
 faster). Every dicomdecode output is checked identical to the pydicom loop's (stored
 values, or HU when the loop's values plus the intercept equal ours).
 
+dicomdecode keeps the memory of a dropped volume for the next load
+(:mod:`dicomdecode.engine.reuse`); it is handed back before each pydicom loop, so the loop
+is not slowed by it. ``DICOMDECODE_NO_REUSE=1`` measures without that cache.
+
 Also, per syntax, the two parallel engines against each other: threads (the default for a
 codec that releases the GIL) and the process pool (forced by telling the stack decoder the
 handler holds the GIL), to choose between them by measurement.
@@ -26,6 +30,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,16 +65,34 @@ def dicomdecode_load(folder: Path, **options: object) -> np.ndarray:
     return volume.array
 
 
+_SAVED: dict[str, Any] = {}
+
+
 def force_processes(enabled: bool) -> None:
-    """Make the stack decoder treat every handler as GIL-holding: the process pool."""
+    """Make the stack decoder treat every handler as GIL-holding: the process pool.
+
+    The original rule is saved and put back by hand: ``importlib.reload`` of the stack
+    module (what this did before) does nothing to a compiled module, so every syntax after
+    the first was measured on the pool in the "dicomdecode" column (bench runs before
+    2026-12-07 15:30)."""
     from dicomdecode.decode import stack
 
     if enabled:
+        _SAVED.setdefault("threads_suffice", stack._threads_suffice)
         stack._threads_suffice = lambda jobs, options: False  # type: ignore[assignment]
-    else:
-        import importlib
+    elif "threads_suffice" in _SAVED:
+        stack._threads_suffice = _SAVED.pop("threads_suffice")  # type: ignore[assignment]
 
-        importlib.reload(stack)
+
+def hand_back_kept_memory() -> None:
+    """Unmap what dicomdecode keeps of the volumes dropped (:mod:`dicomdecode.engine.reuse`)
+    before the pydicom loop runs, so the loop meets the free memory it would meet without
+    that cache. Otherwise it measurably slows the loop on a VM that hands freed memory back
+    to its host (free page reporting: the loop's fresh pages come from the host, not from
+    our just-freed volume), which would flatter the ratio."""
+    from dicomdecode.engine import reuse
+
+    reuse.release()
 
 
 def timed(function: Callable[[], np.ndarray]) -> tuple[float, np.ndarray]:
@@ -109,6 +132,8 @@ def run(folder: Path, repeats: int) -> dict[str, object]:
     order = list(methods)
     for round_ in range(repeats):
         for name in (order if round_ % 2 == 0 else order[::-1]):
+            if name == "pydicom loop":
+                hand_back_kept_memory()
             seconds, _ = timed(methods[name])
             times[name].append(seconds)
     # the process pool instead of threads (meaningful for GIL-releasing codecs only)

@@ -176,7 +176,22 @@ def _error_reason(exc: BaseException) -> str:
 def _convert_series(series: Any, base: str, fmt: str, opts: JobSettings) -> SeriesOutcome:
     """:func:`_convert_local_series`, for a series whose files may be URLs: the worker
     that runs it fetches them itself (no shared filesystem: a Dask worker on another
-    machine), into a private folder removed afterwards; the outcome names the URLs."""
+    machine), into a private folder removed afterwards; the outcome names the URLs.
+
+    The memory of the series' arrays is handed back when it is written, not kept for the
+    next load (:mod:`dicomdecode.engine.reuse`): the study's memory bound
+    (:func:`_held_bytes`) counts what a task holds while it runs, nothing after."""
+    from dicomdecode.engine import reuse
+
+    try:
+        return _convert_fetched_series(series, base, fmt, opts)
+    finally:
+        reuse.release()
+
+
+def _convert_fetched_series(series: Any, base: str, fmt: str, opts: JobSettings
+                            ) -> SeriesOutcome:
+    """:func:`_convert_series`'s work: fetch the files of a remote series, then convert."""
     from dicomdecode.read.sources.base import is_url
 
     if not any(is_url(p) for p in series.files):

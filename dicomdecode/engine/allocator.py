@@ -33,6 +33,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from dicomdecode.engine import reuse
 from dicomdecode.errors import ResourceLimitError
 
 _M_TRIM_THRESHOLD = -1
@@ -64,7 +65,8 @@ def tune_for_bulk_decoding() -> bool:
 
 
 def allocate(shape: Sequence[int], dtype: np.dtype | type, path: str, *,
-             what: str = "decoded pixels", shared: bool = False) -> np.ndarray:
+             what: str = "decoded pixels", shared: bool = False,
+             reusable: bool = False) -> np.ndarray:
     """An uninitialised array sized by a header, or a ``ResourceLimitError`` naming `path`.
 
     The ONE way an array whose size comes from a file's header is made (``decode``'s
@@ -74,7 +76,9 @@ def allocate(shape: Sequence[int], dtype: np.dtype | type, path: str, *,
     32-bit build, a fragmented heap) gets ``MemoryError`` from numpy, or ``OSError``
     (ENOMEM) from ``mmap``, for a size the budget allowed. That is the file's cost, not a
     crash: it becomes a typed error naming the file and the size, as every other refusal.
-    `shared` asks for anonymous shared memory that forked children inherit.
+    `shared` asks for anonymous shared memory that forked children inherit. `reusable`
+    (an output array handed to the caller): a big one takes the memory of one the caller
+    dropped, its pages already mapped (:mod:`dicomdecode.engine.reuse`).
     """
     dtype = np.dtype(dtype)
     count = 1
@@ -83,7 +87,8 @@ def allocate(shape: Sequence[int], dtype: np.dtype | type, path: str, *,
     nbytes = count * dtype.itemsize
     try:
         if not shared:
-            return np.empty(tuple(shape), dtype=dtype)
+            reused = reuse.empty(shape, dtype) if reusable else None
+            return reused if reused is not None else np.empty(tuple(shape), dtype=dtype)
         buffer = mmap.mmap(-1, max(nbytes, 1), flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
         return np.frombuffer(buffer, dtype=dtype, count=count).reshape(tuple(shape))
     except (MemoryError, OSError, OverflowError, ValueError) as exc:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from dicomdecode.engine import allocator, prefault
+from dicomdecode.engine import allocator, prefault, reuse
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -85,10 +85,13 @@ def fork_is_safe() -> bool:
     """fork copies only the calling thread: unsafe when other threads hold locks.
 
     The stack decoder's page-mapping threads (:mod:`dicomdecode.engine.prefault`) do not
-    count: they hold no lock while mapping (a ``madvise`` call, which fork leaves behind)."""
+    count: they hold no lock while mapping (a ``madvise`` call, which fork leaves behind).
+    Nor does the thread that unmaps idle kept memory (:mod:`dicomdecode.engine.reuse`): a
+    child starts with a new lock and nothing kept."""
     if not sys.platform.startswith("linux"):
         return False
-    return all(thread is threading.current_thread() or thread.name == prefault.THREAD_NAME
+    ours = {prefault.THREAD_NAME, reuse.THREAD_NAME}
+    return all(thread is threading.current_thread() or thread.name in ours
                for thread in threading.enumerate())
 
 
@@ -112,8 +115,9 @@ def output_empty(shape: Sequence[int], dtype: np.dtype | type, path: str = "<mem
     into it: np.empty 0.06 s, a private anonymous map 0.29 s (0.07 s with huge pages), a
     shared anonymous map 0.33 s (huge pages are off for shared memory by default). Only
     the fork pool needs :func:`shared_empty`. An allocation the OS refuses is a
-    ResourceLimitError naming `path` (:func:`dicomdecode.engine.allocator.allocate`)."""
-    return allocator.allocate(shape, dtype, path, what=what)
+    ResourceLimitError naming `path` (:func:`dicomdecode.engine.allocator.allocate`).
+    A big one reuses the memory of one the caller dropped (:mod:`dicomdecode.engine.reuse`)."""
+    return allocator.allocate(shape, dtype, path, what=what, reusable=True)
 
 
 def _start_method(share_memory: bool) -> str:
