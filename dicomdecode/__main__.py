@@ -1,5 +1,5 @@
 """`python -m dicomdecode`: the command-line tool."""
 
-from dicomdecode.apps.cli import main
+from dicomdecode.apps.cli import run
 
-raise SystemExit(main())
+run()

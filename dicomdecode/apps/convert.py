@@ -14,6 +14,7 @@ name is complete; ``resume=True`` then keeps those whose sources did not change,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 import time
@@ -161,8 +162,11 @@ class ConvertReport:
         return out
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _key(path: str) -> str:
-    return os.path.normpath(os.path.abspath(path))
+    """The report's key of a file: its absolute, normalised path (asked for several times
+    per file by one convert; cached)."""
+    return os.path.normpath(os.path.abspath(path))  # cleared by each convert: cwd may move
 
 
 def _error_reason(exc: BaseException) -> str:
@@ -846,6 +850,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: st
                        allow_partial=allow_partial, started_ns=time.time_ns(),
                        storage_options=storage_options if remote else None, write=write)
 
+    _key.cache_clear()
     if remote:  # on a cluster: headers read here, each series' files by its worker
         all_files, result = _remote_scan(src_s, storage_options)
     else:

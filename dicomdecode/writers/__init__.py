@@ -88,11 +88,35 @@ def clean_temporaries(root: str | os.PathLike[str]) -> list[Path]:
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
-    """Write JSON atomically."""
+    """Write JSON atomically (laid out by :func:`json_text`)."""
     final = Path(path)
     with atomic_path(final) as tmp:
-        tmp.write_text(json.dumps(jsonable(data), indent=2, sort_keys=False) + "\n")
+        tmp.write_text(json_text(jsonable(data)))
     return final
+
+
+def json_text(data: Any) -> str:
+    """``data`` as JSON text a person can read: a dict's keys one per line, a list of dicts
+    or lists one item per line, each value below that on its line.
+
+    Not ``json.dumps(indent=2)``: with an indent the standard library falls back from its C
+    encoder to the pure-Python one, which took 5-10 ms of a 0.5 s convert for a 300-slice
+    ``_slices.json``; each line here is one call of the C encoder."""
+    if not isinstance(data, dict) or not data:
+        return json.dumps(data) + "\n"
+    lines = []
+    for key, value in data.items():
+        name = json.dumps(str(key))
+        if isinstance(value, dict) and value:
+            inner = ",\n    ".join(f"{json.dumps(str(k))}: {json.dumps(v)}"
+                                   for k, v in value.items())
+            lines.append(f"  {name}: {{\n    {inner}\n  }}")
+        elif isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+            inner = ",\n    ".join(json.dumps(v) for v in value)
+            lines.append(f"  {name}: [\n    {inner}\n  ]")
+        else:
+            lines.append(f"  {name}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def output_paths(base: str | os.PathLike[str], fmt: str, *, compress: bool = True
@@ -145,6 +169,7 @@ __all__ = [
     "output_paths",
     "slice_provenance",
     "volume_metadata",
+    "json_text",
     "write_json",
     "write_volume",
 ]

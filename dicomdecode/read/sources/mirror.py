@@ -24,7 +24,6 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -113,6 +112,8 @@ class Mirror:
                 with self._lock:
                     self.failed[source.name] = exc.reason
                 return None
+
+        from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(min(concurrency(), max(len(sources), 1))) as pool:
             return list(pool.map(one, enumerate(sources)))
@@ -236,6 +237,8 @@ def ensure_complete(paths: Iterable[str]) -> dict[str, str]:
         entries = [_PENDING[p] for p in dict.fromkeys(paths) if p in _PENDING]
     if not entries:
         return {}
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(min(concurrency(), len(entries))) as pool:
         reasons = list(pool.map(_complete, entries))
     return {e.path: r for e, r in zip(entries, reasons, strict=True) if r is not None}
