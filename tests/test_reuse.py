@@ -95,9 +95,13 @@ def test_idle_memory_is_handed_back(monkeypatch: pytest.MonkeyPatch) -> None:
         time.sleep(0.02)
 
 
-def test_what_is_kept_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("bound", ["count", "bytes"])
+def test_what_is_kept_is_bounded(monkeypatch: pytest.MonkeyPatch, bound: str) -> None:
+    """One mapping at most (the one dropped last), and never more bytes than the bound."""
     size = int(np.prod(SHAPE)) * 4
-    monkeypatch.setattr(reuse, "keep_bytes", lambda: size + size // 2)
+    if bound == "bytes":
+        monkeypatch.setattr(reuse, "KEEP_COUNT", 5)
+        monkeypatch.setattr(reuse, "keep_bytes", lambda: size + size // 2)
     first = reuse.empty(SHAPE, np.dtype(np.int32))
     second = reuse.empty(SHAPE, np.dtype(np.int32))
     assert first is not None and second is not None

@@ -18,9 +18,9 @@ that fits takes it, its pages already mapped. Contents are not cleared: an outpu
 is uninitialised either way, as ``np.empty``'s are, and every frame of it is written or
 reported failed (:func:`dicomdecode.decode.stack.decode_stack`).
 
-What is kept is bounded: at most :func:`keep_bytes` in all (1 GiB, or an eighth of the
-machine's memory if less), and a mapping nobody took for :data:`IDLE_SECONDS` is unmapped
-by a daemon thread. ``DICOMDECODE_NO_REUSE=1`` turns it off (every output array is then a
+What is kept is bounded: one mapping (:data:`KEEP_COUNT`, the one dropped last) of at
+most :func:`keep_bytes` (1 GiB, or an eighth of the machine's memory if less), and a
+mapping nobody took for :data:`IDLE_SECONDS` is unmapped by a daemon thread. ``DICOMDECODE_NO_REUSE=1`` turns it off (every output array is then a
 plain ``np.empty``); :func:`release` unmaps what is kept now.
 """
 
@@ -43,6 +43,9 @@ MIN_BYTES = 32 << 20
 IDLE_SECONDS = 30.0
 #: a mapping is used for an array of at least this share of its size
 FIT = 0.5
+#: mappings kept at once: a loop of loads needs one (the volume dropped while the next
+#: loads); each process keeps its own, so a data loader's N workers keep N at most
+KEEP_COUNT = 1
 #: the name of the thread that unmaps idle mappings (fork-safe: it holds no lock while
 #: it waits, and a child starts with an empty list)
 THREAD_NAME = "dicomdecode-reuse"
@@ -122,7 +125,7 @@ def _file(mapping: mmap.mmap) -> None:
     with _lock:
         _kept.append((time.monotonic(), mapping))
         limit = keep_bytes()
-        while sum(len(m) for _, m in _kept) > limit:
+        while len(_kept) > KEEP_COUNT or sum(len(m) for _, m in _kept) > limit:
             dropped.append(_kept.pop(0)[1])
         if _janitor is None or not _janitor.is_alive():
             _janitor = threading.Thread(target=_unmap_idle, name=THREAD_NAME, daemon=True)
