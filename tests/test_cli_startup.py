@@ -83,11 +83,15 @@ def test_the_console_entry_exits_with_mains_code_and_writes_everything(tmp_path)
     process, its report parsing."""
     import dicomdecode
 
+    from .test_ml import write_series
+
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     usage = subprocess.run([sys.executable, "-m", "dicomdecode", "no-such-command"],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert usage.returncode == 2
-    src = ROOT / "test_data" / "series"
+    src = tmp_path / "src"  # uncompressed (pydicom-written): every session decodes it
+    write_series(src / "ct", n=6, rows=32, cols=24)
+    write_series(src / "ct2", n=5, rows=16, cols=16, seed=3)
     report = tmp_path / "report.json"
     done = subprocess.run([sys.executable, "-m", "dicomdecode", "convert", "-q", "--report",
                            str(report), str(src), str(tmp_path / "cli")], cwd=ROOT, env=env,
