@@ -7,6 +7,7 @@ counts the process as safe to fork."""
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import sys
@@ -29,6 +30,10 @@ pytestmark = pytest.mark.skipif(not reuse._enabled,
 SHAPE = (48, 512, 512)  # 48 MiB of int32: above MIN_BYTES
 
 
+def _empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+    return reuse.empty(shape, dtype, math.prod(shape))
+
+
 def _address(array: np.ndarray) -> int:
     return int(array.__array_interface__["data"][0])
 
@@ -41,27 +46,27 @@ def _nothing_kept() -> None:
 
 
 def test_a_dropped_array_serves_the_next_one() -> None:
-    first = reuse.empty(SHAPE, np.dtype(np.int32))
+    first = _empty(SHAPE, np.dtype(np.int32))
     assert first is not None and first.shape == SHAPE and first.dtype == np.int32
     assert first.flags.c_contiguous and first.flags.writeable
     first[:] = 7
     address = _address(first)
     del first
     assert reuse.kept() == int(np.prod(SHAPE)) * 4
-    second = reuse.empty(SHAPE, np.dtype(np.int32))
+    second = _empty(SHAPE, np.dtype(np.int32))
     assert second is not None and _address(second) == address
     assert reuse.kept() == 0
 
 
 def test_a_view_keeps_its_memory_from_reuse() -> None:
-    array = reuse.empty(SHAPE, np.dtype(np.int32))
+    array = _empty(SHAPE, np.dtype(np.int32))
     assert array is not None
     expected = np.arange(5 * 512 * 512, dtype=np.int32).reshape(5, 512, 512)
     array[5:10] = expected
     view = array[5:10]
     del array
     assert reuse.kept() == 0  # the view still uses the mapping
-    other = reuse.empty(SHAPE, np.dtype(np.int32))
+    other = _empty(SHAPE, np.dtype(np.int32))
     assert other is not None
     other[:] = -1
     np.testing.assert_array_equal(view, expected)
@@ -70,16 +75,16 @@ def test_a_view_keeps_its_memory_from_reuse() -> None:
 
 
 def test_a_smaller_array_takes_a_mapping_up_to_twice_its_size() -> None:
-    big = reuse.empty(SHAPE, np.dtype(np.int32))
+    big = _empty(SHAPE, np.dtype(np.int32))
     assert big is not None
     address = _address(big)
     del big
-    too_small = reuse.empty((9, 512, 512), np.dtype(np.int64))  # 18 MiB: under MIN_BYTES
+    too_small = _empty((9, 512, 512), np.dtype(np.int64))  # 18 MiB: under MIN_BYTES
     assert too_small is None
-    other = reuse.empty((17, 512, 512), np.dtype(np.int64))  # 34 MiB of 48: fits
+    other = _empty((17, 512, 512), np.dtype(np.int64))  # 34 MiB of 48: fits
     assert other is not None and _address(other) == address and other.shape == (17, 512, 512)
     del other
-    half = reuse.empty((17, 512, 512), np.dtype(np.int64))
+    half = _empty((17, 512, 512), np.dtype(np.int64))
     assert half is not None and _address(half) == address
     half[:] = 3
     assert int(half.sum()) == 3 * 17 * 512 * 512
@@ -87,7 +92,7 @@ def test_a_smaller_array_takes_a_mapping_up_to_twice_its_size() -> None:
 
 def test_idle_memory_is_handed_back(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reuse, "IDLE_SECONDS", 0.05)
-    array = reuse.empty(SHAPE, np.dtype(np.int32))
+    array = _empty(SHAPE, np.dtype(np.int32))
     del array
     deadline = time.monotonic() + 10
     while reuse.kept():
@@ -102,24 +107,24 @@ def test_what_is_kept_is_bounded(monkeypatch: pytest.MonkeyPatch, bound: str) ->
     if bound == "bytes":
         monkeypatch.setattr(reuse, "KEEP_COUNT", 5)
         monkeypatch.setattr(reuse, "keep_bytes", lambda: size + size // 2)
-    first = reuse.empty(SHAPE, np.dtype(np.int32))
-    second = reuse.empty(SHAPE, np.dtype(np.int32))
+    first = _empty(SHAPE, np.dtype(np.int32))
+    second = _empty(SHAPE, np.dtype(np.int32))
     assert first is not None and second is not None
     newest = _address(second)
     del first, second
     assert reuse.kept() == size  # one mapping fits the bound: the one dropped last
-    again = reuse.empty(SHAPE, np.dtype(np.int32))
+    again = _empty(SHAPE, np.dtype(np.int32))
     assert again is not None and _address(again) == newest
 
 
 def test_small_arrays_and_the_switch(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert reuse.empty((4, 64, 64), np.dtype(np.int16)) is None
+    assert _empty((4, 64, 64), np.dtype(np.int16)) is None
     monkeypatch.setattr(reuse, "_enabled", False)
-    assert reuse.empty(SHAPE, np.dtype(np.int32)) is None
+    assert _empty(SHAPE, np.dtype(np.int32)) is None
 
 
 def test_pickled_arrays_are_plain_copies() -> None:
-    array = reuse.empty(SHAPE, np.dtype(np.int32))
+    array = _empty(SHAPE, np.dtype(np.int32))
     assert array is not None
     array[:] = np.arange(SHAPE[2], dtype=np.int32)
     copy = pickle.loads(pickle.dumps(array, protocol=5))
@@ -130,7 +135,7 @@ def test_pickled_arrays_are_plain_copies() -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
 def test_a_forked_child_starts_with_nothing_kept() -> None:
-    array = reuse.empty(SHAPE, np.dtype(np.int32))
+    array = _empty(SHAPE, np.dtype(np.int32))
     del array
     assert reuse.kept() > 0
     # the thread that unmaps idle memory does not make forking unsafe (threads other tests
@@ -142,7 +147,7 @@ def test_a_forked_child_starts_with_nothing_kept() -> None:
     assert parallel.fork_is_safe() == (not others)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
-        ok = reuse.kept() == 0 and reuse.empty(SHAPE, np.dtype(np.int32)) is not None
+        ok = reuse.kept() == 0 and _empty(SHAPE, np.dtype(np.int32)) is not None
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0

@@ -87,7 +87,7 @@ def allocate(shape: Sequence[int], dtype: np.dtype | type, path: str, *,
     nbytes = count * dtype.itemsize
     try:
         if not shared:
-            reused = reuse.empty(shape, dtype) if reusable else None
+            reused = reuse.empty(shape, dtype, count) if reusable else None
             return reused if reused is not None else np.empty(tuple(shape), dtype=dtype)
         buffer = mmap.mmap(-1, max(nbytes, 1), flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
         return np.frombuffer(buffer, dtype=dtype, count=count).reshape(tuple(shape))

@@ -20,8 +20,9 @@ reported failed (:func:`dicomdecode.decode.stack.decode_stack`).
 
 What is kept is bounded: one mapping (:data:`KEEP_COUNT`, the one dropped last) of at
 most :func:`keep_bytes` (1 GiB, or an eighth of the machine's memory if less), and a
-mapping nobody took for :data:`IDLE_SECONDS` is unmapped by a daemon thread. ``DICOMDECODE_NO_REUSE=1`` turns it off (every output array is then a
-plain ``np.empty``); :func:`release` unmaps what is kept now.
+mapping nobody took for :data:`IDLE_SECONDS` is unmapped by a daemon thread.
+``DICOMDECODE_NO_REUSE=1`` turns it off (every output array is then a plain
+``np.empty``); :func:`release` unmaps what is kept now.
 """
 
 from __future__ import annotations
@@ -66,12 +67,11 @@ def keep_bytes() -> int:
     return int(min(1 << 30, physical // 8))
 
 
-def empty(shape: Sequence[int], dtype: np.dtype) -> np.ndarray | None:
-    """An uninitialised C-order array on a reused (or new, reusable) mapping, or None when
-    this does not apply (too small, turned off, not Linux): the caller then makes it."""
-    count = 1
-    for n in shape:
-        count *= int(n)
+def empty(shape: Sequence[int], dtype: np.dtype, count: int) -> np.ndarray | None:
+    """An uninitialised C-order array of `count` items (the product of `shape`, as
+    :func:`~dicomdecode.engine.allocator.allocate` computed it) on a reused (or new,
+    reusable) mapping, or None when this does not apply (too small, turned off, not
+    Linux): the caller then makes it."""
     nbytes = count * dtype.itemsize
     if not _enabled or nbytes < MIN_BYTES or nbytes > keep_bytes():
         return None
