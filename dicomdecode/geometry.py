@@ -42,6 +42,32 @@ def slice_normal(orientation: Sequence[float]) -> np.ndarray:
     return n / norm if norm > 0 else n
 
 
+#: Below this, |row x column| of the unit cosines spans no plane (parallel, ~0.6 degrees).
+DEGENERATE_NORMAL = 0.01
+
+
+def usable_orientation(orientation: Sequence[float] | None) -> tuple[float, ...] | None:
+    """`orientation` (six finite floats) when its two cosines span a plane, else None.
+
+    Zero-length or parallel direction cosines define no slice normal: every position
+    would project to the same distance and the stack would fall apart into one volume
+    per slice. Such a value is as good as absent, and the assembler's rule for a series
+    without orientation applies (dcm2niix's axial guess, with a warning). A cosine that
+    is merely not unit or not orthogonal still defines the plane: it is kept and warned
+    about (:func:`orientation_problem`). Plain floats, not NumPy: this runs per file."""
+    if orientation is None or len(orientation) != 6:
+        return None
+    rx, ry, rz, cx, cy, cz = orientation
+    r_norm = math.sqrt(rx * rx + ry * ry + rz * rz)
+    c_norm = math.sqrt(cx * cx + cy * cy + cz * cz)
+    if not r_norm > 1e-6 or not c_norm > 1e-6:  # also false for NaN
+        return None
+    nx, ny, nz = ry * cz - rz * cy, rz * cx - rx * cz, rx * cy - ry * cx
+    if not math.sqrt(nx * nx + ny * ny + nz * nz) / (r_norm * c_norm) > DEGENERATE_NORMAL:
+        return None
+    return tuple(orientation)
+
+
 def orientation_problem(orientation: Sequence[float], tol: float = 1e-3) -> str | None:
     """Say what is wrong with an orientation (not unit, not orthogonal), or None."""
     r, c = row_col_cosines(orientation)

@@ -143,8 +143,8 @@ def _geometry(series: SeriesInfo, images: list[ImageRef], n_vol: int
             f" on {len(missing)} of {per_vol} slices (first: slice {missing[0]})"
         assumed = ("axial orientation assumed (as dcm2niix)" if first.orientation is None
                    else "evenly spaced from the first slice")
-        g.warnings.append(f"no Image Position/Orientation (Patient){which}: slices ordered "
-                          f"by Instance Number, {assumed}")
+        g.warnings.append(f"no Image Position/Orientation (Patient){which} (absent, or not "
+                          f"a usable value): slices ordered by Instance Number, {assumed}")
         if which:  # a series without any: strict mode names all its files, as before
             g.problem_slices = missing
         return g, guessed

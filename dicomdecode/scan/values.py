@@ -2,11 +2,18 @@
 
 A header value may be missing, empty, malformed or multi-valued; these helpers turn it
 into a float/int/tuple or None, never raising on bad input.
+
+"nan" and "inf" are not decimal strings (PS3.5 6.2: a DS is a fixed or floating point
+number), though Python and pydicom parse them: a value that is not a finite number is
+malformed, so absent here, as "abc" is. Otherwise a NaN position or spacing reached the
+affine, a NaN slope made every voxel NaN, and NaN (never equal to itself) split a series
+into one volume per file.
 """
 
 from __future__ import annotations
 
 import decimal
+import math
 from typing import Any
 
 
@@ -16,16 +23,20 @@ def floats(value: Any, n: int) -> tuple[float, ...] | None:
         return None
     try:
         out = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return out if len(out) == n else None
+    if len(out) != n or not all(math.isfinite(v) for v in out):
+        return None
+    return out
 
 
 def opt_float(value: Any) -> float | None:
+    """A finite float, or None (missing, empty, malformed, not finite)."""
     try:
-        return float(value) if value is not None and value != "" else None
-    except (TypeError, ValueError):
+        out = float(value) if value is not None and value != "" else None
+    except (TypeError, ValueError, OverflowError):
         return None
+    return out if out is None or math.isfinite(out) else None
 
 
 def opt_int(value: Any) -> int | None:

@@ -16,6 +16,7 @@ from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
 
+from dicomdecode.geometry import usable_orientation
 from dicomdecode.read import transfer_syntax as ts
 from dicomdecode.read.header import FastHeader, tag_of
 from dicomdecode.read.pixel_source import (
@@ -201,7 +202,8 @@ class Header:
 
     @cached_property
     def orientation(self) -> tuple[float, ...] | None:
-        return floats(self.ds.get("ImageOrientationPatient", None), 6)
+        """Image Orientation (Patient), or None when absent or spanning no plane."""
+        return usable_orientation(floats(self.ds.get("ImageOrientationPatient", None), 6))
 
     @cached_property
     def classic(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dicomdecode.geometry import usable_orientation
 from dicomdecode.scan.flavours import philips
 from dicomdecode.scan.flavours.base import Header
 from dicomdecode.scan.values import first_value, floats, opt_float, tm_seconds
@@ -91,7 +92,7 @@ def frame_headers(ds: Any, read_private_slope: bool = True) -> list[FrameHeader]
             fh.position = floats(ipp, 3)  # type: ignore[assignment]
         iop = _lookup(groups, "PlaneOrientationSequence", "ImageOrientationPatient")
         if iop is not None:
-            fh.orientation = floats(iop, 6)  # type: ignore[assignment]
+            fh.orientation = usable_orientation(floats(iop, 6))  # type: ignore[assignment]
         ps = _lookup(groups, "PixelMeasuresSequence", "PixelSpacing")
         if ps is not None:
             fh.pixel_spacing = floats(ps, 2)  # type: ignore[assignment]

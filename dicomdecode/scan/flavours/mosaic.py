@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from dicomdecode.geometry import row_col_cosines
+from dicomdecode.geometry import row_col_cosines, usable_orientation
 from dicomdecode.scan.flavours.base import Header
+from dicomdecode.scan.values import floats
 from dicomdecode.series import ImageRef
 
 
@@ -63,17 +64,17 @@ def siemens_mosaic_info(ds: Any) -> MosaicInfo | None:
     if n <= 1:
         return None
     normal_v = csareader.get_slice_normal(csa)
-    normal = tuple(float(v) for v in normal_v) if normal_v is not None else None
+    normal = floats(normal_v, 3) if normal_v is not None else None
     side = tiles_per_side(n)
     rows, cols = int(ds.Rows), int(ds.Columns)
     tile_r, tile_c = rows // side, cols // side
     position = None
-    ipp = ds.get("ImagePositionPatient", None)
-    iop = ds.get("ImageOrientationPatient", None)
-    ps = ds.get("PixelSpacing", None)
+    # the tolerant conversions of every flavour: a malformed or non-finite value is absent
+    ipp = floats(ds.get("ImagePositionPatient", None), 3)
+    iop = usable_orientation(floats(ds.get("ImageOrientationPatient", None), 6))
+    ps = floats(ds.get("PixelSpacing", None), 2)
     if ipp is not None and iop is not None and ps is not None:
-        position = corrected_position([float(v) for v in ipp], [float(v) for v in iop],
-                                      (float(ps[0]), float(ps[1])),
+        position = corrected_position(list(ipp), list(iop), (ps[0], ps[1]),
                                       (rows, cols), (tile_r, tile_c))
     return MosaicInfo(n_slices=n, normal=normal, position=position,  # type: ignore[arg-type]
                       tile_rows=tile_r, tile_cols=tile_c)

@@ -14,6 +14,7 @@ import numpy as np
 from dicomdecode.read.private import private_tag
 from dicomdecode.scan.flavours import mosaic
 from dicomdecode.scan.flavours.mosaic import MosaicInfo
+from dicomdecode.scan.values import floats
 
 GROUP = 0x0065
 CREATOR = "Image Private Header"
@@ -66,10 +67,10 @@ def _tile_positions(ds: Any) -> list[tuple[float, float, float]]:
         return []
     out = []
     for item in items:
-        ipp = item.get("ImagePositionPatient", None)
-        if ipp is None:
+        ipp = floats(item.get("ImagePositionPatient", None), 3)
+        if ipp is None:  # absent, malformed or not finite: no tile positions at all
             return []
-        out.append(tuple(float(v) for v in ipp))
+        out.append(ipp)
     return out  # type: ignore[return-value]
 
 

@@ -1,0 +1,149 @@
+"""Geometry and rescale values that are not usable numbers are absent values.
+
+"nan" and "inf" are not decimal strings (PS3.5 6.2), yet Python and pydicom parse them,
+and two direction cosines of zero length, or parallel, span no image plane. Before they
+were treated as values: a NaN position or spacing reached the affine, a NaN slope made
+every voxel NaN, NaN (never equal to itself) split a series into one volume per file, and
+a zero orientation projected every slice to one position, so five slices became a 4D
+array of five one-slice volumes. Now each is treated like a missing value, with the rule
+the assembler already has for that (dcm2niix's guesses, and a warning for geometry).
+
+Each case writes a five-slice CT with pydicom, spoils one value in one or every file, and
+checks ``load``, ``SliceDataset`` and ``convert --format npy`` against pydicom's own
+stored values of the same files (the independent reference).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import DataElement
+
+import dicomdecode
+from dicomdecode.apps.convert import convert
+from dicomdecode.apps.ml import SliceDataset
+from dicomdecode.geometry import usable_orientation
+from dicomdecode.scan.values import floats, opt_float
+
+from .test_ml import write_series
+
+N, ROWS, COLS = 5, 8, 6
+INTERCEPT = -1024.0
+
+# case: (keyword, raw DS text, every file or only the third, what the rescale becomes,
+#        whether a geometry warning is expected)
+CASES = {
+    "position nan, every file": ("ImagePositionPatient", "nan\\0\\4", "all", "hu", True),
+    "position inf, one file": ("ImagePositionPatient", "0\\inf\\4", "one", "hu", True),
+    "orientation nan": ("ImageOrientationPatient", "nan\\0\\0\\0\\1\\0", "all", "hu", True),
+    "orientation zero": ("ImageOrientationPatient", "0\\0\\0\\0\\0\\0", "all", "hu", True),
+    "orientation parallel": ("ImageOrientationPatient", "1\\0\\0\\1\\0\\0", "all", "hu", True),
+    "pixel spacing nan": ("PixelSpacing", "nan\\nan", "all", "hu", False),
+    "pixel spacing inf": ("PixelSpacing", "inf\\0.5", "all", "hu", False),
+    "slice thickness nan": ("SliceThickness", "nan", "all", "hu", False),
+    "echo time nan": ("EchoTime", "nan", "all", "hu", False),
+    "slope nan": ("RescaleSlope", "nan", "all", "hu", False),
+    "slope inf": ("RescaleSlope", "-inf", "all", "hu", False),
+    "intercept nan": ("RescaleIntercept", "nan", "all", "stored", False),
+}
+
+
+def _spoil(folder: Path, keyword: str, text: str, which: str) -> None:
+    paths = sorted(folder.glob("*.dcm"),
+                   key=lambda p: int(pydicom.dcmread(p, stop_before_pixels=True).InstanceNumber))
+    for path in paths if which == "all" else paths[2:3]:
+        ds = pydicom.dcmread(path)
+        tag = tag_for_keyword(keyword)
+        ds[tag] = DataElement(tag, "DS", text.encode("ascii"))  # raw: pydicom keeps it as is
+        ds.save_as(path)
+
+
+def _reference(folder: Path, rescale: str) -> np.ndarray:
+    """pydicom's stored values in Instance Number order (also the geometric order of
+    write_series), with the rescale that stays usable."""
+    datasets = sorted((pydicom.dcmread(p) for p in folder.glob("*.dcm")),
+                      key=lambda ds: int(ds.InstanceNumber))
+    stored = np.stack([ds.pixel_array for ds in datasets]).astype(np.int64)
+    return stored + int(INTERCEPT) if rescale == "hu" else stored
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_unusable_value_loads_one_volume_on_every_entry_point(case: str, tmp_path: Path) -> None:
+    keyword, text, which, rescale, warns = CASES[case]
+    folder = tmp_path / "ct"
+    write_series(folder, n=N, rows=ROWS, cols=COLS, intercept=INTERCEPT)
+    _spoil(folder, keyword, text, which)
+    expected = _reference(folder, rescale)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        volumes = dicomdecode.load(folder)
+    assert len(volumes) == 1, [v.array.shape for v in volumes]
+    volume = volumes[0]
+    assert volume.array.shape == (N, ROWS, COLS)
+    assert volume.array.dtype.kind in "iu", volume.array.dtype  # no float NaN/inf output
+    np.testing.assert_array_equal(volume.array.astype(np.int64), expected)
+    assert np.all(np.isfinite(volume.affine))
+    assert abs(np.linalg.det(volume.affine[:3, :3])) > 0
+    geometry_warned = any("no Image Position/Orientation" in w for w in volume.warnings)
+    assert geometry_warned == warns, volume.warnings
+
+    items = list(SliceDataset(folder))
+    assert len(items) == N
+    np.testing.assert_array_equal(np.stack([item["image"] for item in items]), volume.array)
+
+    convert(folder, tmp_path / "out", fmt="npy", workers=1)
+    (written,) = sorted((tmp_path / "out").glob("*.npy"))
+    np.testing.assert_array_equal(np.load(written), volume.array)
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "1e999"])
+def test_values_that_are_not_finite_numbers_are_absent(text: str) -> None:
+    assert opt_float(text) is None
+    assert opt_float(float(text)) is None
+    assert floats(["0", text, "1"], 3) is None
+    assert floats(["0", "2.5", "1"], 3) == (0.0, 2.5, 1.0)
+    assert opt_float("-2.5") == -2.5
+
+
+@pytest.mark.parametrize(("orientation", "usable"), [
+    ((1, 0, 0, 0, 1, 0), True),
+    ((0, 1, 0, 0, 0, -1), True),
+    ((2, 0, 0, 0, 3, 0), True),        # not unit: still a plane (warned about elsewhere)
+    ((1, 0, 0, 0.1, 1, 0), True),      # not orthogonal: still a plane
+    ((0, 0, 0, 0, 1, 0), False),       # a zero-length cosine
+    ((1, 0, 0, 1, 0, 0), False),       # parallel
+    ((1, 0, 0, -1, 0.001, 0), False),  # nearly antiparallel (0.06 degrees)
+    ((1, 0, 0, 0, 1), False),          # five values
+    (None, False),
+])
+def test_usable_orientation(orientation: tuple[float, ...] | None, usable: bool) -> None:
+    result = usable_orientation(None if orientation is None
+                                else tuple(float(v) for v in orientation))
+    assert (result is not None) == usable
+
+
+def test_one_file_with_a_zero_orientation_is_one_without_orientation(tmp_path: Path) -> None:
+    """The file is set apart as a file without the element is (split by orientation)."""
+    spoiled, deleted = tmp_path / "zero", tmp_path / "deleted"
+    for folder in (spoiled, deleted):
+        write_series(folder, n=N, rows=ROWS, cols=COLS, intercept=INTERCEPT, seed=3)
+    _spoil(spoiled, "ImageOrientationPatient", "0\\0\\0\\0\\0\\0", "one")
+    third = sorted(deleted.glob("*.dcm"), key=lambda p: int(
+        pydicom.dcmread(p, stop_before_pixels=True).InstanceNumber))[2]
+    ds = pydicom.dcmread(third)
+    del ds.ImageOrientationPatient
+    ds.save_as(third)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got, want = dicomdecode.load(spoiled), dicomdecode.load(deleted)
+    assert [v.array.shape for v in got] == [v.array.shape for v in want] == [
+        (N - 1, ROWS, COLS), (1, ROWS, COLS)]
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a.array, b.array)
+        np.testing.assert_array_equal(a.affine, b.affine)
