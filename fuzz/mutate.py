@@ -381,6 +381,27 @@ def _edit_delete(ds: pydicom.Dataset, rng: random.Random) -> str:
     return f"deleted {kw}"
 
 
+_GEOMETRY_VALUES = [("ImagePositionPatient", 3), ("ImageOrientationPatient", 6),
+                    ("PixelSpacing", 2), ("RescaleSlope", 1), ("RescaleIntercept", 1)]
+
+
+def _edit_unusable_number(ds: pydicom.Dataset, rng: random.Random) -> str:
+    """A geometry or rescale value Python parses but DICOM does not allow (NaN or
+    infinity: PS3.5 6.2), or an orientation whose cosines span no plane."""
+    keyword, count = rng.choice(_GEOMETRY_VALUES)
+    if keyword == "ImageOrientationPatient" and rng.random() < 0.5:
+        values = rng.choice([["0"] * 6, ["1", "0", "0", "1", "0", "0"]])
+    else:
+        value = ds.get(keyword, None)
+        original = ([] if value is None else [str(value)] if count == 1
+                    else [str(v) for v in value])
+        values = original if len(original) == count else ["1"] * count
+        values[rng.randrange(count)] = rng.choice(["nan", "inf", "-inf"])
+    text = "\\".join(values)
+    _set_raw(ds, keyword, "DS", text.encode())
+    return f"{keyword}={text!r}"
+
+
 HEADER_EDITS: dict[str, Callable[[pydicom.Dataset, random.Random], str]] = {
     "rows": _edit_us("Rows", [0, 1, 65535]),
     "columns": _edit_us("Columns", [0, 1, 65535]),
@@ -393,6 +414,7 @@ HEADER_EDITS: dict[str, Callable[[pydicom.Dataset, random.Random], str]] = {
     "number_of_frames": _edit_frames,
     "photometric": _edit_photometric,
     "delete": _edit_delete,
+    "unusable_number": _edit_unusable_number,
 }
 
 

@@ -49,7 +49,18 @@ def _last_frame(exc: BaseException) -> str:
 
 
 def _all_zero(arrays: list[Any]) -> bool:
-    return bool(arrays) and all(getattr(a, "size", 0) > 0 and not a.any() for a in arrays)
+    """Every array is all zero, or holds floats none of which is finite: pixels lost
+    without an error either way (a NaN Rescale Slope once made every voxel NaN)."""
+    import numpy as np
+
+    def lost(a: Any) -> bool:
+        if getattr(a, "size", 0) == 0:
+            return False
+        if getattr(getattr(a, "dtype", None), "kind", "") == "f":
+            return not np.isfinite(a).any() or not a.any()
+        return not a.any()
+
+    return bool(arrays) and all(lost(a) for a in arrays)
 
 
 class Runner:
