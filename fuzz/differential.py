@@ -80,7 +80,7 @@ def _frames_of_volume(array: np.ndarray, frame_ndim: int) -> np.ndarray:
 
 
 def _run(road: str, path: Path, frame_ndim: int) -> Outcome:
-    from dicomdecode.apps.compat import MissingAttributeError
+    from dicomdecode.apps.compat import MissingAttributeError, UnusableOrientationError
     from dicomdecode.errors import DicomDecodeError
 
     try:
@@ -98,9 +98,10 @@ def _run(road: str, path: Path, frame_ndim: int) -> Outcome:
         return dataclasses.replace(_ok(road, exc.frames), partial=str(exc))
     except _Refused as exc:
         return Outcome(road, refused=str(exc))
-    except MissingAttributeError as exc:
+    except (MissingAttributeError, UnusableOrientationError) as exc:
         # combine_slices follows dicom-numpy: a slice without position, orientation or
-        # spacing cannot be combined, whatever its pixels: the road does not apply
+        # spacing, or whose orientation is not orthogonal unit cosines, cannot be
+        # combined, whatever its pixels: the road does not apply
         return Outcome(road, not_applicable=f"{type(exc).__name__}: {exc}")
     except DicomDecodeError as exc:
         return Outcome(road, refused=f"{type(exc).__name__}: {exc}")

@@ -147,3 +147,24 @@ def test_one_file_with_a_zero_orientation_is_one_without_orientation(tmp_path: P
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a.array, b.array)
         np.testing.assert_array_equal(a.affine, b.affine)
+
+
+@pytest.mark.parametrize("text", ["0\\0\\0\\0\\0\\0", "2\\0\\0\\0\\1\\0"])
+def test_combine_slices_refuses_such_an_orientation_as_dicom_numpy_does(
+        text: str, tmp_path: Path) -> None:
+    """The drop-in keeps dicom-numpy's rule (orthogonal unit cosines, else its
+    DicomImportException); the subclass tells the geometry from the pixels."""
+    from dicomdecode.apps.compat import (
+        DicomImportException,
+        UnusableOrientationError,
+        combine_slices,
+    )
+
+    folder = tmp_path / "ct"
+    write_series(folder, n=N, rows=ROWS, cols=COLS, intercept=INTERCEPT)
+    _spoil(folder, "ImageOrientationPatient", text, "all")
+    datasets = [pydicom.dcmread(p) for p in folder.glob("*.dcm")]
+    with pytest.raises(UnusableOrientationError) as caught:
+        combine_slices(datasets)
+    assert isinstance(caught.value, DicomImportException)
+    assert "direction cosine" in str(caught.value)

@@ -63,6 +63,13 @@ class MissingAttributeError(DicomImportException, AttributeError, TypeError):
     catch it, and it names the file and the attribute."""
 
 
+class UnusableOrientationError(DicomImportException):
+    """Image Orientation (Patient) is not two orthogonal unit cosines, which dicom-numpy
+    requires before it combines slices (it raises its DicomImportException, which this
+    is). The pixels may be fine: ``dicomdecode.load`` reads such a file, warning about the
+    orientation or, where it spans no plane, treating it as absent."""
+
+
 def _malformed() -> tuple[type[BaseException], ...]:
     from pydicom.errors import BytesLengthException
 
@@ -219,7 +226,7 @@ def _validate_orientation(orientation: Sequence[Any], name: str | None) -> None:
     )
     for value, target, error, warning in checks:
         if not isclose(value, target, abs_tol=1e-4):
-            raise DicomImportException(error, name)
+            raise UnusableOrientationError(error, name)
         if not isclose(value, target, abs_tol=1e-8):
             logger.warning(warning)
 
@@ -301,5 +308,6 @@ def _ijk_to_patient_xyz(datasets: Sequence[Any]) -> np.ndarray:
     return transform
 
 
-__all__ = ["DicomImportException", "MissingAttributeError", "MissingInstanceNumberException", "combine_slices",
-           "sort_by_instance_number", "sort_by_slice_position"]
+__all__ = ["DicomImportException", "MissingAttributeError", "MissingInstanceNumberException",
+           "UnusableOrientationError", "combine_slices", "sort_by_instance_number",
+           "sort_by_slice_position"]
