@@ -168,3 +168,41 @@ def test_combine_slices_refuses_such_an_orientation_as_dicom_numpy_does(
         combine_slices(datasets)
     assert isinstance(caught.value, DicomImportException)
     assert "direction cosine" in str(caught.value)
+
+
+def test_metadata_holds_no_number_that_is_not_finite(tmp_path: Path) -> None:
+    """Volume.meta is JSON-safe: a NaN or infinite DS is None there, and every JSON the
+    writers make parses without NaN/Infinity (which JSON does not have)."""
+    import json
+    import math
+
+    folder = tmp_path / "mr"
+    write_series(folder, n=N, rows=ROWS, cols=COLS, intercept=INTERCEPT)
+    spoiled = {"RepetitionTime": "nan", "FlipAngle": "inf", "MagneticFieldStrength": "-inf",
+               "KVP": "nan", "SpacingBetweenSlices": "nan"}
+    for keyword, text in spoiled.items():
+        _spoil(folder, keyword, text, "all")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (volume,) = dicomdecode.load(folder)
+
+    def numbers(value: object) -> list[float]:
+        if isinstance(value, float):
+            return [value]
+        if isinstance(value, dict):
+            return [n for v in value.values() for n in numbers(v)]
+        if isinstance(value, list | tuple):
+            return [n for v in value for n in numbers(v)]
+        return []
+
+    assert all(math.isfinite(n) for n in numbers(volume.meta))
+    assert volume.meta.get("FlipAngle") is None and volume.meta.get("KVP") is None
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} in JSON")
+
+    convert(folder, tmp_path / "out", workers=1)
+    sidecars = list((tmp_path / "out").rglob("*.json"))
+    assert sidecars
+    for sidecar in sidecars:
+        json.loads(sidecar.read_text(), parse_constant=refuse)

@@ -68,9 +68,12 @@ def upper_strings(value: Any) -> tuple[str, ...]:
 
 
 def json_value(value: Any) -> Any:
-    """Header value as plain JSON types."""
+    """Header value as plain JSON types (a number that is not finite becomes None: JSON
+    has no NaN, and it is no decimal string either)."""
     kind = type(value)
-    if kind is str or kind is float or kind is int or value is None:
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is str or kind is int or value is None:
         return value  # the plain types the header view gives: as they are
     if isinstance(value, bytes):
         return None
@@ -79,7 +82,11 @@ def json_value(value: Any) -> Any:
     if isinstance(value, int):  # pydicom's IS is an int subclass
         return int(value)
     if isinstance(value, float | decimal.Decimal):  # DSfloat / DSdecimal
-        return float(value)
+        try:
+            number = float(value)
+        except ValueError:  # Decimal("sNaN")
+            return None
+        return number if math.isfinite(number) else None
     if isinstance(value, str):
         return str(value)
     if hasattr(value, "__iter__"):
