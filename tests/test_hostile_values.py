@@ -206,3 +206,41 @@ def test_metadata_holds_no_number_that_is_not_finite(tmp_path: Path) -> None:
     assert sidecars
     for sidecar in sidecars:
         json.loads(sidecar.read_text(), parse_constant=refuse)
+
+
+def test_files_without_series_uid_group_by_series_number_as_dcm2niix(tmp_path: Path) -> None:
+    """Series Instance UID is Type 1, yet some anonymisers drop it: files without it
+    form one series per Series Number, as dcm2niix groups them (checked live), not one
+    series per file."""
+    import subprocess
+
+    from .test_dcm2niix_oracle import dcm2niix_exe
+
+    folder = tmp_path / "anonymised"
+    write_series(folder / "a", n=N, rows=ROWS, cols=COLS, intercept=INTERCEPT, seed=1)
+    write_series(folder / "b", n=N, rows=ROWS, cols=COLS, intercept=INTERCEPT, seed=2)
+    for number, sub in ((1, "a"), (2, "b")):
+        for path in (folder / sub).glob("*.dcm"):
+            ds = pydicom.dcmread(path)
+            del ds.SeriesInstanceUID
+            ds.SeriesNumber = number
+            ds.save_as(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        volumes = dicomdecode.load(folder)
+    assert sorted(v.array.shape for v in volumes) == [(N, ROWS, COLS)] * 2
+    for volume in volumes:
+        number = volume.meta["SeriesNumber"]
+        sub = {1: "a", 2: "b"}[number]
+        np.testing.assert_array_equal(volume.array.astype(np.int64),
+                                      _reference(folder / sub, "hu"))
+
+    out = tmp_path / "dcm2niix"
+    out.mkdir()
+    subprocess.run([dcm2niix_exe(), "-z", "n", "-b", "n", "-f", "%s", "-o", str(out),
+                    str(folder)], check=True, capture_output=True, timeout=120)
+    theirs = sorted(p.name for p in out.glob("*.nii"))
+    assert theirs == ["1.nii", "2.nii"], theirs
+    import nibabel
+
+    assert [nibabel.load(out / name).shape for name in theirs] == [(COLS, ROWS, N)] * 2

@@ -23,7 +23,7 @@ from dicomdecode.read.inputs import is_in_memory, is_path, stage
 from dicomdecode.scan.dedupe import dedupe
 from dicomdecode.scan.flavours import images_from_header, series_meta, vendor_of
 from dicomdecode.scan.grouping import Record, group_images
-from dicomdecode.scan.values import as_list
+from dicomdecode.scan.values import as_list, opt_int
 from dicomdecode.series import ScanResult, Skip
 
 PathLike = str | os.PathLike[str]
@@ -209,9 +209,19 @@ def records_from(header: Any, path: str) -> tuple[list[Record], Skip | None]:
 def _records(header: Any, path: str) -> list[Record]:
     images = images_from_header(header, path)
     study = str(header.get("StudyInstanceUID", "") or "")
-    series = str(header.get("SeriesInstanceUID", "") or "") or f"no-series-uid:{path}"
+    series = str(header.get("SeriesInstanceUID", "") or "") or _no_series_uid(header)
     meta = series_meta(header)
     return [(im, study, series, meta) for im in images]
+
+
+def _no_series_uid(header: Any) -> str:
+    """The series key of a file without Series Instance UID (a Type 1 element some
+    anonymisers drop): its Series Number, as dcm2niix does (or one key for all files with
+    neither). The split rules and the geometry then separate what differs, as for any
+    series; before, each such file was a series of its own (a 300-slice export without
+    UIDs gave 300 one-slice volumes)."""
+    number = opt_int(header.get("SeriesNumber", None))
+    return f"no-series-uid:{number if number is not None else 'none'}"
 
 
 # Below this many files a process pool costs more than it saves: forking the workers and
