@@ -191,7 +191,9 @@ def test_same_verdict_on_fuzz_mutants(corpus, tmp_path):
     path = tmp_path / "mutant.dcm"
     for data in _mutants(300):
         path.write_bytes(data)
-        assert _view(path) == _view(path, INTERPRETED_HEADER)
+        compiled, interpreted = _view(path), _view(path, INTERPRETED_HEADER)
+        # repr: a "nan" DS value is float NaN in both, and NaN != NaN
+        assert compiled == interpreted or repr(compiled) == repr(interpreted)
 
 
 # --- the walk's own contract, on hand-built bytes -------------------------------------
