@@ -68,6 +68,15 @@ def usable_orientation(orientation: Sequence[float] | None) -> tuple[float, ...]
     return tuple(orientation)
 
 
+def affine_is_usable(affine: np.ndarray) -> bool:
+    """Every entry finite, and the 3x3 part invertible with a finite determinant."""
+    if not np.isfinite(affine).all():
+        return False
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        det = float(np.linalg.det(np.asarray(affine, float)[:3, :3]))
+    return math.isfinite(det) and det != 0.0
+
+
 def orientation_problem(orientation: Sequence[float], tol: float = 1e-3) -> str | None:
     """Say what is wrong with an orientation (not unit, not orthogonal), or None."""
     r, c = row_col_cosines(orientation)

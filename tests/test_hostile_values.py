@@ -244,3 +244,30 @@ def test_files_without_series_uid_group_by_series_number_as_dcm2niix(tmp_path: P
     import nibabel
 
     assert [nibabel.load(out / name).shape for name in theirs] == [(COLS, ROWS, N)] * 2
+
+
+@pytest.mark.parametrize(("keyword", "text", "drop_position"), [
+    ("PixelSpacing", "1e308\\1e308", False),    # det overflows
+    ("PixelSpacing", "1e308\\1e308", True),     # the centred guess overflows
+    ("SliceThickness", "1e308", True),
+    ("PixelSpacing", "1e-300\\1e-300", False),  # det underflows to 0
+])
+def test_geometry_out_of_float_range_gives_the_whole_guess(
+        keyword: str, text: str, drop_position: bool, tmp_path: Path) -> None:
+    """Finite values can still make an affine that is not finite or not invertible: then
+    no geometry value is trusted (axial, 1 mm, centred), with a warning."""
+    folder = tmp_path / "ct"
+    write_series(folder, n=N, rows=ROWS, cols=COLS, intercept=INTERCEPT)
+    _spoil(folder, keyword, text, "all")
+    if drop_position:
+        for path in folder.glob("*.dcm"):
+            ds = pydicom.dcmread(path)
+            del ds.ImagePositionPatient
+            ds.save_as(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (volume,) = dicomdecode.load(folder)
+    np.testing.assert_array_equal(volume.array.astype(np.int64), _reference(folder, "hu"))
+    assert np.isfinite(volume.affine).all()
+    np.testing.assert_allclose(np.abs(np.linalg.det(volume.affine[:3, :3])), 1.0)
+    assert any("no finite, invertible affine" in w for w in volume.warnings), volume.warnings

@@ -114,8 +114,47 @@ def _slice_positions(first: ImageRef, n_tiles: int, spacing: float,
 
 def _geometry(series: SeriesInfo, images: list[ImageRef], n_vol: int
               ) -> tuple[geometry.StackGeometry, list[tuple[float, float, float]]]:
-    """Affine and checks of the first volume; positions of every slice of one volume."""
+    """Affine and checks of the first volume; positions of every slice of one volume.
+
+    Values too large or too small for floating point (a Pixel Spacing of 1e308 or 1e-300
+    mm, positions 1e308 mm apart) can still give an affine that is not finite or not
+    invertible: then no header value is trusted and the whole guess is used (axial, 1 mm,
+    centred on the origin), with a warning, so every volume's affine maps voxels to finite
+    millimetres and can be inverted."""
+    g, positions = _header_geometry(images, len(images) // n_vol)
+    if geometry.affine_is_usable(g.affine):
+        return g, positions
     per_vol = len(images) // n_vol
+    g, positions = _guessed_geometry(images[0], per_vol, geometry.DEFAULT_ORIENTATION,
+                                     None, None, None)
+    g.warnings.append("the header's geometry values give no finite, invertible affine "
+                      "(out of floating-point range): axial orientation, 1 mm spacing and "
+                      "the origin at the stack's centre assumed")
+    return g, positions
+
+
+def _guessed_geometry(first: ImageRef, per_vol: int, orientation: Sequence[float],
+                      pixel_spacing: Sequence[float] | None, fallback: float | None,
+                      start: Sequence[float] | None
+                      ) -> tuple[geometry.StackGeometry, list[tuple[float, float, float]]]:
+    """dcm2niix's guess: `per_vol` slices from `start` (default: the stack centred on the
+    origin) along the normal of `orientation`, `fallback` mm apart (default 1 mm)."""
+    normal = geometry.slice_normal(orientation)
+    col_row, col_col = geometry.in_plane_columns(orientation, pixel_spacing)
+    step = float(fallback or 1.0) * normal
+    origin = np.asarray(start if start is not None else
+                        -((first.rows - 1) * col_row + (first.columns - 1) * col_col
+                          + (per_vol - 1) * step) / 2, float)
+    guessed = [(float(p[0]), float(p[1]), float(p[2]))
+               for p in (origin + k * step for k in range(per_vol))]
+    return geometry.stack_geometry(guessed, orientation, pixel_spacing, fallback,
+                                   normal=normal), guessed
+
+
+def _header_geometry(images: list[ImageRef], per_vol: int
+                     ) -> tuple[geometry.StackGeometry, list[tuple[float, float, float]]]:
+    """:func:`_geometry` from the header's values (or dcm2niix's guess where they are
+    missing)."""
     first = images[0]
     fallback = first.spacing_between_slices or first.slice_thickness
     # any slice without them, not only the first: the scan then ordered the group by
@@ -127,18 +166,9 @@ def _geometry(series: SeriesInfo, images: list[ImageRef], n_vol: int
     if missing or first.position is None or first.orientation is None:  # (the latter: mypy)
         # dcm2niix's guess (an axial stack, Image Orientation 1\0\0\0\1\0, the stack centred
         # on the origin): the same voxel order and affine as its NIfTI.
-        orientation = first.orientation or geometry.DEFAULT_ORIENTATION
-        normal = geometry.slice_normal(orientation)
-        col_row, col_col = geometry.in_plane_columns(orientation, first.pixel_spacing)
-        step = float(fallback or 1.0) * normal
-        start = (first.position if first.position is not None else
-                 -((first.rows - 1) * col_row + (first.columns - 1) * col_col
-                   + (per_vol - 1) * step) / 2)
-        origin = np.asarray(start, float)
-        guessed = [(float(p[0]), float(p[1]), float(p[2]))
-                   for p in (origin + k * step for k in range(per_vol))]
-        g = geometry.stack_geometry(guessed, orientation, first.pixel_spacing, fallback,
-                                    normal=normal)
+        g, guessed = _guessed_geometry(first, per_vol,
+                                       first.orientation or geometry.DEFAULT_ORIENTATION,
+                                       first.pixel_spacing, fallback, first.position)
         which = "" if len(missing) == per_vol else \
             f" on {len(missing)} of {per_vol} slices (first: slice {missing[0]})"
         assumed = ("axial orientation assumed (as dcm2niix)" if first.orientation is None
