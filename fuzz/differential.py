@@ -80,7 +80,7 @@ def _frames_of_volume(array: np.ndarray, frame_ndim: int) -> np.ndarray:
 
 
 def _run(road: str, path: Path, frame_ndim: int) -> Outcome:
-    from dicomdecode.apps.compat import MissingAttributeError, UnusableOrientationError
+    from dicomdecode.apps.compat import MissingAttributeError
     from dicomdecode.errors import DicomDecodeError
 
     try:
@@ -98,11 +98,12 @@ def _run(road: str, path: Path, frame_ndim: int) -> Outcome:
         return dataclasses.replace(_ok(road, exc.frames), partial=str(exc))
     except _Refused as exc:
         return Outcome(road, refused=str(exc))
-    except (MissingAttributeError, UnusableOrientationError) as exc:
+    except MissingAttributeError as exc:
         # combine_slices follows dicom-numpy: a slice without position, orientation or
-        # spacing, or whose orientation is not orthogonal unit cosines, cannot be
-        # combined, whatever its pixels: the road does not apply
+        # spacing cannot be combined, whatever its pixels: the road does not apply
         return Outcome(road, not_applicable=f"{type(exc).__name__}: {exc}")
+    except _NotApplicable as exc:
+        return Outcome(road, not_applicable=str(exc))
     except DicomDecodeError as exc:
         return Outcome(road, refused=f"{type(exc).__name__}: {exc}")
     except (KeyboardInterrupt, SystemExit, MemoryError):
@@ -113,6 +114,10 @@ def _run(road: str, path: Path, frame_ndim: int) -> Outcome:
         if road == "combine_slices" and isinstance(exc, DicomImportException):
             return Outcome(road, refused=f"DicomImportException: {exc}")
         return Outcome(road, untyped=f"{type(exc).__name__}: {exc}"[:500])
+
+
+class _NotApplicable(Exception):
+    """The road's own rule excludes the file before its pixels are read."""
 
 
 class _Refused(Exception):
@@ -179,10 +184,14 @@ def _convert_npy(path: Path, ndim: int) -> np.ndarray | None:
 
 
 def _combine_slices(path: Path, ndim: int) -> np.ndarray:
-    from dicomdecode.apps.compat import combine_slices
+    from dicomdecode.apps.compat import combine_slices, orientation_refusal
     from dicomdecode.read.dataset import read_dataset
 
-    voxels, _affine = combine_slices([read_dataset(path)], rescale=False, c_order_axes=True)
+    dataset = read_dataset(path)
+    refusal = orientation_refusal(dataset)
+    if refusal is not None:  # dicom-numpy's geometry rule, not a verdict on the pixels
+        raise _NotApplicable(f"orientation refused as dicom-numpy does: {refusal}")
+    voxels, _affine = combine_slices([dataset], rescale=False, c_order_axes=True)
     return _frames_of_volume(voxels, ndim)
 
 

@@ -63,13 +63,6 @@ class MissingAttributeError(DicomImportException, AttributeError, TypeError):
     catch it, and it names the file and the attribute."""
 
 
-class UnusableOrientationError(DicomImportException):
-    """Image Orientation (Patient) is not two orthogonal unit cosines, which dicom-numpy
-    requires before it combines slices (it raises its DicomImportException, which this
-    is). The pixels may be fine: ``dicomdecode.load`` reads such a file, warning about the
-    orientation or, where it spans no plane, treating it as absent."""
-
-
 def _malformed() -> tuple[type[BaseException], ...]:
     from pydicom.errors import BytesLengthException
 
@@ -226,9 +219,27 @@ def _validate_orientation(orientation: Sequence[Any], name: str | None) -> None:
     )
     for value, target, error, warning in checks:
         if not isclose(value, target, abs_tol=1e-4):
-            raise UnusableOrientationError(error, name)
+            raise DicomImportException(error, name)
         if not isclose(value, target, abs_tol=1e-8):
             logger.warning(warning)
+
+
+def orientation_refusal(ds: Any) -> str | None:
+    """Why dicom-numpy's rule (orthogonal unit direction cosines) refuses the orientation
+    of `ds`, or None (also when it has none: that is a missing attribute). The pixels may
+    be fine: ``dicomdecode.load`` reads such a file, warning about the orientation or,
+    where it spans no plane, treating it as absent. The fuzz harness asks this to tell
+    this road's geometry rule from a disagreement about pixels."""
+    orientation = getattr(ds, "ImageOrientationPatient", None)
+    if orientation is None:
+        return None
+    try:
+        _validate_orientation(orientation, None)
+    except DicomImportException as exc:
+        return str(exc)
+    except _MALFORMED:
+        return None  # malformed: a MissingAttributeError where combine_slices reads it
+    return None
 
 
 def _check_missing_slices(positions: list[float]) -> None:
@@ -309,5 +320,5 @@ def _ijk_to_patient_xyz(datasets: Sequence[Any]) -> np.ndarray:
 
 
 __all__ = ["DicomImportException", "MissingAttributeError", "MissingInstanceNumberException",
-           "UnusableOrientationError", "combine_slices", "sort_by_instance_number",
+           "combine_slices", "orientation_refusal", "sort_by_instance_number",
            "sort_by_slice_position"]
