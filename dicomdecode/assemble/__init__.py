@@ -121,10 +121,10 @@ def _geometry(series: SeriesInfo, images: list[ImageRef], n_vol: int
     invertible: then no header value is trusted and the whole guess is used (axial, 1 mm,
     centred on the origin), with a warning, so every volume's affine maps voxels to finite
     millimetres and can be inverted."""
-    g, positions = _header_geometry(images, len(images) // n_vol)
+    per_vol = len(images) // n_vol
+    g, positions = _header_geometry(images, per_vol)
     if geometry.affine_is_usable(g.affine):
         return g, positions
-    per_vol = len(images) // n_vol
     g, positions = _guessed_geometry(images[0], per_vol, geometry.DEFAULT_ORIENTATION,
                                      None, None, None)
     g.warnings.append("the header's geometry values give no finite, invertible affine "
